@@ -1,0 +1,672 @@
+"""Public functions on NumPy arrays: check the inputs, allocate the outputs,
+call a compiled kernel.
+
+Every function takes float32 or float64 arrays (integer and boolean inputs
+are converted to the dtype of the first float argument, or to float64) and
+returns arrays of that dtype. Arrays that are not C-contiguous are copied.
+All float arguments of one call must share a dtype: mixing float32 and
+float64 raises instead of silently copying a large array.
+
+``out=`` takes preallocated output arrays (C-contiguous, right shape and
+dtype, writeable): a training loop that passes them allocates nothing.
+``n_threads=None`` uses :func:`fastnn.get_num_threads`. While a kernel runs,
+BLAS is held at one thread (see ``fastnn._threads``).
+
+Shapes follow one convention: a batch is ``(n_samples, n_features)``; a
+dense layer's weights are ``(n_in, n_out)``; logits are
+``(n_samples, n_classes)``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from fastnn._kernels import _activations, _batchnorm, _dense, _optim, _softmax
+from fastnn._threads import blas_held, resolve_n_threads
+
+__all__ = [
+    "dense_forward", "dense_backward",
+    "batchnorm_forward", "batchnorm_inference", "batchnorm_backward", "batchnorm_fold",
+    "softmax", "log_softmax", "softmax_cross_entropy",
+    "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
+    "tanh", "tanh_backward", "sigmoid", "sigmoid_backward",
+    "sgd_update", "momentum_update", "rmsprop_update", "adam_update",
+]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# ---------------------------------------------------------------- checks
+
+def _floats(a, name, ndim=None, dtype=None, like=None):
+    """``a`` as a C-contiguous float array, ``ndim``-dimensional, of ``dtype``.
+
+    ``like`` names the argument that fixed ``dtype`` (for the error message).
+    """
+    arr = np.asarray(a)
+    if arr.dtype not in _FLOAT_DTYPES:
+        if arr.dtype.kind not in "biu":
+            raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
+        arr = arr.astype(dtype or np.float64)
+    elif dtype is not None and arr.dtype != dtype:
+        raise TypeError(
+            f"{name} has dtype {arr.dtype} but {like} has dtype {np.dtype(dtype)}; "
+            f"pass arrays of one dtype (e.g. {name}.astype(np.{np.dtype(dtype)}))"
+        )
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional; got shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def _nonempty(arr, name):
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty; got shape {arr.shape}")
+    return arr
+
+
+def _vector(a, name, length, dtype, like):
+    arr = _floats(a, name, 1, dtype, like)
+    if arr.shape[0] != length:
+        raise ValueError(f"{name} must have shape ({length},); got {arr.shape}")
+    return arr
+
+
+def _same_shape(arr, name, shape, ref):
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have the shape of {ref} {shape}; got {arr.shape}")
+    return arr
+
+
+def _out(out, name, shape, dtype, inputs=()):
+    """Check a caller's output buffer, or allocate one."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array; got {type(out).__name__}")
+    if out.shape != tuple(shape) or out.dtype != dtype:
+        raise ValueError(
+            f"{name} must have shape {tuple(shape)} and dtype {np.dtype(dtype)}; "
+            f"got shape {out.shape} and dtype {out.dtype}"
+        )
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{name} must be C-contiguous and writeable")
+    for arr in inputs:
+        if arr is not None and np.may_share_memory(out, arr):
+            raise ValueError(f"{name} must not overlap an input array")
+    return out
+
+
+def _outs(out, names, count):
+    """Split an ``out=`` tuple into ``count`` buffers (or Nones)."""
+    if out is None:
+        return (None,) * count
+    if not isinstance(out, tuple) or len(out) != count:
+        raise TypeError(f"out must be a tuple of {count} arrays or None: ({', '.join(names)})")
+    return out
+
+
+def _elementwise_out(out, name, x):
+    """Output buffer for an elementwise op; ``out`` may be ``x`` itself (in place)."""
+    if out is not None and isinstance(out, np.ndarray) and out is x:
+        return _out(out, name, x.shape, x.dtype)
+    return _out(out, name, x.shape, x.dtype, inputs=(x,))
+
+
+def _labels(labels, n_samples, n_classes):
+    arr = np.asarray(labels)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer class indices; got dtype {arr.dtype}")
+    if arr.shape != (n_samples,):
+        raise ValueError(f"labels must have shape ({n_samples},); got {arr.shape}")
+    lo, hi = arr.min(), arr.max()
+    if lo < 0 or hi >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes - 1}] for {n_classes} classes; "
+                         f"got values from {lo} to {hi}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _scalar(value, name, lo=None, hi=None, lo_open=False, hi_open=False):
+    """A finite real number in the given range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number; got {value!r}")
+    value = float(value)
+    if lo is not None and (value < lo or (lo_open and value == lo)):
+        raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}; got {value}")
+    if hi is not None and (value > hi or (hi_open and value == hi)):
+        raise ValueError(f"{name} must be {'<' if hi_open else '<='} {hi}; got {value}")
+    return value
+
+
+def _in_place(a, name, dtype=None, like=None):
+    """An array updated in place: must already be a writeable C-contiguous float array."""
+    if not isinstance(a, np.ndarray) or a.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{name} is updated in place and must be a float32 or float64 numpy array")
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"{name} has dtype {a.dtype} but {like} has dtype {dtype}")
+    if not a.flags.c_contiguous or not a.flags.writeable:
+        raise ValueError(f"{name} is updated in place and must be C-contiguous and writeable")
+    return a
+
+
+# ---------------------------------------------------------------- dense
+
+def dense_forward(x, W, b=None, *, out=None, n_threads=None):
+    """Dense layer forward pass: ``x @ W + b``.
+
+    Parameters
+    ----------
+    x : array of shape (n_samples, n_in)
+    W : array of shape (n_in, n_out)
+    b : array of shape (n_out,), optional
+    out : array of shape (n_samples, n_out), optional
+    n_threads : int, optional
+
+    Returns
+    -------
+    y : array of shape (n_samples, n_out)
+    """
+    x = _nonempty(_floats(x, "x", 2), "x")
+    W = _nonempty(_floats(W, "W", 2, x.dtype, "x"), "W")
+    if W.shape[0] != x.shape[1]:
+        raise ValueError(f"W must have shape ({x.shape[1]}, n_out) to match x {x.shape}; got {W.shape}")
+    if b is not None:
+        b = _vector(b, "b", W.shape[1], x.dtype, "x")
+    y = _out(out, "out", (x.shape[0], W.shape[1]), x.dtype, (x, W, b))
+    n_threads = resolve_n_threads(n_threads)
+    with blas_held:
+        _dense.dense_forward(x, W, b, y, n_threads)
+    return y
+
+
+def dense_backward(dy, x, W, *, bias=True, compute_dx=True, out=None, n_threads=None):
+    """Dense layer backward pass.
+
+    Parameters
+    ----------
+    dy : array of shape (n_samples, n_out)
+        Gradient of the loss with respect to the layer's output.
+    x : array of shape (n_samples, n_in)
+        The forward pass's input.
+    W : array of shape (n_in, n_out)
+    bias : bool, default True
+        Whether the layer has a bias (if not, ``db`` is None).
+    compute_dx : bool, default True
+        Whether to compute ``dx`` (a first layer needs no input gradient).
+    out : tuple (dx, dW, db) of arrays or None, optional
+    n_threads : int, optional
+
+    Returns
+    -------
+    dx : array of shape (n_samples, n_in), or None
+        ``dy @ W.T``
+    dW : array of shape (n_in, n_out)
+        ``x.T @ dy``
+    db : array of shape (n_out,), or None
+        ``dy.sum(axis=0)``
+    """
+    x = _nonempty(_floats(x, "x", 2), "x")
+    dy = _floats(dy, "dy", 2, x.dtype, "x")
+    W = _floats(W, "W", 2, x.dtype, "x")
+    n, n_in = x.shape
+    if dy.shape[0] != n or W.shape[0] != n_in or W.shape[1] != dy.shape[1] or dy.shape[1] == 0:
+        raise ValueError(f"shapes do not match: x {x.shape}, W {W.shape} (n_in, n_out), "
+                         f"dy {dy.shape} (n_samples, n_out)")
+    dx_out, dW_out, db_out = _outs(out, ("dx", "dW", "db"), 3)
+    inputs = (dy, x, W)
+    dx = _out(dx_out, "dx", x.shape, x.dtype, inputs) if compute_dx else None
+    dW = _out(dW_out, "dW", W.shape, x.dtype, inputs + (dx,))
+    db = _out(db_out, "db", (W.shape[1],), x.dtype, inputs + (dx, dW)) if bias else None
+    n_threads = resolve_n_threads(n_threads)
+    with blas_held:
+        _dense.dense_backward(dy, x, W, dx, dW, db, n_threads)
+    return dx, dW, db
+
+
+# ---------------------------------------------------------------- batch norm
+
+def _bn_params(x, gamma, beta):
+    x = _nonempty(_floats(x, "x", 2), "x")
+    d = x.shape[1]
+    return x, _vector(gamma, "gamma", d, x.dtype, "x"), _vector(beta, "beta", d, x.dtype, "x")
+
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5, *, relu=False, running_mean=None,
+                      running_var=None, momentum=0.9, out=None, n_threads=None):
+    """Batch normalization, training mode, over the rows of ``x``.
+
+    ``y = gamma * (x - mean) / sqrt(var + eps) + beta`` with the batch's mean
+    and biased variance, per feature; with ``relu=True``, ``y = max(y, 0)``.
+
+    Parameters
+    ----------
+    x : array of shape (n_samples, n_features), n_samples >= 2
+    gamma, beta : arrays of shape (n_features,)
+    eps : float, default 1e-5
+    relu : bool, default False
+        Fuse a ReLU after the normalization.
+    running_mean, running_var : arrays of shape (n_features,), optional
+        If given (both), updated in place:
+        ``running = momentum * running + (1 - momentum) * batch``, the
+        variance taking the unbiased batch variance ``var * n / (n - 1)``.
+    momentum : float in [0, 1], default 0.9
+    out : tuple (y, mean, rstd) of arrays or None, optional
+    n_threads : int, optional
+
+    Returns
+    -------
+    y : array of shape (n_samples, n_features)
+    mean : array of shape (n_features,)
+        Batch mean, kept for the backward pass.
+    rstd : array of shape (n_features,)
+        ``1 / sqrt(var + eps)``, kept for the backward pass.
+    """
+    x, gamma, beta = _bn_params(x, gamma, beta)
+    n, d = x.shape
+    if n < 2:
+        raise ValueError(
+            "batch norm in training mode needs at least 2 samples per batch (a batch of "
+            f"one row has no variance); got x of shape {x.shape}"
+        )
+    eps = _scalar(eps, "eps", lo=0, lo_open=True)
+    momentum = _scalar(momentum, "momentum", lo=0, hi=1)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("pass both running_mean and running_var, or neither")
+    if running_mean is not None:
+        running_mean = _in_place(running_mean, "running_mean", x.dtype, "x")
+        running_var = _in_place(running_var, "running_var", x.dtype, "x")
+        _same_shape(running_mean, "running_mean", (d,), "gamma")
+        _same_shape(running_var, "running_var", (d,), "gamma")
+    y_out, mean_out, rstd_out = _outs(out, ("y", "mean", "rstd"), 3)
+    inputs = (x, gamma, beta, running_mean, running_var)
+    y = _out(y_out, "y", x.shape, x.dtype, inputs)
+    mean = _out(mean_out, "mean", (d,), x.dtype, inputs + (y,))
+    rstd = _out(rstd_out, "rstd", (d,), x.dtype, inputs + (y, mean))
+    _batchnorm.batchnorm_forward(x, gamma, beta, eps, y, mean, rstd, running_mean,
+                                 running_var, momentum, bool(relu), resolve_n_threads(n_threads))
+    return y, mean, rstd
+
+
+def batchnorm_inference(x, gamma, beta, running_mean, running_var, eps=1e-5, *,
+                        relu=False, out=None, n_threads=None):
+    """Batch normalization, test mode, with running estimates.
+
+    ``y = x * a + b`` with ``a = gamma / sqrt(running_var + eps)`` and
+    ``b = beta - running_mean * a``; with ``relu=True``, ``y = max(y, 0)``.
+
+    Parameters
+    ----------
+    x : array of shape (n_samples, n_features)
+    gamma, beta, running_mean, running_var : arrays of shape (n_features,)
+    eps : float, default 1e-5
+    relu : bool, default False
+    out : array of shape (n_samples, n_features), optional
+    n_threads : int, optional
+
+    Returns
+    -------
+    y : array of shape (n_samples, n_features)
+    """
+    x, gamma, beta = _bn_params(x, gamma, beta)
+    d = x.shape[1]
+    running_mean = _vector(running_mean, "running_mean", d, x.dtype, "x")
+    running_var = _vector(running_var, "running_var", d, x.dtype, "x")
+    if np.any(running_var < 0):
+        raise ValueError("running_var must be non-negative")
+    eps = _scalar(eps, "eps", lo=0, lo_open=True)
+    a, b = batchnorm_fold(gamma, beta, running_mean, running_var, eps)
+    y = _elementwise_out(out, "out", x)
+    _batchnorm.batchnorm_affine(x, a, b, bool(relu), y, resolve_n_threads(n_threads))
+    return y
+
+
+def batchnorm_fold(gamma, beta, running_mean, running_var, eps):
+    """Fold test-time batch norm into one multiply-add ``y = x * a + b``.
+
+    Parameters
+    ----------
+    gamma, beta, running_mean, running_var : arrays of shape (n_features,)
+    eps : float
+
+    Returns
+    -------
+    a, b : arrays of shape (n_features,), of gamma's dtype
+        ``a = gamma / sqrt(running_var + eps)``, ``b = beta - running_mean * a``,
+        computed in float64.
+    """
+    a = gamma / np.sqrt(running_var.astype(np.float64) + eps)
+    b = beta - running_mean * a
+    return a.astype(gamma.dtype), b.astype(gamma.dtype)
+
+
+def batchnorm_backward(dy, x, mean, rstd, gamma, *, relu=False, y=None, out=None,
+                       n_threads=None):
+    """Batch normalization backward pass (training mode).
+
+    Parameters
+    ----------
+    dy : array of shape (n_samples, n_features)
+        Gradient of the loss with respect to the forward output.
+    x : array of shape (n_samples, n_features)
+        The forward pass's input.
+    mean, rstd : arrays of shape (n_features,)
+        As returned by :func:`batchnorm_forward`.
+    gamma : array of shape (n_features,)
+    relu : bool, default False
+        The forward pass fused a ReLU; then ``y`` is required.
+    y : array of shape (n_samples, n_features), optional
+        The forward output (it gives the ReLU's mask).
+    out : tuple (dx, dgamma, dbeta) of arrays or None, optional
+    n_threads : int, optional
+
+    Returns
+    -------
+    dx : array of shape (n_samples, n_features)
+    dgamma, dbeta : arrays of shape (n_features,)
+    """
+    x = _nonempty(_floats(x, "x", 2), "x")
+    n, d = x.shape
+    if n < 2:
+        raise ValueError(f"batch norm in training mode needs at least 2 samples; got x of shape {x.shape}")
+    dy = _same_shape(_floats(dy, "dy", 2, x.dtype, "x"), "dy", x.shape, "x")
+    mean = _vector(mean, "mean", d, x.dtype, "x")
+    rstd = _vector(rstd, "rstd", d, x.dtype, "x")
+    gamma = _vector(gamma, "gamma", d, x.dtype, "x")
+    if relu:
+        if y is None:
+            raise ValueError("relu=True needs y, the forward output, for the ReLU's mask")
+        y = _same_shape(_floats(y, "y", 2, x.dtype, "x"), "y", x.shape, "x")
+    elif y is not None:
+        raise ValueError("y is only used with relu=True")
+    dx_out, dg_out, db_out = _outs(out, ("dx", "dgamma", "dbeta"), 3)
+    inputs = (dy, x, mean, rstd, gamma, y)
+    dx = _out(dx_out, "dx", x.shape, x.dtype, inputs)
+    dgamma = _out(dg_out, "dgamma", (d,), x.dtype, inputs + (dx,))
+    dbeta = _out(db_out, "dbeta", (d,), x.dtype, inputs + (dx, dgamma))
+    _batchnorm.batchnorm_backward(dy, x, mean, rstd, gamma, y, dx, dgamma, dbeta,
+                                  resolve_n_threads(n_threads))
+    return dx, dgamma, dbeta
+
+
+# ---------------------------------------------------------------- softmax
+
+def _softmax_rows(z, log_space, out, n_threads):
+    z = _nonempty(_floats(z, "z", 2), "z")
+    y = _elementwise_out(out, "out", z)
+    _softmax.softmax_forward(z, y, log_space, resolve_n_threads(n_threads))
+    return y
+
+
+def softmax(z, *, out=None, n_threads=None):
+    """Softmax over the last axis, computed stably (the row maximum subtracted).
+
+    Parameters
+    ----------
+    z : array of shape (n_samples, n_classes)
+    out : array of shape (n_samples, n_classes), optional (may be ``z``)
+    n_threads : int, optional
+
+    Returns
+    -------
+    array of shape (n_samples, n_classes)
+        Each row is non-negative and sums to 1.
+    """
+    return _softmax_rows(z, False, out, n_threads)
+
+
+def log_softmax(z, *, out=None, n_threads=None):
+    """Log of the softmax over the last axis: ``z - logsumexp(z)``, per row.
+
+    Parameters and return as :func:`softmax`.
+    """
+    return _softmax_rows(z, True, out, n_threads)
+
+
+def softmax_cross_entropy(z, labels, *, compute_grad=True, out=None, n_threads=None):
+    """Softmax cross-entropy loss and its gradient, fused.
+
+    ``loss = mean_i (logsumexp(z[i]) - z[i, labels[i]])`` and
+    ``dz = (softmax(z) - onehot(labels)) / n_samples``.
+
+    Parameters
+    ----------
+    z : array of shape (n_samples, n_classes)
+        Logits.
+    labels : integer array of shape (n_samples,)
+        Class indices in ``[0, n_classes)``.
+    compute_grad : bool, default True
+    out : array of shape (n_samples, n_classes), optional
+        Buffer for ``dz``.
+    n_threads : int, optional
+
+    Returns
+    -------
+    loss : float
+    dz : array of shape (n_samples, n_classes), or None if not ``compute_grad``
+    """
+    z = _nonempty(_floats(z, "z", 2), "z")
+    labels = _labels(labels, *z.shape)
+    dz = _out(out, "out", z.shape, z.dtype, (z,)) if compute_grad else None
+    loss = _softmax.softmax_cross_entropy(z, labels, dz, resolve_n_threads(n_threads))
+    return loss, dz
+
+
+# ---------------------------------------------------------------- activations
+
+def _act_forward(name, x, alpha, out, n_threads):
+    x = _floats(x, "x")
+    y = _elementwise_out(out, "out", x)
+    _activations.activation_forward(_activations.ACTIVATIONS[name], x.reshape(-1),
+                                    y.reshape(-1), alpha, resolve_n_threads(n_threads))
+    return y
+
+
+def _act_backward(name, dy, y, alpha, out, n_threads):
+    y = _floats(y, "y")
+    dy = _same_shape(_floats(dy, "dy", None, y.dtype, "y"), "dy", y.shape, "y")
+    if out is not None and out is dy:
+        dx = _out(out, "out", y.shape, y.dtype, (y,))
+    else:
+        dx = _out(out, "out", y.shape, y.dtype, (dy, y))
+    _activations.activation_backward(_activations.ACTIVATIONS[name], dy.reshape(-1),
+                                     y.reshape(-1), dx.reshape(-1), alpha,
+                                     resolve_n_threads(n_threads))
+    return dx
+
+
+_ACT_DOC = """{title}
+
+    Parameters
+    ----------
+    {args}
+    out : array of the input's shape, optional (may be the input itself)
+    n_threads : int, optional
+
+    Returns
+    -------
+    array of the input's shape
+    """
+_FWD_ARGS = "x : array of any shape"
+_BWD_ARGS = ("dy : array, gradient of the loss with respect to the output\n"
+             "    y : array of the same shape, the forward output")
+
+
+def relu(x, *, out=None, n_threads=None):
+    return _act_forward("relu", x, 0.0, out, n_threads)
+
+
+def relu_backward(dy, y, *, out=None, n_threads=None):
+    return _act_backward("relu", dy, y, 0.0, out, n_threads)
+
+
+def _alpha(alpha):
+    return _scalar(alpha, "alpha", lo=0)
+
+
+def leaky_relu(x, alpha=0.01, *, out=None, n_threads=None):
+    return _act_forward("leaky_relu", x, _alpha(alpha), out, n_threads)
+
+
+def leaky_relu_backward(dy, y, alpha=0.01, *, out=None, n_threads=None):
+    return _act_backward("leaky_relu", dy, y, _alpha(alpha), out, n_threads)
+
+
+def tanh(x, *, out=None, n_threads=None):
+    return _act_forward("tanh", x, 0.0, out, n_threads)
+
+
+def tanh_backward(dy, y, *, out=None, n_threads=None):
+    return _act_backward("tanh", dy, y, 0.0, out, n_threads)
+
+
+def sigmoid(x, *, out=None, n_threads=None):
+    return _act_forward("sigmoid", x, 0.0, out, n_threads)
+
+
+def sigmoid_backward(dy, y, *, out=None, n_threads=None):
+    return _act_backward("sigmoid", dy, y, 0.0, out, n_threads)
+
+
+relu.__doc__ = _ACT_DOC.format(title="ReLU: ``max(x, 0)`` (NaN stays NaN).", args=_FWD_ARGS)
+relu_backward.__doc__ = _ACT_DOC.format(title="ReLU backward: ``dy * (y > 0)``.", args=_BWD_ARGS)
+leaky_relu.__doc__ = _ACT_DOC.format(
+    title="Leaky ReLU: ``x if x >= 0 else alpha * x``.",
+    args=_FWD_ARGS + "\n    alpha : float >= 0, default 0.01")
+leaky_relu_backward.__doc__ = _ACT_DOC.format(
+    title="Leaky ReLU backward: ``dy if y > 0 else alpha * dy``.",
+    args=_BWD_ARGS + "\n    alpha : float >= 0, default 0.01")
+tanh.__doc__ = _ACT_DOC.format(title="Hyperbolic tangent.", args=_FWD_ARGS)
+tanh_backward.__doc__ = _ACT_DOC.format(title="tanh backward: ``dy * (1 - y**2)``.", args=_BWD_ARGS)
+sigmoid.__doc__ = _ACT_DOC.format(title="Logistic sigmoid ``1 / (1 + exp(-x))``, overflow-free.",
+                                  args=_FWD_ARGS)
+sigmoid_backward.__doc__ = _ACT_DOC.format(title="Sigmoid backward: ``dy * y * (1 - y)``.",
+                                           args=_BWD_ARGS)
+
+
+# ---------------------------------------------------------------- optimizer updates
+
+def _update(rule, param, grad, s1, s2, lr, beta1, beta2, eps, c1, c2, n_threads):
+    param = _in_place(param, "param")
+    grad = _same_shape(_floats(grad, "grad", None, param.dtype, "param"), "grad", param.shape, "param")
+    for name, state in (("state", s1), ("state", s2)):
+        if state is not None:
+            _same_shape(_in_place(state, name, param.dtype, "param"), name, param.shape, "param")
+            if np.may_share_memory(state, param) or np.may_share_memory(state, grad):
+                raise ValueError("optimizer state must not overlap param or grad")
+    if np.may_share_memory(param, grad):
+        raise ValueError("grad must not overlap param")
+    _optim.update(_optim.RULES[rule], param.reshape(-1), grad.reshape(-1),
+                  None if s1 is None else s1.reshape(-1),
+                  None if s2 is None else s2.reshape(-1),
+                  lr, beta1, beta2, eps, c1, c2, resolve_n_threads(n_threads))
+    return param
+
+
+def _lr(lr):
+    return _scalar(lr, "lr", lo=0)
+
+
+def _beta(beta, name):
+    return _scalar(beta, name, lo=0, hi=1, hi_open=True)
+
+
+def _eps(eps):
+    return _scalar(eps, "eps", lo=0, lo_open=True)
+
+
+def sgd_update(param, grad, lr, *, n_threads=None):
+    """Gradient descent step, in place: ``param -= lr * grad``.
+
+    Parameters
+    ----------
+    param : float array, updated in place (C-contiguous, writeable)
+    grad : array of param's shape
+    lr : float >= 0
+    n_threads : int, optional
+
+    Returns
+    -------
+    param
+    """
+    return _update("sgd", param, grad, None, None, _lr(lr), 0, 0, 1, 1, 1, n_threads)
+
+
+def momentum_update(param, grad, velocity, lr, beta=0.9, *, n_threads=None):
+    """Gradient descent with momentum, in place.
+
+    ``velocity = beta * velocity + (1 - beta) * grad``;
+    ``param -= lr * velocity``.
+
+    Parameters
+    ----------
+    param : float array, updated in place
+    grad : array of param's shape
+    velocity : array of param's shape, updated in place (start at zeros)
+    lr : float >= 0
+    beta : float in [0, 1), default 0.9
+    n_threads : int, optional
+
+    Returns
+    -------
+    param
+    """
+    return _update("momentum", param, grad, velocity, None, _lr(lr), _beta(beta, "beta"),
+                   0, 1, 1, 1, n_threads)
+
+
+def rmsprop_update(param, grad, sq_avg, lr, beta2=0.999, eps=1e-8, *, n_threads=None):
+    """RMSprop step, in place.
+
+    ``sq_avg = beta2 * sq_avg + (1 - beta2) * grad**2``;
+    ``param -= lr * grad / (sqrt(sq_avg) + eps)``.
+
+    Parameters
+    ----------
+    param : float array, updated in place
+    grad : array of param's shape
+    sq_avg : array of param's shape, updated in place (start at zeros)
+    lr : float >= 0
+    beta2 : float in [0, 1), default 0.999
+    eps : float > 0, default 1e-8
+    n_threads : int, optional
+
+    Returns
+    -------
+    param
+    """
+    return _update("rmsprop", param, grad, None, sq_avg, _lr(lr), 0, _beta(beta2, "beta2"),
+                   _eps(eps), 1, 1, n_threads)
+
+
+def adam_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, *,
+                n_threads=None):
+    """Adam step with bias correction, in place.
+
+    ``m = beta1 * m + (1 - beta1) * grad``,
+    ``v = beta2 * v + (1 - beta2) * grad**2``,
+    ``param -= lr * m_hat / (sqrt(v_hat) + eps)`` with
+    ``m_hat = m / (1 - beta1**step)`` and ``v_hat = v / (1 - beta2**step)``.
+
+    Parameters
+    ----------
+    param : float array, updated in place
+    grad : array of param's shape
+    m, v : arrays of param's shape, updated in place (start at zeros)
+    lr : float >= 0
+    step : int >= 1
+        The number of this step, counting from 1.
+    beta1, beta2 : floats in [0, 1), defaults 0.9 and 0.999
+    eps : float > 0, default 1e-8
+    n_threads : int, optional
+
+    Returns
+    -------
+    param
+    """
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
+        raise ValueError(f"step must be an integer >= 1 (steps count from 1); got {step!r}")
+    beta1, beta2 = _beta(beta1, "beta1"), _beta(beta2, "beta2")
+    c1, c2 = 1.0 - beta1 ** int(step), 1.0 - beta2 ** int(step)
+    return _update("adam", param, grad, m, v, _lr(lr), beta1, beta2, _eps(eps), c1, c2, n_threads)

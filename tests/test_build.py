@@ -1,0 +1,28 @@
+import io
+import os
+
+import fastnn
+from fastnn._kernels import _info
+
+
+def test_openmp_is_enabled_in_a_normal_build():
+    # A build made with FASTNN_NO_OPENMP=1 must say so; any other build
+    # on this platform (gcc with libgomp) must have OpenMP on.
+    if os.environ.get("FASTNN_NO_OPENMP") == "1":
+        assert not _info.openmp_enabled()
+    else:
+        assert _info.openmp_enabled(), "fastnn was built without OpenMP"
+        assert fastnn.config()["openmp"] is True
+
+
+def test_config_reports_version_threads_and_blas():
+    cfg = fastnn.config()
+    assert cfg["version"] == fastnn.__version__
+    assert cfg["n_threads"] == fastnn.get_num_threads() >= 1
+    assert cfg["blas"], "no BLAS library found"
+    for lib in cfg["blas"]:
+        assert {"internal_api", "version", "threading_layer", "filepath"} <= set(lib)
+    out = io.StringIO()
+    fastnn.show_config(file=out)
+    text = out.getvalue()
+    assert f"fastnn {fastnn.__version__}" in text and "openmp:" in text and "blas:" in text
