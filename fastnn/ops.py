@@ -449,7 +449,7 @@ def softmax_cross_entropy(z, labels, *, compute_grad=True, out=None, n_threads=N
     z = _nonempty(_floats(z, "z", 2), "z")
     labels = _labels(labels, *z.shape)
     dz = _out(out, "out", z.shape, z.dtype, (z,)) if compute_grad else None
-    loss = _softmax.softmax_cross_entropy(z, labels, dz, resolve_n_threads(n_threads))
+    loss, _ = _softmax.softmax_cross_entropy(z, labels, dz, resolve_n_threads(n_threads))
     return loss, dz
 
 

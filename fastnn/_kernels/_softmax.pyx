@@ -8,7 +8,9 @@
 #     loss_i            = lse - z[y_i]          (never log(softmax))
 #     dz[i, j]          = (softmax(z)[j] - [j == y_i]) / n
 # The loss is the mean over rows; per-row losses are summed in row order,
-# so the result does not depend on the thread count.
+# so the result does not depend on the thread count. The fused kernel also
+# counts the rows whose first argmax is the label (training accuracy for
+# free).
 
 from cython cimport floating
 from cython.parallel cimport prange
@@ -27,6 +29,14 @@ cdef inline floating _row_max(const floating* z, Py_ssize_t C) noexcept nogil:
         if z[j] > m:
             m = z[j]
     return m
+
+
+cdef inline Py_ssize_t _first_index_of(const floating* z, floating m, Py_ssize_t C) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(C):
+        if z[j] == m:
+            return j
+    return -1         # a row of NaN has no maximum
 
 
 cdef inline double _row_exp(const floating* z, floating m, Py_ssize_t C,
@@ -74,12 +84,17 @@ def softmax_cross_entropy(const floating[:, ::1] z,        # IN  (n, C) logits
                           const int64_t[::1] labels,       # IN  (n,) in [0, C)
                           floating[:, ::1] dz,             # OUT (n, C) or None
                           int n_threads):
-    """Return the mean loss; write dz = (softmax(z) - onehot) / n if given."""
+    """Return (mean loss, number of rows whose first argmax is the label).
+
+    Writes dz = (softmax(z) - onehot) / n if dz is given.
+    """
     cdef Py_ssize_t n = z.shape[0], C = z.shape[1], i, j
+    cdef Py_ssize_t n_correct = 0
     cdef bint want_grad = dz is not None
     cdef floating m
     cdef double s, scale, inv_n = 1.0 / n, total = 0
-    cdef double* loss = <double*> malloc(n * sizeof(double))
+    cdef double* loss = <double*> malloc(2 * n * sizeof(double))
+    cdef double* hit = loss + n
     cdef floating* row
     if loss == NULL:
         raise MemoryError()
@@ -97,7 +112,9 @@ def softmax_cross_entropy(const floating[:, ::1] z,        # IN  (n, C) logits
             else:
                 s = _row_exp_sum(&z[i, 0], m, C)
             loss[i] = log(s) + m - z[i, labels[i]]
+            hit[i] = _first_index_of(&z[i, 0], m, C) == labels[i]
         for i in range(n):
             total += loss[i]
+            n_correct += <Py_ssize_t> hit[i]
     free(loss)
-    return total * inv_n
+    return total * inv_n, n_correct

@@ -1,0 +1,314 @@
+"""Layers: Dense, BatchNorm, activations and Softmax.
+
+A layer stores its settings in ``__init__``, learns its input width in
+``build``, and gets views into its model's flat parameter, gradient and
+state arrays in ``bind``. ``forward`` and ``backward`` write into buffers
+the model owns (made once per batch size), so a training step allocates
+nothing. All arithmetic runs in the compiled kernels; a layer only decides
+which kernel to call on which buffers. Layers trust their buffers: the
+model checks inputs once, at its edge.
+
+Formulas, per layer:
+
+- ``Dense``: ``y = x @ W + b``; ``W`` has shape (n_in, units).
+  ``dW = x.T @ dy``, ``db = dy.sum(0)``, ``dx = dy @ W.T``.
+- ``BatchNorm`` (training): ``y = gamma * (x - mu) / sqrt(var + eps) + beta``
+  with the batch's mean and biased variance per feature; running averages
+  ``running = momentum * running + (1 - momentum) * batch`` (the running
+  variance takes the unbiased batch variance). At test time
+  ``y = x * a + b`` with ``a = gamma / sqrt(running_var + eps)`` and
+  ``b = beta - running_mean * a``.
+- ``ReLU``, ``LeakyReLU``, ``Tanh``, ``Sigmoid``: elementwise; their
+  backward passes use the forward output.
+- ``Softmax``: the output layer of a classifier. In training the model
+  fuses it with the cross-entropy loss (``dz = (softmax(z) - onehot) / n``);
+  it must be the last layer.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from fastnn import ops
+from fastnn._kernels import _activations, _batchnorm, _dense, _softmax
+
+__all__ = ["Layer", "Dense", "BatchNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax",
+           "layer_from_config"]
+
+
+class Layer:
+    """Base class of all layers."""
+
+    def __init__(self):
+        self.n_in: int | None = None
+        self.n_out: int | None = None
+
+    # -- shapes and weights
+    def build(self, n_in: int) -> int:
+        """Learn the input width; return the output width."""
+        self.n_in = self.n_out = n_in
+        return n_in
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Trainable arrays: name -> shape (after build)."""
+        return {}
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Non-trainable arrays kept with the model (running averages)."""
+        return {}
+
+    def initialize(self, params: dict, state: dict, rng: np.random.Generator) -> None:
+        """Fill freshly bound parameter and state views with initial values."""
+
+    def bind(self, params: dict, grads: dict, state: dict) -> None:
+        """Take views into the model's flat parameter, gradient and state arrays."""
+        self.params, self.grads, self.state = params, grads, state
+
+    # -- computation
+    def forward(self, x, y, training: bool, n_threads: int) -> None:
+        raise NotImplementedError
+
+    def backward(self, dy, x, y, dx, n_threads: int) -> None:
+        """Write dL/dx into ``dx`` (None: not needed) and the parameter gradients."""
+        raise NotImplementedError
+
+    # -- configuration
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _positive_int(value, name, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = x @ W + b``.
+
+    Parameters
+    ----------
+    units : int or None
+        Output width. ``None`` (only for the output layer) means "one unit
+        per class", set when the model first sees its labels.
+    bias : bool or None, default None
+        Whether to add ``b``. ``None`` means yes, unless a ``BatchNorm``
+        follows (its ``beta`` takes the bias's place).
+    init : {"auto", "he", "xavier"}, default "auto"
+        Weight initialization: normal with standard deviation
+        ``sqrt(2 / n_in)`` ("he", for ReLU-like activations) or
+        ``sqrt(1 / n_in)`` ("xavier"). "auto" picks "he" when the next
+        activation is ReLU or LeakyReLU.
+    """
+
+    def __init__(self, units: int | None, bias: bool | None = None, init: str = "auto"):
+        super().__init__()
+        self.units = _positive_int(units, "units", allow_none=True)
+        if bias is not None and not isinstance(bias, bool):
+            raise TypeError(f"bias must be True, False or None; got {bias!r}")
+        if init not in ("auto", "he", "xavier"):
+            raise ValueError(f"init must be 'auto', 'he' or 'xavier'; got {init!r}")
+        self.bias, self.init = bias, init
+        self.use_bias = bias is not False      # settled by the model in build
+        self.he_init = init == "he"            # settled by the model in build
+
+    def build(self, n_in):
+        if self.units is None:
+            raise ValueError("Dense(None) takes its width from the number of classes: "
+                             "fit the model first, or give units")
+        self.n_in, self.n_out = n_in, self.units
+        return self.units
+
+    def param_shapes(self):
+        shapes = {"W": (self.n_in, self.n_out)}
+        if self.use_bias:
+            shapes["b"] = (self.n_out,)
+        return shapes
+
+    def initialize(self, params, state, rng):
+        std = math.sqrt((2.0 if self.he_init else 1.0) / self.n_in)
+        params["W"][...] = rng.standard_normal(params["W"].shape) * std
+        if "b" in params:
+            params["b"][...] = 0
+
+    def forward(self, x, y, training, n_threads):
+        _dense.dense_forward(x, self.params["W"], self.params.get("b"), y, n_threads)
+
+    def backward(self, dy, x, y, dx, n_threads):
+        _dense.dense_backward(dy, x, self.params["W"], dx, self.grads["W"],
+                              self.grads.get("b"), n_threads)
+
+    def get_config(self):
+        return {"units": self.units, "bias": self.bias, "init": self.init}
+
+
+class BatchNorm(Layer):
+    """Batch normalization with learned ``gamma`` and ``beta``.
+
+    Parameters
+    ----------
+    momentum : float in [0, 1], default 0.9
+        Weight of the old value in the running averages used at test time
+        (PyTorch's ``momentum=0.1`` is this ``momentum=0.9``).
+    eps : float > 0, default 1e-5
+
+    A ``ReLU`` right after a ``BatchNorm`` is fused into it by the model.
+    """
+
+    def __init__(self, momentum: float = 0.9, eps: float = 1e-5):
+        super().__init__()
+        self.momentum = ops._scalar(momentum, "momentum", lo=0, hi=1)
+        self.eps = ops._scalar(eps, "eps", lo=0, lo_open=True)
+        self.fused_relu = False                # set by the model in build
+        self._folded = None                    # test-time (a, b), made on demand
+
+    def param_shapes(self):
+        return {"gamma": (self.n_out,), "beta": (self.n_out,)}
+
+    def state_shapes(self):
+        return {"running_mean": (self.n_out,), "running_var": (self.n_out,)}
+
+    def initialize(self, params, state, rng):
+        params["gamma"][...] = 1
+        params["beta"][...] = 0
+        state["running_mean"][...] = 0
+        state["running_var"][...] = 1
+
+    def bind(self, params, grads, state):
+        super().bind(params, grads, state)
+        dtype = params["gamma"].dtype
+        self._mean = np.empty(self.n_out, dtype)    # kept for backward
+        self._rstd = np.empty(self.n_out, dtype)    # kept for backward
+        self._dx_scratch = {}
+        self.weights_changed()
+
+    def weights_changed(self) -> None:
+        """Drop the folded test-time map (parameters or running averages changed)."""
+        self._folded = None
+
+    @property
+    def running_mean(self) -> np.ndarray:
+        return self.state["running_mean"]
+
+    @property
+    def running_var(self) -> np.ndarray:
+        return self.state["running_var"]
+
+    @property
+    def gamma(self) -> np.ndarray:
+        return self.params["gamma"]
+
+    @property
+    def beta(self) -> np.ndarray:
+        return self.params["beta"]
+
+    def forward(self, x, y, training, n_threads):
+        if training:
+            self._folded = None
+            _batchnorm.batchnorm_forward(
+                x, self.gamma, self.beta, self.eps, y, self._mean, self._rstd,
+                self.running_mean, self.running_var, self.momentum, self.fused_relu, n_threads)
+            return
+        folded = self._folded
+        if folded is None:
+            folded = self._folded = ops.batchnorm_fold(
+                self.gamma, self.beta, self.running_mean, self.running_var, self.eps)
+        _batchnorm.batchnorm_affine(x, folded[0], folded[1], self.fused_relu, y, n_threads)
+
+    def backward(self, dy, x, y, dx, n_threads):
+        if dx is None:      # first layer: dx is not needed, but the kernel writes it
+            dx = self._dx_scratch.get(x.shape)
+            if dx is None:
+                dx = self._dx_scratch[x.shape] = np.empty_like(x)
+        _batchnorm.batchnorm_backward(dy, x, self._mean, self._rstd, self.gamma,
+                                      y if self.fused_relu else None, dx,
+                                      self.grads["gamma"], self.grads["beta"], n_threads)
+
+    def get_config(self):
+        return {"momentum": self.momentum, "eps": self.eps}
+
+
+class _Activation(Layer):
+    kind = ""
+
+    def __init__(self):
+        super().__init__()
+        self.fused = False                 # a ReLU folded into the BatchNorm before it
+        self._alpha = 0.0
+
+    def forward(self, x, y, training, n_threads):
+        _activations.activation_forward(_activations.ACTIVATIONS[self.kind], x.reshape(-1),
+                                        y.reshape(-1), self._alpha, n_threads)
+
+    def backward(self, dy, x, y, dx, n_threads):
+        if dx is not None:
+            _activations.activation_backward(_activations.ACTIVATIONS[self.kind], dy.reshape(-1),
+                                             y.reshape(-1), dx.reshape(-1), self._alpha, n_threads)
+
+
+class ReLU(_Activation):
+    """``max(x, 0)``."""
+
+    kind = "relu"
+
+
+class LeakyReLU(_Activation):
+    """``x if x >= 0 else alpha * x``.
+
+    Parameters
+    ----------
+    alpha : float >= 0, default 0.01
+    """
+
+    kind = "leaky_relu"
+
+    def __init__(self, alpha: float = 0.01):
+        super().__init__()
+        self.alpha = self._alpha = ops._scalar(alpha, "alpha", lo=0)
+
+    def get_config(self):
+        return {"alpha": self.alpha}
+
+
+class Tanh(_Activation):
+    """Hyperbolic tangent."""
+
+    kind = "tanh"
+
+
+class Sigmoid(_Activation):
+    """Logistic sigmoid ``1 / (1 + exp(-x))``."""
+
+    kind = "sigmoid"
+
+
+class Softmax(Layer):
+    """Softmax output layer: class probabilities. Must be the last layer."""
+
+    def forward(self, x, y, training, n_threads):
+        _softmax.softmax_forward(x, y, False, n_threads)
+
+
+_LAYERS = {cls.__name__: cls for cls in (Dense, BatchNorm, ReLU, LeakyReLU, Tanh, Sigmoid, Softmax)}
+
+
+def layer_from_config(config: dict) -> Layer:
+    """Build a layer from ``{"class": name, "config": {...}}``."""
+    try:
+        cls = _LAYERS[config["class"]]
+        return cls.from_config(dict(config.get("config", {})))
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a fastnn layer description: {config!r} ({exc})") from None

@@ -1,0 +1,343 @@
+"""Optimizers and learning-rate decay.
+
+An optimizer updates a list of parameter arrays in place from a list of
+gradient arrays of the same shapes, keeping its moving averages per
+parameter. Each update is one fused kernel call per array; a fastnn model
+keeps all its parameters in one flat array, so a training step makes one
+call. The moving averages are exponentially weighted,
+``avg = beta * avg + (1 - beta) * new``:
+
+- ``SGD``:       ``w -= lr * g``
+- ``Momentum``:  ``v = beta * v + (1 - beta) * g``; ``w -= lr * v``
+- ``RMSprop``:   ``s = beta2 * s + (1 - beta2) * g**2``; ``w -= lr * g / (sqrt(s) + eps)``
+- ``Adam``:      momentum and RMSprop together, with bias correction
+  ``1 - beta**t`` of both averages at step ``t``.
+
+Learning-rate decay maps ``(epoch, lr0)`` to the epoch's learning rate;
+any callable of that form works, and these are built in:
+``InverseTimeDecay``, ``ExponentialDecay``, ``StepDecay``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Callable, Sequence
+
+import numpy as np
+
+from fastnn import ops
+from fastnn._kernels import _optim
+from fastnn._threads import resolve_n_threads
+
+__all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adam", "optimizer_from_config",
+           "InverseTimeDecay", "ExponentialDecay", "StepDecay", "decay_from_config"]
+
+
+def _real(value, name, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
+    return ops._scalar(value, name, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open)
+
+
+class Optimizer:
+    """Base class: keeps the state slots of each parameter and applies a rule."""
+
+    rule: str = ""
+    # names of the kernel's first-moment and second-moment slots (None: unused)
+    moments: tuple[str | None, str | None] = (None, None)
+
+    @property
+    def slots(self) -> tuple[str, ...]:
+        return tuple(name for name in self.moments if name is not None)
+
+    def __init__(self, lr: float):
+        self.lr = _real(lr, "lr", lo=0, lo_open=True)
+        self.t = 0
+        self._state: list[dict[str, np.ndarray]] | None = None
+
+    # -- configuration
+    def _hyper(self) -> dict:
+        return {}
+
+    def get_config(self) -> dict:
+        """The optimizer's name and hyperparameters (JSON-serializable)."""
+        return {"name": type(self).__name__, "lr": self.lr, **self._hyper()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+    # -- state
+    def state_dict(self) -> dict:
+        """Step count and moving averages, for checkpoints: ``{"t": int, "slot/i": array}``."""
+        out = {"t": self.t}
+        for i, slots in enumerate(self._state or []):
+            for name, arr in slots.items():
+                out[f"{name}/{i}"] = arr.copy()
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        t = state.get("t")
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 0:
+            raise ValueError(f"optimizer state needs an integer step count 't' >= 0; got {t!r}")
+        slot_keys = [k for k in state if k != "t"]
+        n_params = 1 + max((int(k.split("/")[1]) for k in slot_keys), default=-1)
+        restored = []
+        for i in range(n_params):
+            try:
+                restored.append({s: np.array(state[f"{s}/{i}"]) for s in self.slots})
+            except KeyError as exc:
+                raise ValueError(f"optimizer state for {type(self).__name__} lacks {exc}") from None
+        self.t = int(t)
+        self._state = restored or None
+
+    def reset(self) -> None:
+        """Forget the step count and moving averages."""
+        self.t = 0
+        self._state = None
+
+    # -- the update
+    def _slots_for(self, params: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        if self._state is None:
+            self._state = [{s: np.zeros_like(p) for s in self.slots} for p in params]
+        if len(self._state) != len(params) or any(
+                st[s].shape != p.shape or st[s].dtype != p.dtype
+                for st, p in zip(self._state, params) for s in self.slots):
+            raise ValueError(
+                f"{type(self).__name__} was used with other parameters before "
+                "(their number, shapes or dtypes differ); call reset() or use a new optimizer")
+        return self._state
+
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray],
+             lr: float | None = None, *, n_threads: int | None = None) -> None:
+        """Update ``params`` in place from ``grads``.
+
+        Parameters
+        ----------
+        params : list of float arrays
+            Updated in place (C-contiguous, writeable).
+        grads : list of arrays
+            One per parameter, of the same shape and dtype.
+        lr : float, optional
+            This step's learning rate (for decay schedules); default ``self.lr``.
+        n_threads : int, optional
+        """
+        if isinstance(params, np.ndarray) or isinstance(grads, np.ndarray):
+            raise TypeError("params and grads must be lists of arrays (wrap a single array in [ ])")
+        params, grads = list(params), list(grads)
+        if len(params) != len(grads):
+            raise ValueError(f"got {len(params)} params but {len(grads)} grads")
+        lr = self.lr if lr is None else _real(lr, "lr", lo=0)
+        checked = []
+        for i, (p, g) in enumerate(zip(params, grads)):
+            p = ops._in_place(p, f"params[{i}]")
+            g = ops._floats(g, f"grads[{i}]", None, p.dtype, f"params[{i}]")
+            ops._same_shape(g, f"grads[{i}]", p.shape, f"params[{i}]")
+            if np.may_share_memory(p, g):
+                raise ValueError(f"grads[{i}] must not overlap params[{i}]")
+            checked.append((p, g))
+        state = self._slots_for([p for p, _ in checked])
+        self.t += 1
+        n_threads = resolve_n_threads(n_threads)
+        for (p, g), slots in zip(checked, state):
+            self._apply(p.reshape(-1), g.reshape(-1), slots, lr, n_threads)
+
+    def _apply(self, p, g, slots, lr, n_threads) -> None:
+        s1, s2 = (None if name is None else slots[name] for name in self.moments)
+        b1, b2, eps = self._betas()
+        c1, c2 = (1.0 - b1 ** self.t, 1.0 - b2 ** self.t) if self.rule == "adam" else (1.0, 1.0)
+        _optim.update(_optim.RULES[self.rule], p, g,
+                      None if s1 is None else s1.reshape(-1),
+                      None if s2 is None else s2.reshape(-1),
+                      lr, b1, b2, eps, c1, c2, n_threads)
+
+    def _betas(self) -> tuple[float, float, float]:
+        return 0.0, 0.0, 1.0
+
+
+class SGD(Optimizer):
+    """Plain gradient descent: ``w -= lr * g``.
+
+    Parameters
+    ----------
+    lr : float > 0
+    """
+
+    rule = "sgd"
+
+    def __init__(self, lr: float = 0.01):
+        super().__init__(lr)
+
+
+class Momentum(Optimizer):
+    """Gradient descent with momentum: ``v = beta * v + (1 - beta) * g``; ``w -= lr * v``.
+
+    Parameters
+    ----------
+    lr : float > 0
+    beta : float in [0, 1), default 0.9
+        Averages over about ``1 / (1 - beta)`` steps.
+    """
+
+    rule = "momentum"
+    moments = ("velocity", None)
+
+    def __init__(self, lr: float = 0.01, beta: float = 0.9):
+        super().__init__(lr)
+        self.beta = _real(beta, "beta", lo=0, hi=1, hi_open=True)
+
+    def _hyper(self):
+        return {"beta": self.beta}
+
+    def _betas(self):
+        return self.beta, 0.0, 1.0
+
+
+class RMSprop(Optimizer):
+    """RMSprop: ``s = beta2 * s + (1 - beta2) * g**2``; ``w -= lr * g / (sqrt(s) + eps)``.
+
+    Parameters
+    ----------
+    lr : float > 0
+    beta2 : float in [0, 1), default 0.999
+    eps : float > 0, default 1e-8
+    """
+
+    rule = "rmsprop"
+    moments = (None, "sq_avg")
+
+    def __init__(self, lr: float = 0.001, beta2: float = 0.999, eps: float = 1e-8):
+        super().__init__(lr)
+        self.beta2 = _real(beta2, "beta2", lo=0, hi=1, hi_open=True)
+        self.eps = _real(eps, "eps", lo=0, lo_open=True)
+
+    def _hyper(self):
+        return {"beta2": self.beta2, "eps": self.eps}
+
+    def _betas(self):
+        return 0.0, self.beta2, self.eps
+
+
+class Adam(Optimizer):
+    """Adam: momentum and RMSprop with bias correction.
+
+    ``m = beta1 * m + (1 - beta1) * g``, ``v = beta2 * v + (1 - beta2) * g**2``,
+    ``w -= lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)``.
+
+    Parameters
+    ----------
+    lr : float > 0, default 1e-3
+    beta1 : float in [0, 1), default 0.9
+    beta2 : float in [0, 1), default 0.999
+    eps : float > 0, default 1e-8
+    """
+
+    rule = "adam"
+    moments = ("m", "v")
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8):
+        super().__init__(lr)
+        self.beta1 = _real(beta1, "beta1", lo=0, hi=1, hi_open=True)
+        self.beta2 = _real(beta2, "beta2", lo=0, hi=1, hi_open=True)
+        self.eps = _real(eps, "eps", lo=0, lo_open=True)
+
+    def _hyper(self):
+        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def _betas(self):
+        return self.beta1, self.beta2, self.eps
+
+
+_OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Momentum, RMSprop, Adam)}
+_OPTIMIZERS.update({name.lower(): cls for name, cls in list(_OPTIMIZERS.items())})
+
+
+def optimizer_from_config(config: dict | str) -> Optimizer:
+    """Build an optimizer from :meth:`Optimizer.get_config` output, or from a name."""
+    if isinstance(config, str):
+        config = {"name": config}
+    config = dict(config)
+    name = config.pop("name", None)
+    if name not in _OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of "
+                         f"{sorted(k for k in _OPTIMIZERS if k.islower())}")
+    return _OPTIMIZERS[name](**config)
+
+
+# ---------------------------------------------------------------- learning-rate decay
+
+class _Decay:
+    def get_config(self) -> dict:
+        return {"name": type(self).__name__, **vars(self)}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+class InverseTimeDecay(_Decay):
+    """``lr = lr0 / (1 + decay_rate * epoch)``.
+
+    Parameters
+    ----------
+    decay_rate : float >= 0
+    """
+
+    def __init__(self, decay_rate: float):
+        self.decay_rate = _real(decay_rate, "decay_rate", lo=0)
+
+    def __call__(self, epoch: int, lr0: float) -> float:
+        return lr0 / (1.0 + self.decay_rate * epoch)
+
+
+class ExponentialDecay(_Decay):
+    """``lr = lr0 * base**epoch``.
+
+    Parameters
+    ----------
+    base : float in (0, 1], e.g. 0.95
+    """
+
+    def __init__(self, base: float):
+        self.base = _real(base, "base", lo=0, hi=1, lo_open=True)
+
+    def __call__(self, epoch: int, lr0: float) -> float:
+        return lr0 * self.base ** epoch
+
+
+class StepDecay(_Decay):
+    """``lr = lr0 * factor**(epoch // step_size)``: cut by ``factor`` every ``step_size`` epochs.
+
+    Parameters
+    ----------
+    step_size : int >= 1
+    factor : float in (0, 1], default 0.5
+    """
+
+    def __init__(self, step_size: int, factor: float = 0.5):
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) or step_size < 1:
+            raise ValueError(f"step_size must be an integer >= 1; got {step_size!r}")
+        self.step_size = int(step_size)
+        self.factor = _real(factor, "factor", lo=0, hi=1, lo_open=True)
+
+    def __call__(self, epoch: int, lr0: float) -> float:
+        return lr0 * self.factor ** (epoch // self.step_size)
+
+
+_DECAYS = {cls.__name__: cls for cls in (InverseTimeDecay, ExponentialDecay, StepDecay)}
+
+
+def decay_from_config(config: dict) -> _Decay:
+    """Build a built-in decay schedule from its ``get_config()`` output."""
+    config = dict(config)
+    name = config.pop("name", None)
+    if name not in _DECAYS:
+        raise ValueError(f"unknown learning-rate decay {name!r}; expected one of {sorted(_DECAYS)}")
+    return _DECAYS[name](**config)
+
+
+def check_decay(lr_decay) -> Callable[[int, float], float] | None:
+    """``lr_decay`` as given to ``fit``: None, a schedule, or any callable (epoch, lr0) -> lr."""
+    if lr_decay is None or callable(lr_decay):
+        return lr_decay
+    raise TypeError("lr_decay must be None or a callable (epoch, lr0) -> lr, e.g. "
+                    f"InverseTimeDecay(0.1); got {type(lr_decay).__name__}")

@@ -1,0 +1,97 @@
+"""The command line, run as a user runs it: a separate process."""
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastnn.datasets import load_digits
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "fastnn", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def _write_csv(path, X, y, names, target="digit"):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(names + ([target] if y is not None else []))
+        for i, row in enumerate(X):
+            w.writerow([f"{v:g}" for v in row] + ([y[i]] if y is not None else []))
+
+
+def test_train_on_digits_then_predict(tmp_path):
+    model = tmp_path / "digits.fnn"
+    proc = run("train", "--epochs", "12", "--save", str(model))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert sum(line.startswith("epoch ") for line in lines) == 12
+    final = [line for line in lines if line.startswith("train accuracy")][0]
+    val_acc = float(final.split()[-1])
+    assert val_acc > 0.95, final
+    X, y = load_digits()
+    names = [f"pixel_{i}" for i in range(64)]
+    data = tmp_path / "some.csv"
+    _write_csv(data, X[:200][:, ::-1], None, names[::-1])     # columns in another order
+    out = tmp_path / "pred.csv"
+    proc = run("predict", str(model), str(data), "--out", str(out), "--proba")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.reader(open(out)))
+    assert rows[0][:2] == ["prediction", "proba_0"] and len(rows) == 201
+    pred = np.array([int(r[0]) for r in rows[1:]])
+    assert np.mean(pred == y[:200]) > 0.95
+
+
+def test_train_on_a_csv_with_string_labels(tmp_path):
+    X, y = load_digits()
+    words = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    names = [f"p{i}" for i in range(64)]
+    data = tmp_path / "digits.csv"
+    _write_csv(data, X[:900], words[y[:900]], names, target="label")
+    model = tmp_path / "m.fnn"
+    proc = run("train", "--data", str(data), "--target", "label", "--epochs", "15",
+               "--hidden", "64", "--optimizer", "momentum", "--lr", "0.05", "--lr-decay", "0.05",
+               "--batch-size", "64", "--quiet", "--save", str(model))
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch " not in proc.stdout
+    assert float(proc.stdout.split("validation accuracy")[1].split()[0]) > 0.9
+    proc = run("predict", str(model), str(data))               # target column present: ignored
+    assert proc.returncode == 0, proc.stderr
+    pred = proc.stdout.split()[1:]
+    assert len(pred) == 900 and np.mean(np.array(pred) == words[y[:900]]) > 0.9
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "nothere.csv", "--target", "y"], "No such file"),
+    (["train", "--data", "DATA", "--target", "nope"], "has no column 'nope'"),
+    (["train", "--data", "DATA"], "needs --target"),
+    (["train", "--data", "BADCSV", "--target", "y"], "is not a number"),
+    (["train", "--optimizer", "sgd", "--beta", "0.9"], "--beta applies"),
+    (["train", "--lr", "-1"], "lr must be > 0"),
+    (["train", "--epochs", "0"], "positive integer"),
+    (["train", "--hidden", "12,x"], "widths like"),
+    (["predict", "MODEL", "DATA"], "not a valid fastnn model file"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_give_one_line_and_exit_2(tmp_path, args, message):
+    good = tmp_path / "data.csv"
+    good.write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,y\n1,2,0\n3,oops,1\n")
+    junk = tmp_path / "junk.fnn"
+    junk.write_bytes(b"junk")
+    swap = {"DATA": str(good), "BADCSV": str(bad), "MODEL": str(junk)}
+    proc = run(*[swap.get(a, a) for a in args], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    if args[0] != "frobnicate" and "widths" not in message and "positive" not in message:
+        assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_info():
+    proc = run("info")
+    assert proc.returncode == 0 and "openmp:" in proc.stdout
