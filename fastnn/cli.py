@@ -1,6 +1,9 @@
 """The ``fastnn`` command line.
 
-    fastnn train [--data digits | --data FILE.csv --target COLUMN] [options]
+    fastnn train   [--data digits | --data FILE.csv --target COLUMN] [options]
+    fastnn search  [data options] --trials 40 --jobs 2 --study study.db [--rounds 3] [--scheduler asha]
+    fastnn babysit [data and model options] --epochs 30 --checkpoint-dir DIR [--resume]
+    fastnn study show study.db
     fastnn predict MODEL.fnn FILE.csv [--out PREDICTIONS.csv] [--proba]
     fastnn info
 
@@ -85,6 +88,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     p.set_defaults(run=cmd_train)
 
+    p = sub.add_parser("search", help="search hyperparameters: random, right scale, parallel")
+    _add_data_options(p)
+    p.add_argument("--trials", type=_positive_int, default=40, help="trials to run (default 40)")
+    p.add_argument("--jobs", type=_positive_int, default=2, help="trials at once (default 2)")
+    p.add_argument("--study", default="study.db", help="SQLite file; an existing study continues")
+    p.add_argument("--name", default="default", help="study name within the file")
+    p.add_argument("--rounds", type=_positive_int, default=1, help="coarse-to-fine rounds")
+    p.add_argument("--top-k", type=_positive_int, default=5,
+                   help="best trials each zoom centres on (default 5)")
+    p.add_argument("--scheduler", choices=("none", "asha", "median"), default="none",
+                   help="early stopping of poor trials")
+    p.add_argument("--sampler", choices=("random", "sobol", "halton"), default="random")
+    p.add_argument("--executor", choices=("thread", "process"), default="thread")
+    p.add_argument("--epochs", type=_positive_int, default=20, help="epochs per trial (default 20)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds after which no trial starts")
+    p.add_argument("--save", metavar="PATH", default="best.fnn",
+                   help="where the best configuration's model goes (default best.fnn)")
+    p.set_defaults(run=cmd_search)
+
+    p = sub.add_parser("babysit", help="train one model, watching it: checkpoints, rollbacks, lr nudges")
+    _add_data_options(p)
+    _add_model_options(p)
+    p.set_defaults(epochs=30)  # epochs trained, rolled-back ones included
+    p.add_argument("--checkpoint-dir", default="babysit", help="run directory (default babysit)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --checkpoint-dir")
+    p.set_defaults(run=cmd_babysit)
+
+    p = sub.add_parser("study", help="look at a stored study")
+    study_sub = p.add_subparsers(dest="study_command", required=True)
+    q = study_sub.add_parser("show", help="settings, trial counts, leaderboard")
+    q.add_argument("storage", help="the study's SQLite file")
+    q.add_argument("--name", default="default")
+    q.add_argument("--top", type=_positive_int, default=10)
+    q.set_defaults(run=cmd_study_show)
+
     p = sub.add_parser("predict", help="predict the labels of a CSV file with a saved model")
     p.add_argument("model", help="a model file written by 'fastnn train --save'")
     p.add_argument("csv", help="CSV file with the model's feature columns")
@@ -152,6 +190,134 @@ def cmd_train(args) -> int:
     if args.save:
         model.save(args.save)
         print(f"saved {args.save}")
+    return 0
+
+
+def _split(args):
+    from fastnn.datasets import train_test_split
+
+    X, y, names = load_data(args)
+    return (*train_test_split(X, y, test_size=args.val_split, seed=args.seed), names)
+
+
+def _describe(params: dict) -> str:
+    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def cmd_search(args) -> int:
+    import os
+    import time
+
+    from fastnn.search import ASHA, MedianStopping, MLPObjective, Study, default_mlp_space
+
+    X_tr, X_val, y_tr, y_val, names = _split(args)
+    objective = MLPObjective(X_tr, y_tr, X_val, y_val, max_epochs=args.epochs)
+    scheduler = {"none": None, "asha": ASHA(), "median": MedianStopping()}[args.scheduler]
+    if os.path.isdir(args.study):
+        raise UsageError(f"--study {args.study} is a directory; give a file name")
+    study = Study(args.study, space=default_mlp_space(), direction="maximize", seed=args.seed,
+                  name=args.name, sampler=args.sampler, data_fingerprint=objective.fingerprint())
+    with study:
+        print(f"study {args.name!r} in {args.study}: {len(study.trials)} earlier trials; "
+              f"running {args.trials} on {X_tr.shape[0]} samples ({X_val.shape[0]} to validate), "
+              f"{args.jobs} at once", flush=True)
+        start = time.perf_counter()
+
+        def progress(study, trial):
+            best = study.best.value if any(t.value is not None for t in study.ranked()) else None
+            value = "-" if trial.value is None else f"{trial.value:.4f}"
+            note = f" ({trial.error.splitlines()[0]})" if trial.error else ""
+            print(f"trial {trial.number:>4}  {trial.state.value:<8} {value:>7}  best {best or 0:.4f}  "
+                  f"{_describe(trial.params)}{note}", flush=True)
+
+        study.optimize(objective, args.trials, n_jobs=args.jobs, executor=args.executor,
+                       scheduler=scheduler, timeout=args.timeout, rounds=args.rounds,
+                       top_k=args.top_k, callbacks=[progress])
+        elapsed = time.perf_counter() - start
+        if args.rounds > 1:
+            for r, box in enumerate(study.zoom_history, start=1):
+                print(f"round {r} ranges: {_box_line(study.space, box)}")
+        print(f"\n{args.trials} trials in {elapsed:.1f}s "
+              f"({60 * args.trials / elapsed:.1f} trials/min)\n")
+        print(study.leaderboard())
+        best = study.best
+        epochs = best.user_attrs.get("epochs", args.epochs)
+        model = objective.train(best.params, seed=best.seed, epochs=epochs,
+                                n_threads=best.user_attrs.get("n_threads"))
+        model.feature_names_in_ = names
+        acc = model.evaluate(X_val, y_val)["accuracy"]
+        model.save(args.save)
+        print(f"\nbest: trial {best.number}, validation accuracy {best.value:.4f} "
+              f"(retrained: {acc:.4f}); saved {args.save}")
+    return 0
+
+
+def _box_line(space, box: dict) -> str:
+    """A coarse-to-fine box in real units, Choice parameters left out (they keep every option)."""
+    from fastnn.search import Choice
+
+    return ", ".join(f"{name} {lo:.3g}..{hi:.3g}" for name, (lo, hi) in
+                     ((n, r) for n, r in box.items() if not isinstance(space[n], Choice)))
+
+
+def cmd_babysit(args) -> int:
+    from fastnn import MLP, InverseTimeDecay
+    from fastnn.search import Babysitter
+
+    if args.lr_decay:
+        raise UsageError("babysit sets the learning rate itself; --lr-decay does not apply")
+    X_tr, X_val, y_tr, y_val, names = _split(args)
+    if args.resume:
+        sitter = Babysitter.resume(args.checkpoint_dir, X_tr, y_tr, (X_val, y_val))
+        print(f"resumed {args.checkpoint_dir} at epoch {sitter.epoch}, lr {sitter.lr:.3g}")
+    else:
+        model = MLP(hidden=args.hidden, batch_norm=not args.no_batch_norm,
+                    bn_position=args.bn_position, activation=args.activation, dtype=args.dtype,
+                    n_threads=args.threads, seed=args.seed)
+        model.feature_names_in_ = names
+        sitter = Babysitter(model, X_tr, y_tr, (X_val, y_val), args.checkpoint_dir,
+                            make_optimizer(args.optimizer, args.lr, args.beta),
+                            batch_size=args.batch_size, seed=args.seed)
+    seen = len(sitter.events())
+    for _ in range(args.epochs):
+        sitter.auto(1)
+        for event in sitter.events()[seen:]:
+            print(_event_line(event), flush=True)
+        seen = len(sitter.events())
+    last = sitter.curve[-1] if sitter.curve else {}
+    print(f"epoch {sitter.epoch}: validation accuracy {last.get('val_accuracy', float('nan')):.4f}, "
+          f"lr {sitter.lr:.3g}; checkpoints and events.jsonl in {args.checkpoint_dir}")
+    return 0
+
+
+def _event_line(event: dict) -> str:
+    kind = event["event"]
+    if kind == "epoch":
+        return (f"epoch {event['epoch']:>3}  loss {event['loss']:.4f}  acc {event['accuracy']:.4f}  "
+                f"val_loss {event['val_loss']:.4f}  val_acc {event['val_accuracy']:.4f}  "
+                f"lr {event['lr']:.3g}")
+    skip = {"time", "event", "epoch"}
+    return f"  {kind}: " + ", ".join(f"{k}={v}" for k, v in event.items() if k not in skip)
+
+
+def cmd_study_show(args) -> int:
+    import os
+    from collections import Counter
+
+    from fastnn.search import Study
+
+    if not os.path.exists(args.storage):
+        raise UsageError(f"no study file {args.storage}")
+    with Study(args.storage, name=args.name) as study:
+        trials = study.trials
+        counts = Counter(t.state.value for t in trials)
+        print(f"study {study.name!r} in {args.storage}: direction {study.direction}, "
+              f"seed {study.seed}, sampler {study.sampler}")
+        print("trials: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+        if any(t.value is not None for t in study.ranked()):
+            best = study.best
+            print(f"best: trial {best.number}, value {best.value:.4f}, {_describe(best.params)}\n")
+            print(study.leaderboard(args.top))
     return 0
 
 

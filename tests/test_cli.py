@@ -95,3 +95,32 @@ def test_bad_arguments_give_one_line_and_exit_2(tmp_path, args, message):
 def test_info():
     proc = run("info")
     assert proc.returncode == 0 and "openmp:" in proc.stdout
+
+
+def test_search_then_show(tmp_path):
+    proc = run("search", "--trials", "6", "--jobs", "2", "--epochs", "3", "--study", "s.db",
+               "--rounds", "2", "--scheduler", "asha", "--save", "best.fnn", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sum(line.startswith("trial ") for line in proc.stdout.splitlines()) == 6
+    assert "round 2 ranges: lr" in proc.stdout and "rank" in proc.stdout
+    assert (tmp_path / "best.fnn").exists()
+    proc = run("study", "show", "s.db", cwd=tmp_path)
+    assert proc.returncode == 0 and "6 trials" in proc.stdout and "best: trial" in proc.stdout
+    # continuing the same study adds trials
+    proc = run("search", "--trials", "2", "--epochs", "2", "--study", "s.db", "--jobs", "1",
+               cwd=tmp_path)
+    assert proc.returncode == 0 and "6 earlier trials" in proc.stdout
+    proc = run("study", "show", "s.db", "--name", "other", cwd=tmp_path)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_babysit_and_resume(tmp_path):
+    proc = run("babysit", "--epochs", "3", "--hidden", "32", "--checkpoint-dir", "b", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch   3" in proc.stdout
+    proc = run("babysit", "--epochs", "2", "--hidden", "32", "--checkpoint-dir", "b", "--resume",
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "resumed b at epoch 3" in proc.stdout and "epoch   5" in proc.stdout
+    proc = run("babysit", "--epochs", "2", "--checkpoint-dir", "b", cwd=tmp_path)
+    assert proc.returncode == 2 and "resume" in proc.stderr

@@ -1,0 +1,423 @@
+"""A study: trials of a search space, run by one driver, kept in one SQLite file.
+
+``Study(...).optimize(objective, n_trials)`` draws each trial's parameters
+from (study seed, trial number) alone, runs the objective on ``n_jobs``
+workers, and stores every result. Re-opening the same storage and name
+continues the study: numbering goes on, and trials a dead driver left
+RUNNING run again with the same number and parameters.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import numbers
+import os
+import secrets
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from fastnn._version import __version__
+from fastnn.search._checks import count, seconds
+from fastnn.search.executors import (LivePruner, check_executor, open_executor, run_jobs,
+                                     threads_per_trial)
+from fastnn.search.sampling import SAMPLERS, Sampler, trial_seed, zoom
+from fastnn.search.schedulers import DIRECTIONS, Scheduler
+from fastnn.search.space import Space
+from fastnn.search.storage import Storage
+from fastnn.search.tables import format_table, format_value
+from fastnn.search.trial import (FrozenTrial, Outcome, Trial, TrialState, future_outcome,
+                                 run_trial)
+
+__all__ = ["Study"]
+
+log = logging.getLogger("fastnn.search")
+
+
+def _round_sizes(n_trials: int, rounds: int) -> list[int]:
+    return [n_trials // rounds + (r < n_trials % rounds) for r in range(rounds)]
+
+
+class Study:
+    """A hyperparameter search, stored in SQLite.
+
+    Parameters
+    ----------
+    storage : str or os.PathLike or None, default None
+        The SQLite file (created if missing); None keeps the study in memory.
+    space : Space or dict name -> Distribution, optional
+        Required for a new study; when re-opening, None uses the stored space
+        and a different one warns (and replaces it).
+    direction : {"maximize", "minimize"}, optional
+        A new study's default is "maximize". Re-opening with another
+        direction raises.
+    seed : int, optional
+        Fixes every trial's parameters and seed. A new study's default is a
+        random seed, stored. Re-opening with another seed raises.
+    name : str, default "default"
+        Studies in one file are told apart by name.
+    sampler : {"random", "sobol", "halton"}, optional
+        A new study's default is "random". Re-opening with another raises.
+    data_fingerprint : str, optional
+        E.g. :func:`fastnn.search.fingerprint` of the training data; stored
+        with the study and each trial. Re-opening with another warns.
+
+    Attributes
+    ----------
+    zoom_history : list of dict
+        For each round of the last :meth:`optimize`, the box sampled in real
+        units: name -> (low, high), or the tuple of options of a Choice.
+    """
+
+    def __init__(self, storage: str | os.PathLike | None = None,
+                 space: Space | Mapping | None = None, direction: str | None = None,
+                 seed: int | None = None, name: str = "default", sampler: str | None = None,
+                 data_fingerprint: str | None = None):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name must be a non-empty string; got {name!r}")
+        if direction is not None and direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}")
+        if seed is not None:
+            seed = count(seed, "seed", 0)
+        if sampler is not None and sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}")
+        if data_fingerprint is not None and not isinstance(data_fingerprint, str):
+            raise TypeError(f"data_fingerprint must be a string or None; got {data_fingerprint!r}")
+        space = None if space is None else Space(space)
+        self.name = name
+        self._storage = Storage(storage)
+        stored = self._storage.load_study(name)
+        settings = {"direction": direction, "seed": seed, "sampler": sampler}
+        if stored is None:
+            self._create(space, settings, data_fingerprint)
+        else:
+            self._reopen(stored, space, settings, data_fingerprint)
+        self._sampler = Sampler(self.sampler, self.seed, len(self.space))
+        self._lock = threading.Lock()
+        self._callbacks: list = []
+        self.zoom_history: list[dict] = []
+
+    def _create(self, space, settings, fingerprint) -> None:
+        if space is None:
+            raise ValueError(f"study {self.name!r} does not exist in {self.storage_path!r}; "
+                             "pass a space to create it")
+        self.space, self.data_fingerprint = space, fingerprint
+        self.direction = settings["direction"] or "maximize"
+        self.seed = secrets.randbits(63) if settings["seed"] is None else settings["seed"]
+        self.sampler = settings["sampler"] or "random"
+        self._id = self._storage.create_study(self.name, self.direction, self.seed, self.sampler,
+                                              space.to_dict(), fingerprint, __version__)
+
+    def _reopen(self, stored, space, settings, fingerprint) -> None:
+        for key, given in settings.items():
+            if given is not None and given != stored[key]:
+                raise ValueError(f"study {self.name!r} in {self.storage_path!r} has {key}="
+                                 f"{stored[key]!r}; got {key}={given!r}. Leave {key} out (or pass "
+                                 "the stored value) to continue it, or use another name")
+        self._id = stored["study_id"]
+        self.direction, self.seed, self.sampler = (stored[k] for k in settings)
+        self.space = Space.from_dict(stored["space"]) if space is None else space
+        if space is not None and space.to_dict() != stored["space"]:
+            warnings.warn(f"study {self.name!r}: the space differs from the stored one; "
+                          "the new space replaces it", UserWarning, stacklevel=3)
+            self._storage.update_study(self._id, space=space.to_dict())
+        self.data_fingerprint = stored["data_fingerprint"]
+        if fingerprint is not None and fingerprint != self.data_fingerprint:
+            if self.data_fingerprint is not None:
+                warnings.warn(f"study {self.name!r}: the data fingerprint differs from the stored "
+                              "one; earlier trials ran on other data", UserWarning, stacklevel=3)
+            self.data_fingerprint = fingerprint
+            self._storage.update_study(self._id, data_fingerprint=fingerprint)
+
+    @property
+    def storage_path(self) -> str | None:
+        """The SQLite file, or None for an in-memory study."""
+        return self._storage.path
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._storage.close()
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Study(name={self.name!r}, storage={self.storage_path!r}, "
+                f"direction={self.direction!r}, seed={self.seed}, sampler={self.sampler!r})")
+
+    # ------------------------------------------------------------ results
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """Every trial, by number."""
+        return self._storage.trials(self._id)
+
+    def ranked(self) -> list[FrozenTrial]:
+        """COMPLETE trials, best first (ties: lower number first)."""
+        sign = -1.0 if self.direction == "maximize" else 1.0
+        done = self._storage.trials(self._id, TrialState.COMPLETE)
+        return sorted(done, key=lambda t: (sign * t.value, t.number))
+
+    @property
+    def best(self) -> FrozenTrial:
+        """The best COMPLETE trial; ValueError if there is none yet."""
+        ranked = self.ranked()
+        if not ranked:
+            raise ValueError(f"study {self.name!r} has no complete trial yet")
+        return ranked[0]
+
+    def leaderboard(self, k: int = 10) -> str:
+        """The ``k`` best COMPLETE trials as a plain-text table."""
+        k = count(k, "k")
+        states = [t.state for t in self.trials]
+        title = (f"study {self.name!r} ({self.direction}): {states.count(TrialState.COMPLETE)} "
+                 f"complete, {states.count(TrialState.PRUNED)} pruned, "
+                 f"{states.count(TrialState.FAILED)} failed, {len(states)} trials")
+        rows = [[rank, t.number, t.value] + [t.params.get(n) for n in self.space.names]
+                for rank, t in enumerate(self.ranked()[:k], 1)]
+        return format_table(["rank", "trial", "value"] + self.space.names, rows, title)
+
+    def to_dataframe(self):
+        """Every trial as a pandas DataFrame (``params_*`` and ``user_attrs_*`` columns)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Study.to_dataframe needs pandas: pip install pandas "
+                              "(or pip install 'fastnn[pandas]')") from None
+        rows = []
+        for t in self.trials:
+            row = {"number": t.number, "state": str(t.state), "value": t.value, "seed": t.seed,
+                   "datetime_start": t.datetime_start, "datetime_end": t.datetime_end,
+                   "duration": t.duration, "n_reports": len(t.intermediate), "error": t.error}
+            row.update({f"params_{k}": v for k, v in t.params.items()})
+            row.update({f"user_attrs_{k}": v for k, v in t.user_attrs.items()})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    # ------------------------------------------------------------ queue
+
+    def enqueue(self, params: Mapping) -> int:
+        """Queue known parameters to run first at the next :meth:`optimize`; return the number.
+
+        ``params`` must fit the space: every active parameter, each in range,
+        no unknown or inactive names.
+        """
+        params = self.space.validate(params)
+        number = self._storage.next_number(self._id)
+        self._storage.add_trial(self._id, number, TrialState.WAITING, params,
+                                trial_seed(self.seed, number))
+        return number
+
+    def _new_trial(self, lo: np.ndarray, hi: np.ndarray) -> tuple[int, dict]:
+        number = self._storage.next_number(self._id)
+        params = self.space.from_unit_point(self._sampler.point(number, lo, hi))
+        self._storage.add_trial(self._id, number, TrialState.WAITING, params,
+                                trial_seed(self.seed, number))
+        return number, params
+
+    # ------------------------------------------------------------ optimize
+
+    def optimize(self, objective: Callable[[dict, Trial], float], n_trials: int, n_jobs: int = 1,
+                 executor=None, scheduler: Scheduler | None = None, timeout: float | None = None,
+                 rounds: int = 1, top_k: int = 5, *, margin: float = 0.1,
+                 n_threads: int | None = None, callbacks=None) -> list[FrozenTrial]:
+        """Run ``n_trials`` trials of ``objective(params, trial) -> float``.
+
+        Trials enqueued, or left RUNNING by a driver that died, run first
+        (same number, same parameters) and count towards ``n_trials``.
+
+        Parameters
+        ----------
+        objective : callable(params, trial) -> float
+            See :mod:`fastnn.search.trial` for the protocol.
+        n_trials : int
+            Trials to run in this call.
+        n_jobs : int, default 1
+            Trials running at once.
+        executor : None, "thread", "process" or concurrent.futures.Executor
+            Where trials run (see :mod:`fastnn.search.executors`).
+        scheduler : Scheduler, optional
+            Early stopping (:class:`ASHA`, :class:`MedianStopping`); it first
+            takes in the reports of the study's earlier finished trials.
+        timeout : float, optional
+            Seconds after which no new trial starts (running ones finish).
+        rounds : int, default 1
+            Coarse-to-fine rounds. The trials are split evenly across rounds;
+            round r + 1 starts when round r's trials are all done and samples
+            the box :func:`fastnn.search.sampling.zoom` makes around the
+            ``top_k`` best COMPLETE trials of the study so far.
+        top_k : int, default 5
+        margin : float, default 0.1
+            The box grows on each side by ``margin`` times its previous width.
+        n_threads : int, optional
+            Kernel threads per trial; default ``max(1, cores // n_jobs)``.
+        callbacks : list of callable(study, trial), optional
+            Called in the driver after each trial is stored, with its
+            :class:`FrozenTrial` (e.g. to print progress).
+
+        Returns
+        -------
+        list of FrozenTrial
+            The trials this call ran, by number.
+        """
+        if not callable(objective):
+            raise TypeError("objective must be callable(params, trial) -> float; "
+                            f"got {objective!r}")
+        n_trials, n_jobs = count(n_trials, "n_trials"), count(n_jobs, "n_jobs")
+        rounds, top_k = count(rounds, "rounds"), count(top_k, "top_k")
+        if rounds > n_trials:
+            raise ValueError(f"rounds ({rounds}) must not exceed n_trials ({n_trials})")
+        if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not margin >= 0:
+            raise ValueError(f"margin must be a number >= 0; got {margin!r}")
+        n_threads = (threads_per_trial(n_jobs) if n_threads is None
+                     else count(n_threads, "n_threads"))
+        deadline = seconds(timeout, "timeout")
+        deadline = None if deadline is None else time.monotonic() + deadline
+        check_executor(executor)
+        callbacks = list(callbacks or [])
+        if not all(callable(cb) for cb in callbacks):
+            raise TypeError("callbacks must be callables taking (study, trial)")
+        self._callbacks = callbacks
+        scheduler = self._prepare_scheduler(scheduler)
+        if executor == "process":
+            _check_picklable(objective)
+        return self._optimize(objective, n_trials, n_jobs, executor, scheduler, deadline,
+                              rounds, top_k, float(margin), n_threads)
+
+    def _optimize(self, objective, n_trials, n_jobs, executor, scheduler, deadline, rounds,
+                  top_k, margin, n_threads) -> list[FrozenTrial]:
+        requeued = self._storage.requeue_running(self._id)
+        if requeued:
+            log.info("study %r: re-running %d trial(s) left RUNNING", self.name, requeued)
+        queue = deque((t.number, t.params) for t in
+                      self._storage.trials(self._id, TrialState.WAITING))
+        lo, hi = np.zeros(len(self.space)), np.ones(len(self.space))
+        self.zoom_history, ran = [], []
+        with open_executor(executor, n_jobs) as (pool, in_process):
+            for r, size in enumerate(_round_sizes(n_trials, rounds)):
+                if r > 0:
+                    lo, hi = self._zoom(lo, hi, top_k, margin)
+                self.zoom_history.append(self.space.real_box(lo, hi))
+                ran += self._run_round(pool, in_process, objective, size, n_jobs, queue, lo, hi,
+                                       scheduler, deadline, n_threads)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        done = set(ran)
+        return [t for t in self.trials if t.number in done]
+
+    def _run_round(self, pool, in_process, objective, size, n_jobs, queue, lo, hi, scheduler,
+                   deadline, n_threads) -> list[int]:
+        launched: list[int] = []
+
+        def next_job():
+            if len(launched) >= size or (deadline is not None and time.monotonic() >= deadline):
+                return None
+            number, params = queue.popleft() if queue else self._new_trial(lo, hi)
+            self._storage.start_trial(self._id, number, __version__, self.data_fingerprint)
+            launched.append(number)
+            trial = Trial(number, params, trial_seed(self.seed, number), n_threads,
+                          self._pruner(scheduler, in_process))
+            return number, run_trial, (objective, trial)
+
+        def on_done(number, future):
+            outcome = future_outcome(future)
+            if scheduler is not None and not in_process:
+                with self._lock:
+                    for step, value in outcome.reports:
+                        scheduler.report(number, step, value)
+            self._storage.finish_trial(self._id, number, outcome)
+            _log_outcome(number, outcome)
+            if self._callbacks:
+                frozen = next(t for t in self.trials if t.number == number)
+                for cb in self._callbacks:
+                    cb(self, frozen)
+
+        run_jobs(pool, n_jobs, next_job, on_done)
+        return launched
+
+    def _pruner(self, scheduler, in_process):
+        """The trial's view of the scheduler: live in threads, a snapshot elsewhere."""
+        if scheduler is None:
+            return None
+        if in_process:
+            return LivePruner(scheduler, self._lock)
+        with self._lock:
+            return copy.deepcopy(scheduler)
+
+    def _prepare_scheduler(self, scheduler):
+        """Bind the study's direction; feed in every report of the finished trials."""
+        if scheduler is None:
+            return None
+        if not callable(getattr(scheduler, "report", None)):
+            raise TypeError(f"scheduler must have a report(number, step, value) -> bool method "
+                            f"(e.g. ASHA(), MedianStopping()); got {scheduler!r}")
+        if hasattr(scheduler, "bind"):
+            scheduler.bind(self.direction)
+        for t in self.trials:
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED):
+                for step, value in t.intermediate:
+                    scheduler.report(t.number, step, value)
+        return scheduler
+
+    def _zoom(self, lo, hi, top_k, margin):
+        points = []
+        for t in self.ranked()[:top_k]:
+            try:
+                points.append(self.space.to_unit_point(t.params))
+            except ValueError:  # a trial from an earlier space
+                continue
+        points = np.array(points).reshape(-1, len(self.space))
+        return zoom(self.space, lo, hi, points, margin)
+
+    # ------------------------------------------------------------ retest
+
+    def retest(self, objective: Callable[[dict, Trial], float], top_k: int = 5,
+               seeds: Sequence[int] = (0, 1, 2), n_jobs: int = 1, executor=None,
+               n_threads: int | None = None):
+        """Re-evaluate the ``top_k`` best trials with each seed; report how their ranks change.
+
+        Use it to check that the winners stay winners, e.g. with an objective
+        built on new data. Each (trial, seed) run gets ``trial.seed = seed``
+        and no scheduler; results are stored in the ``retests`` table.
+
+        Returns
+        -------
+        RetestReport
+            ``rows``: per trial its old rank and value, the new values, their
+            mean and standard deviation, and the new rank; ``str()`` gives a
+            table.
+        """
+        from fastnn.search.retest import run_retest
+
+        return run_retest(self, objective, top_k, seeds, n_jobs, executor, n_threads)
+
+    def retests(self) -> list[dict]:
+        """Every stored retest run (retest, number, seed, state, value, error, data_fingerprint)."""
+        return self._storage.retests(self._id)
+
+
+def _check_picklable(objective) -> None:
+    import pickle
+
+    try:
+        pickle.dumps(objective)
+    except Exception as exc:
+        raise TypeError("executor='process' pickles the objective for each trial, but it cannot "
+                        f"be pickled ({type(exc).__name__}: {exc}); use a module-level function "
+                        "or a picklable object, or the default thread executor") from None
+
+
+def _log_outcome(number: int, outcome: Outcome) -> None:
+    if outcome.state == TrialState.FAILED:
+        log.warning("trial %d FAILED: %s", number, outcome.error)
+    else:
+        log.info("trial %d %s: value %s", number, outcome.state, format_value(outcome.value, 6))
+
