@@ -5,9 +5,11 @@
 # column-major: swap the operands and the sizes m and n, keep each
 # operand's transpose flag.
 #
-# gemm_rows splits the rows of C across OpenMP threads, each calling a
+# gemm_parallel splits C across OpenMP threads, each calling a
 # single-threaded GEMM on its block: one thread pool, BLAS held at one
-# thread by the caller (fastnn._threads).
+# thread by the caller (fastnn._threads). It splits C's rows or its
+# columns, whichever are more: a (32, 512) output split by rows would give
+# each thread a 16-row GEMM, which BLAS runs at half speed.
 
 from cython cimport floating
 from cython.parallel cimport prange
@@ -15,7 +17,7 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 cdef enum:
     GEMM_PARALLEL_MIN = 262144   # multiply-adds; below this one thread
-    GEMM_ROW_ALIGN = 8           # rows per thread block: a multiple of this
+    GEMM_ALIGN = 16              # rows or columns per thread block: a multiple of this
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
@@ -37,38 +39,46 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
               &beta, c, &ldc)
 
 
-cdef inline void gemm_rows(bint trans_a, bint trans_b, int m, int n, int k,
-                           const floating* a, int lda,
-                           const floating* b, int ldb,
-                           const floating* bias,      # (n,) or NULL
-                           floating* c, int ldc,      # (m, n) OUT
-                           int n_threads) noexcept nogil:
-    """C = op(A) @ op(B) (+ bias on every row), rows of C split across threads."""
-    cdef int t, r0, r1, rows, n_parts = n_threads
-    if <double> m * n * k < GEMM_PARALLEL_MIN or m < 2 * GEMM_ROW_ALIGN:
-        n_parts = 1
-    rows = (m + n_parts - 1) // n_parts
-    rows = (rows + GEMM_ROW_ALIGN - 1) // GEMM_ROW_ALIGN * GEMM_ROW_ALIGN
-    for t in prange(n_parts, num_threads=n_parts, schedule='static',
-                    use_threads_if=n_parts > 1):
-        r0 = t * rows
-        r1 = min(m, r0 + rows)
-        if r1 > r0:
-            _gemm_block(trans_a, trans_b, r0, r1, n, k, a, lda, b, ldb, bias, c, ldc)
-
-
-cdef inline void _gemm_block(bint trans_a, bint trans_b, int r0, int r1, int n, int k,
+cdef inline void _gemm_block(bint trans_a, bint trans_b, int r0, int r1, int c0, int c1,
+                             int k,
                              const floating* a, int lda,
                              const floating* b, int ldb,
                              const floating* bias,
                              floating* c, int ldc) noexcept nogil:
+    """C[r0:r1, c0:c1] = op(A)[r0:r1] @ op(B)[:, c0:c1] (+ bias[c0:c1])."""
     cdef int i, j
     cdef floating beta = 0
     if bias != NULL:
         for i in range(r0, r1):
-            for j in range(n):
+            for j in range(c0, c1):
                 c[<Py_ssize_t> i * ldc + j] = bias[j]
         beta = 1
-    gemm(trans_a, trans_b, r1 - r0, n, k, 1,
+    gemm(trans_a, trans_b, r1 - r0, c1 - c0, k, 1,
          a + (r0 if trans_a else <Py_ssize_t> r0 * lda), lda,
-         b, ldb, beta, c + <Py_ssize_t> r0 * ldc, ldc)
+         b + (<Py_ssize_t> c0 * ldb if trans_b else c0), ldb,
+         beta, c + <Py_ssize_t> r0 * ldc + c0, ldc)
+
+
+cdef inline void gemm_parallel(bint trans_a, bint trans_b, int m, int n, int k,
+                               const floating* a, int lda,
+                               const floating* b, int ldb,
+                               const floating* bias,      # (n,) or NULL
+                               floating* c, int ldc,      # (m, n) OUT
+                               int n_threads) noexcept nogil:
+    """C = op(A) @ op(B) (+ bias on every row), C's rows or columns split across threads."""
+    cdef int t, lo, hi, size, n_parts = n_threads
+    cdef bint by_rows = m >= n
+    cdef int span = m if by_rows else n
+    if <double> m * n * k < GEMM_PARALLEL_MIN or span < 2 * GEMM_ALIGN:
+        n_parts = 1
+    size = (span + n_parts - 1) // n_parts
+    size = (size + GEMM_ALIGN - 1) // GEMM_ALIGN * GEMM_ALIGN
+    for t in prange(n_parts, num_threads=n_parts, schedule='static',
+                    use_threads_if=n_parts > 1):
+        lo = t * size
+        hi = min(span, lo + size)
+        if hi > lo:
+            if by_rows:
+                _gemm_block(trans_a, trans_b, lo, hi, 0, n, k, a, lda, b, ldb, bias, c, ldc)
+            else:
+                _gemm_block(trans_a, trans_b, 0, m, lo, hi, k, a, lda, b, ldb, bias, c, ldc)

@@ -1,15 +1,15 @@
 # Dense layer: y = x @ W + b, and its backward pass, through GEMM.
 #
-# W has shape (n_in, n_out), so the forward pass needs no transpose. The
-# forward GEMM and dx split batch rows across threads; dW = x^T @ dy splits
-# its rows (the input features). db is a column sum of dy, done by chunks
-# (see _parallel.pxd) so its bits do not depend on the thread count.
+# W has shape (n_in, n_out), so the forward pass needs no transpose. Each
+# GEMM splits its output's rows or columns across threads (see _blas.pxd).
+# db is a column sum of dy, done by chunks (see _parallel.pxd) so its bits
+# do not depend on the thread count.
 
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdlib cimport malloc, free
 
-from fastnn._kernels._blas cimport gemm_rows
+from fastnn._kernels._blas cimport gemm_parallel
 from fastnn._kernels._parallel cimport (
     PARALLEL_MIN, n_chunks, chunk_start,
 )
@@ -23,7 +23,7 @@ def dense_forward(const floating[:, ::1] x,     # IN  (n, n_in)
     cdef int n = x.shape[0], n_in = x.shape[1], n_out = W.shape[1]
     cdef const floating* bias = NULL if b is None else &b[0]
     with nogil:
-        gemm_rows(False, False, n, n_out, n_in, &x[0, 0], n_in, &W[0, 0], n_out,
+        gemm_parallel(False, False, n, n_out, n_in, &x[0, 0], n_in, &W[0, 0], n_out,
                   bias, &y[0, 0], n_out, n_threads)
 
 
@@ -38,10 +38,10 @@ def dense_backward(const floating[:, ::1] dy,   # IN  (n, n_out)
     with nogil:
         # dx = dy @ W^T                       (n, n_out) @ (n_out, n_in)
         if dx is not None:
-            gemm_rows(False, True, n, n_in, n_out, &dy[0, 0], n_out, &W[0, 0], n_out,
+            gemm_parallel(False, True, n, n_in, n_out, &dy[0, 0], n_out, &W[0, 0], n_out,
                       <floating*> NULL, &dx[0, 0], n_in, n_threads)
         # dW = x^T @ dy                       (n_in, n) @ (n, n_out)
-        gemm_rows(True, False, n_in, n_out, n, &x[0, 0], n_in, &dy[0, 0], n_out,
+        gemm_parallel(True, False, n_in, n_out, n, &x[0, 0], n_in, &dy[0, 0], n_out,
                   <floating*> NULL, &dW[0, 0], n_out, n_threads)
     if db is not None:
         column_sums(dy, db, n_threads)
