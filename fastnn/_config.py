@@ -41,7 +41,7 @@ def config() -> dict:
         be told apart) (``internal_api``, ``version``, ``threading_layer``,
         ``num_threads``, ``architecture``, ``filepath``); ``python``.
     """
-    import fastnn._kernels._dense  # noqa: F401  (loads scipy's BLAS)
+    import fastnn._kernels._ops  # noqa: F401  (loads scipy's BLAS)
 
     return {
         "version": __version__,

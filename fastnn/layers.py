@@ -2,11 +2,9 @@
 
 A layer stores its settings in ``__init__``, learns its input width in
 ``build``, and gets views into its model's flat parameter, gradient and
-state arrays in ``bind``. ``forward`` and ``backward`` write into buffers
-the model owns (made once per batch size), so a training step allocates
-nothing. All arithmetic runs in the compiled kernels; a layer only decides
-which kernel to call on which buffers. Layers trust their buffers: the
-model checks inputs once, at its edge.
+state arrays in ``bind``. It computes nothing itself: ``spec()`` describes
+it as an op of the model's compiled network (``fastnn._kernels._network``),
+which runs whole training epochs and inference passes in compiled code.
 
 Formulas, per layer:
 
@@ -33,7 +31,7 @@ import numbers
 import numpy as np
 
 from fastnn import ops
-from fastnn._kernels import _activations, _batchnorm, _dense, _softmax
+from fastnn._kernels import _ops
 
 __all__ = ["Layer", "Dense", "BatchNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax",
            "layer_from_config"]
@@ -68,11 +66,8 @@ class Layer:
         self.params, self.grads, self.state = params, grads, state
 
     # -- computation
-    def forward(self, x, y, training: bool, n_threads: int) -> None:
-        raise NotImplementedError
-
-    def backward(self, dy, x, y, dx, n_threads: int) -> None:
-        """Write dL/dx into ``dx`` (None: not needed) and the parameter gradients."""
+    def spec(self) -> dict:
+        """This layer as an op of the compiled network: its kind, arrays and settings."""
         raise NotImplementedError
 
     # -- configuration
@@ -144,12 +139,9 @@ class Dense(Layer):
         if "b" in params:
             params["b"][...] = 0
 
-    def forward(self, x, y, training, n_threads):
-        _dense.dense_forward(x, self.params["W"], self.params.get("b"), y, n_threads)
-
-    def backward(self, dy, x, y, dx, n_threads):
-        _dense.dense_backward(dy, x, self.params["W"], dx, self.grads["W"],
-                              self.grads.get("b"), n_threads)
+    def spec(self):
+        return {"kind": "dense", "n_out": self.n_out, "W": self.params["W"],
+                "dW": self.grads["W"], "b": self.params.get("b"), "db": self.grads.get("b")}
 
     def get_config(self):
         return {"units": self.units, "bias": self.bias, "init": self.init}
@@ -173,7 +165,6 @@ class BatchNorm(Layer):
         self.momentum = ops._scalar(momentum, "momentum", lo=0, hi=1)
         self.eps = ops._scalar(eps, "eps", lo=0, lo_open=True)
         self.fused_relu = False                # set by the model in build
-        self._folded = None                    # test-time (a, b), made on demand
 
     def param_shapes(self):
         return {"gamma": (self.n_out,), "beta": (self.n_out,)}
@@ -190,14 +181,8 @@ class BatchNorm(Layer):
     def bind(self, params, grads, state):
         super().bind(params, grads, state)
         dtype = params["gamma"].dtype
-        self._mean = np.empty(self.n_out, dtype)    # kept for backward
-        self._rstd = np.empty(self.n_out, dtype)    # kept for backward
-        self._dx_scratch = {}
-        self.weights_changed()
-
-    def weights_changed(self) -> None:
-        """Drop the folded test-time map (parameters or running averages changed)."""
-        self._folded = None
+        self._mean = np.empty(self.n_out, dtype)    # kept from forward for backward
+        self._rstd = np.empty(self.n_out, dtype)
 
     @property
     def running_mean(self) -> np.ndarray:
@@ -215,27 +200,12 @@ class BatchNorm(Layer):
     def beta(self) -> np.ndarray:
         return self.params["beta"]
 
-    def forward(self, x, y, training, n_threads):
-        if training:
-            self._folded = None
-            _batchnorm.batchnorm_forward(
-                x, self.gamma, self.beta, self.eps, y, self._mean, self._rstd,
-                self.running_mean, self.running_var, self.momentum, self.fused_relu, n_threads)
-            return
-        folded = self._folded
-        if folded is None:
-            folded = self._folded = ops.batchnorm_fold(
-                self.gamma, self.beta, self.running_mean, self.running_var, self.eps)
-        _batchnorm.batchnorm_affine(x, folded[0], folded[1], self.fused_relu, y, n_threads)
-
-    def backward(self, dy, x, y, dx, n_threads):
-        if dx is None:      # first layer: dx is not needed, but the kernel writes it
-            dx = self._dx_scratch.get(x.shape)
-            if dx is None:
-                dx = self._dx_scratch[x.shape] = np.empty_like(x)
-        _batchnorm.batchnorm_backward(dy, x, self._mean, self._rstd, self.gamma,
-                                      y if self.fused_relu else None, dx,
-                                      self.grads["gamma"], self.grads["beta"], n_threads)
+    def spec(self):
+        return {"kind": "batchnorm", "n_out": self.n_out, "eps": self.eps,
+                "momentum": self.momentum, "relu": self.fused_relu,
+                "gamma": self.gamma, "beta": self.beta, "dgamma": self.grads["gamma"],
+                "dbeta": self.grads["beta"], "mean": self._mean, "rstd": self._rstd,
+                "running_mean": self.running_mean, "running_var": self.running_var}
 
     def get_config(self):
         return {"momentum": self.momentum, "eps": self.eps}
@@ -249,14 +219,8 @@ class _Activation(Layer):
         self.fused = False                 # a ReLU folded into the BatchNorm before it
         self._alpha = 0.0
 
-    def forward(self, x, y, training, n_threads):
-        _activations.activation_forward(_activations.ACTIVATIONS[self.kind], x.reshape(-1),
-                                        y.reshape(-1), self._alpha, n_threads)
-
-    def backward(self, dy, x, y, dx, n_threads):
-        if dx is not None:
-            _activations.activation_backward(_activations.ACTIVATIONS[self.kind], dy.reshape(-1),
-                                             y.reshape(-1), dx.reshape(-1), self._alpha, n_threads)
+    def spec(self):
+        return {"kind": "activation", "act": _ops.ACTIVATIONS[self.kind], "alpha": self._alpha}
 
 
 class ReLU(_Activation):
@@ -296,10 +260,11 @@ class Sigmoid(_Activation):
 
 
 class Softmax(Layer):
-    """Softmax output layer: class probabilities. Must be the last layer."""
+    """Softmax output layer: class probabilities. Must be the last layer.
 
-    def forward(self, x, y, training, n_threads):
-        _softmax.softmax_forward(x, y, False, n_threads)
+    It is not an op of the compiled network: training fuses it with the
+    loss, inference applies it to the network's output.
+    """
 
 
 _LAYERS = {cls.__name__: cls for cls in (Dense, BatchNorm, ReLU, LeakyReLU, Tanh, Sigmoid, Softmax)}

@@ -9,7 +9,10 @@ A model owns its parameters, workspaces and the order of kernel calls:
   once per batch size and reused, so a training step allocates nothing;
 - a ReLU right after a BatchNorm runs inside the batch-norm kernel, a Dense
   followed by BatchNorm has no bias, and the final Softmax is fused with the
-  cross-entropy loss in training.
+  cross-entropy loss in training;
+- the layers are compiled into one network (``fastnn._kernels._network``)
+  that runs a whole training epoch, or an inference pass, in one call
+  without the GIL.
 
 Prediction allocates its own buffers, so one fitted model can serve
 predictions from several threads at once.
@@ -23,25 +26,13 @@ import threading
 import numpy as np
 
 from fastnn import layers as L
-from fastnn._kernels import _softmax
+from fastnn._kernels import _ops
+from fastnn._kernels._network import Network
 from fastnn._threads import blas_held, resolve_n_threads
 
 __all__ = ["Sequential", "MLP"]
 
-_PREDICT_CHUNK = 8192          # rows per inference pass (bounds the buffers' size)
 _MAX_WORKSPACES = 4            # batch sizes whose training buffers are kept
-
-
-class _Workspace:
-    """Training buffers for one batch size: the batch, each layer's output and output gradient."""
-
-    def __init__(self, model: "Sequential", n: int):
-        dt = model.dtype
-        self.n = n
-        self.x = np.empty((n, model.n_features_in_), dt)
-        self.labels = np.empty(n, np.int64)
-        self.acts = [np.empty((n, layer.n_out), dt) for layer in model._compute]
-        self.grads = [np.empty_like(a) for a in self.acts]
 
 
 class Sequential:
@@ -102,7 +93,8 @@ class Sequential:
         from fastnn.train import History
 
         self.history_ = History()
-        self._workspaces: dict[int, _Workspace] = {}
+        self._workspaces: dict = {}
+        self._net: Network | None = None
         self._fit_lock = threading.Lock()
         self._compute: list[L.Layer] = []
 
@@ -148,6 +140,7 @@ class Sequential:
         for layer in self.layers:
             layer.initialize(layer.params, layer.state, self._rng)
         self.n_features_in_ = n_features
+        self._net = Network([layer.spec() for layer in self._compute], n_features, self.dtype)
         self._workspaces.clear()
         return self
 
@@ -190,9 +183,6 @@ class Sequential:
             if arr.shape != target.shape:
                 raise ValueError(f"{key} must have shape {target.shape}; got {arr.shape}")
             target[...] = arr
-        for layer in self.layers:
-            if isinstance(layer, L.BatchNorm):
-                layer.weights_changed()
 
     # ------------------------------------------------------------ inputs
     def _require_built(self) -> None:
@@ -252,29 +242,21 @@ class Sequential:
         return idx.astype(np.int64)
 
     # ------------------------------------------------------------ training
-    def _workspace(self, n: int) -> _Workspace:
+    def _workspace(self, n: int):
+        """The training buffers for batches of ``n`` rows (made once, kept)."""
         ws = self._workspaces.get(n)
         if ws is None:
             if len(self._workspaces) >= _MAX_WORKSPACES:
                 self._workspaces.pop(next(iter(self._workspaces)))
-            ws = self._workspaces[n] = _Workspace(self, n)
+            ws = self._workspaces[n] = self._net.workspace(n)
         return ws
 
-    def _train_step(self, ws: _Workspace, n_threads: int) -> tuple[float, int]:
+    def _train_step(self, ws, n_threads: int) -> tuple[float, int]:
         """Forward, fused loss, backward over ``ws``; return (mean loss, correct count).
 
-        Gradients land in the flat gradient array; the caller updates.
+        Gradients land in the flat gradient array; nothing is updated.
         """
-        layers, acts, grads = self._compute, ws.acts, ws.grads
-        x = ws.x
-        for layer, y in zip(layers, acts):
-            layer.forward(x, y, True, n_threads)
-            x = y
-        loss, correct = _softmax.softmax_cross_entropy(x, ws.labels, grads[-1], n_threads)
-        for i in range(len(layers) - 1, -1, -1):
-            layers[i].backward(grads[i], acts[i - 1] if i else ws.x, acts[i],
-                               grads[i - 1] if i else None, n_threads)
-        return loss, correct
+        return self._net.train_step(ws, n_threads)
 
     def fit(self, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer=None,
             lr_decay=None, validation_data=None, shuffle: bool = True, seed: int | None = None,
@@ -293,16 +275,10 @@ class Sequential:
                    seed=seed, callbacks=callbacks, verbose=verbose)
 
     # ------------------------------------------------------------ inference
-    def _logits(self, X: np.ndarray, n_threads: int) -> np.ndarray:
-        out = np.empty((X.shape[0], self._compute[-1].n_out), self.dtype)
+    def _forward(self, X: np.ndarray, softmax: bool, n_threads: int) -> np.ndarray:
+        out = np.empty((X.shape[0], self._net.n_out), self.dtype)
         with blas_held:
-            for lo in range(0, X.shape[0], _PREDICT_CHUNK):
-                x = X[lo:lo + _PREDICT_CHUNK]
-                for layer in self._compute[:-1]:
-                    y = np.empty((x.shape[0], layer.n_out), self.dtype)
-                    layer.forward(x, y, False, n_threads)
-                    x = y
-                self._compute[-1].forward(x, out[lo:lo + x.shape[0]], False, n_threads)
+            self._net.forward(X, out, softmax, n_threads)
         return out
 
     def predict_proba(self, X) -> np.ndarray:
@@ -318,10 +294,7 @@ class Sequential:
             Column ``k`` is the probability of ``classes_[k]``; rows sum to 1.
         """
         self._require_built()
-        n_threads = resolve_n_threads(self.n_threads)
-        z = self._logits(self._check_X(X), n_threads)
-        _softmax.softmax_forward(z, z, False, n_threads)
-        return z
+        return self._forward(self._check_X(X), True, resolve_n_threads(self.n_threads))
 
     def predict(self, X) -> np.ndarray:
         """Most probable class of each sample.
@@ -335,7 +308,7 @@ class Sequential:
         array of shape (n_samples,), values from ``classes_``
         """
         self._require_built()
-        z = self._logits(self._check_X(X), resolve_n_threads(self.n_threads))
+        z = self._forward(self._check_X(X), False, resolve_n_threads(self.n_threads))
         return self.classes_[np.argmax(z, axis=1)]
 
     def evaluate(self, X, y) -> dict[str, float]:
@@ -354,8 +327,8 @@ class Sequential:
         X = self._check_X(X)
         labels = self._encode(y, X.shape[0])
         n_threads = resolve_n_threads(self.n_threads)
-        loss, correct = _softmax.softmax_cross_entropy(self._logits(X, n_threads), labels, None,
-                                                       n_threads)
+        loss, correct = _ops.softmax_cross_entropy(self._forward(X, False, n_threads), labels,
+                                                   None, n_threads)
         return {"loss": float(loss), "accuracy": correct / X.shape[0]}
 
     # ------------------------------------------------------------ description

@@ -24,7 +24,7 @@ import numbers
 
 import numpy as np
 
-from fastnn._kernels import _activations, _batchnorm, _dense, _optim, _softmax
+from fastnn._kernels import _ops
 from fastnn._threads import blas_held, resolve_n_threads
 
 __all__ = [
@@ -177,7 +177,7 @@ def dense_forward(x, W, b=None, *, out=None, n_threads=None):
     y = _out(out, "out", (x.shape[0], W.shape[1]), x.dtype, (x, W, b))
     n_threads = resolve_n_threads(n_threads)
     with blas_held:
-        _dense.dense_forward(x, W, b, y, n_threads)
+        _ops.dense_forward(x, W, b, y, n_threads)
     return y
 
 
@@ -221,7 +221,7 @@ def dense_backward(dy, x, W, *, bias=True, compute_dx=True, out=None, n_threads=
     db = _out(db_out, "db", (W.shape[1],), x.dtype, inputs + (dx, dW)) if bias else None
     n_threads = resolve_n_threads(n_threads)
     with blas_held:
-        _dense.dense_backward(dy, x, W, dx, dW, db, n_threads)
+        _ops.dense_backward(dy, x, W, dx, dW, db, n_threads)
     return dx, dW, db
 
 
@@ -284,7 +284,7 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, *, relu=False, running_mean=None
     y = _out(y_out, "y", x.shape, x.dtype, inputs)
     mean = _out(mean_out, "mean", (d,), x.dtype, inputs + (y,))
     rstd = _out(rstd_out, "rstd", (d,), x.dtype, inputs + (y, mean))
-    _batchnorm.batchnorm_forward(x, gamma, beta, eps, y, mean, rstd, running_mean,
+    _ops.batchnorm_forward(x, gamma, beta, eps, y, mean, rstd, running_mean,
                                  running_var, momentum, bool(relu), resolve_n_threads(n_threads))
     return y, mean, rstd
 
@@ -316,9 +316,10 @@ def batchnorm_inference(x, gamma, beta, running_mean, running_var, eps=1e-5, *,
     if np.any(running_var < 0):
         raise ValueError("running_var must be non-negative")
     eps = _scalar(eps, "eps", lo=0, lo_open=True)
-    a, b = batchnorm_fold(gamma, beta, running_mean, running_var, eps)
+    a, b = np.empty_like(gamma), np.empty_like(gamma)
+    _ops.batchnorm_fold(gamma, beta, running_mean, running_var, eps, a, b)
     y = _elementwise_out(out, "out", x)
-    _batchnorm.batchnorm_affine(x, a, b, bool(relu), y, resolve_n_threads(n_threads))
+    _ops.batchnorm_affine(x, a, b, bool(relu), y, resolve_n_threads(n_threads))
     return y
 
 
@@ -336,9 +337,15 @@ def batchnorm_fold(gamma, beta, running_mean, running_var, eps):
         ``a = gamma / sqrt(running_var + eps)``, ``b = beta - running_mean * a``,
         computed in float64.
     """
-    a = gamma / np.sqrt(running_var.astype(np.float64) + eps)
-    b = beta - running_mean * a
-    return a.astype(gamma.dtype), b.astype(gamma.dtype)
+    gamma = _nonempty(_floats(gamma, "gamma", 1), "gamma")
+    d = gamma.shape[0]
+    beta = _vector(beta, "beta", d, gamma.dtype, "gamma")
+    running_mean = _vector(running_mean, "running_mean", d, gamma.dtype, "gamma")
+    running_var = _vector(running_var, "running_var", d, gamma.dtype, "gamma")
+    eps = _scalar(eps, "eps", lo=0, lo_open=True)
+    a, b = np.empty_like(gamma), np.empty_like(gamma)
+    _ops.batchnorm_fold(gamma, beta, running_mean, running_var, eps, a, b)
+    return a, b
 
 
 def batchnorm_backward(dy, x, mean, rstd, gamma, *, relu=False, y=None, out=None,
@@ -385,7 +392,7 @@ def batchnorm_backward(dy, x, mean, rstd, gamma, *, relu=False, y=None, out=None
     dx = _out(dx_out, "dx", x.shape, x.dtype, inputs)
     dgamma = _out(dg_out, "dgamma", (d,), x.dtype, inputs + (dx,))
     dbeta = _out(db_out, "dbeta", (d,), x.dtype, inputs + (dx, dgamma))
-    _batchnorm.batchnorm_backward(dy, x, mean, rstd, gamma, y, dx, dgamma, dbeta,
+    _ops.batchnorm_backward(dy, x, mean, rstd, gamma, y, dx, dgamma, dbeta,
                                   resolve_n_threads(n_threads))
     return dx, dgamma, dbeta
 
@@ -395,7 +402,7 @@ def batchnorm_backward(dy, x, mean, rstd, gamma, *, relu=False, y=None, out=None
 def _softmax_rows(z, log_space, out, n_threads):
     z = _nonempty(_floats(z, "z", 2), "z")
     y = _elementwise_out(out, "out", z)
-    _softmax.softmax_forward(z, y, log_space, resolve_n_threads(n_threads))
+    _ops.softmax_forward(z, y, log_space, resolve_n_threads(n_threads))
     return y
 
 
@@ -449,7 +456,7 @@ def softmax_cross_entropy(z, labels, *, compute_grad=True, out=None, n_threads=N
     z = _nonempty(_floats(z, "z", 2), "z")
     labels = _labels(labels, *z.shape)
     dz = _out(out, "out", z.shape, z.dtype, (z,)) if compute_grad else None
-    loss, _ = _softmax.softmax_cross_entropy(z, labels, dz, resolve_n_threads(n_threads))
+    loss, _ = _ops.softmax_cross_entropy(z, labels, dz, resolve_n_threads(n_threads))
     return loss, dz
 
 
@@ -458,7 +465,7 @@ def softmax_cross_entropy(z, labels, *, compute_grad=True, out=None, n_threads=N
 def _act_forward(name, x, alpha, out, n_threads):
     x = _floats(x, "x")
     y = _elementwise_out(out, "out", x)
-    _activations.activation_forward(_activations.ACTIVATIONS[name], x.reshape(-1),
+    _ops.activation_forward(_ops.ACTIVATIONS[name], x.reshape(-1),
                                     y.reshape(-1), alpha, resolve_n_threads(n_threads))
     return y
 
@@ -470,7 +477,7 @@ def _act_backward(name, dy, y, alpha, out, n_threads):
         dx = _out(out, "out", y.shape, y.dtype, (y,))
     else:
         dx = _out(out, "out", y.shape, y.dtype, (dy, y))
-    _activations.activation_backward(_activations.ACTIVATIONS[name], dy.reshape(-1),
+    _ops.activation_backward(_ops.ACTIVATIONS[name], dy.reshape(-1),
                                      y.reshape(-1), dx.reshape(-1), alpha,
                                      resolve_n_threads(n_threads))
     return dx
@@ -547,7 +554,7 @@ sigmoid_backward.__doc__ = _ACT_DOC.format(title="Sigmoid backward: ``dy * y * (
 
 # ---------------------------------------------------------------- optimizer updates
 
-def _update(rule, param, grad, s1, s2, lr, beta1, beta2, eps, c1, c2, n_threads):
+def _update(rule, param, grad, s1, s2, lr, beta1, beta2, eps, step, n_threads):
     param = _in_place(param, "param")
     grad = _same_shape(_floats(grad, "grad", None, param.dtype, "param"), "grad", param.shape, "param")
     for name, state in (("state", s1), ("state", s2)):
@@ -557,10 +564,10 @@ def _update(rule, param, grad, s1, s2, lr, beta1, beta2, eps, c1, c2, n_threads)
                 raise ValueError("optimizer state must not overlap param or grad")
     if np.may_share_memory(param, grad):
         raise ValueError("grad must not overlap param")
-    _optim.update(_optim.RULES[rule], param.reshape(-1), grad.reshape(-1),
+    _ops.update(_ops.RULES[rule], param.reshape(-1), grad.reshape(-1),
                   None if s1 is None else s1.reshape(-1),
                   None if s2 is None else s2.reshape(-1),
-                  lr, beta1, beta2, eps, c1, c2, resolve_n_threads(n_threads))
+                  lr, beta1, beta2, eps, step, resolve_n_threads(n_threads))
     return param
 
 
@@ -590,7 +597,7 @@ def sgd_update(param, grad, lr, *, n_threads=None):
     -------
     param
     """
-    return _update("sgd", param, grad, None, None, _lr(lr), 0, 0, 1, 1, 1, n_threads)
+    return _update("sgd", param, grad, None, None, _lr(lr), 0, 0, 1, 1, n_threads)
 
 
 def momentum_update(param, grad, velocity, lr, beta=0.9, *, n_threads=None):
@@ -613,7 +620,7 @@ def momentum_update(param, grad, velocity, lr, beta=0.9, *, n_threads=None):
     param
     """
     return _update("momentum", param, grad, velocity, None, _lr(lr), _beta(beta, "beta"),
-                   0, 1, 1, 1, n_threads)
+                   0, 1, 1, n_threads)
 
 
 def rmsprop_update(param, grad, sq_avg, lr, beta2=0.999, eps=1e-8, *, n_threads=None):
@@ -637,7 +644,7 @@ def rmsprop_update(param, grad, sq_avg, lr, beta2=0.999, eps=1e-8, *, n_threads=
     param
     """
     return _update("rmsprop", param, grad, None, sq_avg, _lr(lr), 0, _beta(beta2, "beta2"),
-                   _eps(eps), 1, 1, n_threads)
+                   _eps(eps), 1, n_threads)
 
 
 def adam_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, *,
@@ -667,6 +674,5 @@ def adam_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, *
     """
     if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
         raise ValueError(f"step must be an integer >= 1 (steps count from 1); got {step!r}")
-    beta1, beta2 = _beta(beta1, "beta1"), _beta(beta2, "beta2")
-    c1, c2 = 1.0 - beta1 ** int(step), 1.0 - beta2 ** int(step)
-    return _update("adam", param, grad, m, v, _lr(lr), beta1, beta2, _eps(eps), c1, c2, n_threads)
+    return _update("adam", param, grad, m, v, _lr(lr), _beta(beta1, "beta1"), _beta(beta2, "beta2"),
+                   _eps(eps), int(step), n_threads)

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from fastnn import ops
-from fastnn._kernels import _optim
+from fastnn._kernels import _ops
 from fastnn._threads import resolve_n_threads
 
 __all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adam", "optimizer_from_config",
@@ -144,11 +144,22 @@ class Optimizer:
     def _apply(self, p, g, slots, lr, n_threads) -> None:
         s1, s2 = (None if name is None else slots[name] for name in self.moments)
         b1, b2, eps = self._betas()
-        c1, c2 = (1.0 - b1 ** self.t, 1.0 - b2 ** self.t) if self.rule == "adam" else (1.0, 1.0)
-        _optim.update(_optim.RULES[self.rule], p, g,
-                      None if s1 is None else s1.reshape(-1),
-                      None if s2 is None else s2.reshape(-1),
-                      lr, b1, b2, eps, c1, c2, n_threads)
+        _ops.update(_ops.RULES[self.rule], p, g,
+                    None if s1 is None else s1.reshape(-1),
+                    None if s2 is None else s2.reshape(-1),
+                    lr, b1, b2, eps, self.t, n_threads)
+
+    def kernel_update(self, param: np.ndarray, grad: np.ndarray, lr: float) -> tuple:
+        """What a compiled training loop needs to run this optimizer on one flat array.
+
+        Returns (rule, param, grad, first moment or None, second moment or
+        None, lr, beta1, beta2, eps, steps taken); the loop adds its steps to
+        ``t`` afterwards.
+        """
+        slots = self._slots_for([param])[0]
+        s1, s2 = (None if name is None else slots[name] for name in self.moments)
+        b1, b2, eps = self._betas()
+        return (_ops.RULES[self.rule], param, grad, s1, s2, lr, b1, b2, eps, self.t)
 
     def _betas(self) -> tuple[float, float, float]:
         return 0.0, 0.0, 1.0

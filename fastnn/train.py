@@ -1,11 +1,12 @@
 """The fit loop: mini-batches, learning-rate decay, history, callbacks.
 
-Each epoch shuffles the samples (with the fit's own random generator),
+Each epoch shuffles the samples (with the fit's own random generator) and
 cuts them into mini-batches of ``batch_size`` rows (a lone trailing row
 joins the batch before it, so no training batch has one row, which batch
-norm cannot normalize), and for each batch gathers the rows into a reused
-buffer, runs the model's training step and updates all parameters with one
-optimizer call. The training loss and accuracy of an epoch are the means
+norm cannot normalize). The model's compiled network then runs the whole
+epoch in one call without the GIL: for each batch it gathers the rows into
+a reused buffer, runs forward, loss and backward, and updates all
+parameters with one optimizer kernel call. The training loss and accuracy of an epoch are the means
 over its batches, as the model stood at each batch (training mode); the
 validation figures are computed at the epoch's end with test-time batch
 norm.
@@ -285,10 +286,11 @@ def _epochs(model, X, labels, epochs, batch_size, optimizer, lr_decay, val, shuf
             verbose) -> History:
     n = X.shape[0]
     n_threads = resolve_n_threads(model.n_threads)
-    bounds = batch_bounds(n, batch_size)
+    edges = batch_bounds(n, batch_size)
+    bounds = np.array([lo for lo, _ in edges] + [n], dtype=np.int64)
+    workspaces = {hi - lo: model._workspace(hi - lo) for lo, hi in edges}
     history = History()
-    params, grads = [model._params], [model._grads]
-    order = np.arange(n)
+    order = np.arange(n, dtype=np.int64)
     model.stop_training = False
     for cb in cbs:
         cb.on_train_begin(model)
@@ -302,20 +304,14 @@ def _epochs(model, X, labels, epochs, batch_size, optimizer, lr_decay, val, shuf
                 raise ValueError(f"lr_decay gave the learning rate {lr!r} for epoch {epoch}")
             if shuffle:
                 order = rng.permutation(n)
-            loss_sum = correct = 0.0
-            for lo, hi in bounds:
-                ws = model._workspace(hi - lo)
-                idx = order[lo:hi]
-                np.take(X, idx, axis=0, out=ws.x)
-                np.take(labels, idx, out=ws.labels)
-                loss, hits = model._train_step(ws, n_threads)
-                if not math.isfinite(loss):
-                    raise DivergedError(
-                        f"the training loss became {loss} in epoch {epoch} (lr {lr:.3g}); "
-                        "lower the learning rate", epoch, history)
-                optimizer.step(params, grads, lr, n_threads=n_threads)
-                loss_sum += loss * (hi - lo)
-                correct += hits
+            update = optimizer.kernel_update(model._params, model._grads, lr)
+            loss_sum, correct, steps, bad, bad_loss = model._net.train_epoch(
+                workspaces, X, labels, order, bounds, update, n_threads)
+            optimizer.t += steps
+            if bad >= 0:
+                raise DivergedError(
+                    f"the training loss became {bad_loss} in epoch {epoch} (lr {lr:.3g}); "
+                    "lower the learning rate", epoch, history)
             model.epochs_trained_ = epoch
             record = {"epoch": epoch, "loss": loss_sum / n, "accuracy": correct / n, "lr": lr,
                       "val_loss": None, "val_accuracy": None}

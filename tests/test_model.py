@@ -103,7 +103,7 @@ def test_train_and_test_outputs_agree_with_momentum_zero():
     ws.labels[...] = y
     model._train_step(ws, 1)                     # training mode, whole set as the batch
     train_logits = ws.acts[-1].copy()
-    test_logits = model._logits(np.ascontiguousarray(X), 1)
+    test_logits = model._forward(np.ascontiguousarray(X), False, 1)
     # equal up to the running variance being the unbiased one: a factor sqrt(n / (n - 1))
     np.testing.assert_allclose(test_logits, train_logits, rtol=1e-3, atol=1e-3)
     assert np.array_equal(test_logits.argmax(1), train_logits.argmax(1))
@@ -255,3 +255,25 @@ def test_other_activations_and_plain_sequential():
     m.fit(X, y, epochs=20)
     assert m.evaluate(X, y)["accuracy"] > 0.9
     assert m.layers[0].use_bias and not m.layers[0].he_init and m.layers[2].he_init
+
+
+@pytest.mark.parametrize("opt", [SGD(0.05), Momentum(0.05), RMSprop(0.01), Adam(0.01)],
+                         ids=lambda o: type(o).__name__)
+def test_compiled_epoch_equals_steps_driven_from_python(opt):
+    # fit runs a whole epoch in compiled code; the same batches, stepped one by
+    # one through train_step and Optimizer.step, must give the same weights.
+    X, y = _blobs(n=100, d=6)
+    a = MLP(hidden=(8, 5), seed=0, dtype="float64")
+    a.fit(X, y, epochs=2, batch_size=16, optimizer=opt, shuffle=False)
+    b = MLP(hidden=(8, 5), n_classes=3, seed=0, dtype="float64").build(6)   # a's initial weights
+    fresh = type(opt)(**{k: v for k, v in opt.get_config().items() if k != "name"})
+    Xc = np.ascontiguousarray(X)
+    for _ in range(2):
+        for lo, hi in batch_bounds(100, 16):
+            ws = b._workspace(hi - lo)
+            ws.x[...] = Xc[lo:hi]
+            ws.labels[...] = y[lo:hi]
+            b._train_step(ws, 1)
+            fresh.step([b._params], [b._grads])
+    np.testing.assert_array_equal(a.get_weights()["params"], b.get_weights()["params"])
+    np.testing.assert_array_equal(a.get_weights()["state"], b.get_weights()["state"])

@@ -1,0 +1,124 @@
+# Softmax over the last axis of (n, C) logits, and its fusion with the
+# cross-entropy loss.
+#
+# Per row, stably: m = max_j z[j], s = sum_j exp(z[j] - m) (summed in
+# double), lse = log(s) + m. Then
+#     softmax(z)[j]     = exp(z[j] - m) / s
+#     log_softmax(z)[j] = z[j] - lse
+#     loss_i            = lse - z[y_i]          (never log(softmax))
+#     dz[i, j]          = (softmax(z)[j] - [j == y_i]) / n
+# The loss is the mean over rows; per-row losses are summed in row order,
+# so the result does not depend on the thread count. The fused kernel also
+# counts the rows whose first argmax is the label (training accuracy for
+# free).
+#
+# Cores: raw pointers, no GIL.
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport log
+from libc.stdint cimport int64_t
+
+from fastnn._kernels._math cimport fexp
+from fastnn._kernels._parallel cimport PARALLEL_MIN
+
+
+cdef inline floating _row_max(const floating* z, Py_ssize_t C) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating m = z[0]
+    for j in range(1, C):
+        if z[j] > m:
+            m = z[j]
+    return m
+
+
+cdef inline Py_ssize_t _first_index_of(const floating* z, floating m, Py_ssize_t C) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(C):
+        if z[j] == m:
+            return j
+    return -1         # a row of NaN has no maximum
+
+
+cdef inline double _row_exp(const floating* z, floating m, Py_ssize_t C,
+                            floating* e) noexcept nogil:
+    """e[j] = exp(z[j] - m); returns the sum, in double."""
+    cdef Py_ssize_t j
+    cdef double s = 0
+    for j in range(C):
+        e[j] = fexp(z[j] - m)
+        s += e[j]
+    return s
+
+
+cdef inline double _row_exp_sum(const floating* z, floating m, Py_ssize_t C) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double s = 0
+    for j in range(C):
+        s += fexp(z[j] - m)
+    return s
+
+
+cdef inline void softmax_rows(const floating* z,   # IN  (n, C)
+                              floating* out,       # OUT (n, C); may be z
+                              bint log_space,
+                              Py_ssize_t n, Py_ssize_t C, int n_threads) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in prange(n, num_threads=n_threads, schedule='static',
+                    use_threads_if=n * C >= PARALLEL_MIN):
+        _softmax_row(z + i * C, out + i * C, log_space, C)
+
+
+cdef inline void _softmax_row(const floating* z, floating* out, bint log_space,
+                              Py_ssize_t C) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating m = _row_max(z, C)
+    cdef double s, lse
+    if log_space:        # out may be z itself: read z before writing
+        lse = log(_row_exp_sum(z, m, C)) + m
+        for j in range(C):
+            out[j] = <floating> (z[j] - lse)
+    else:
+        s = 1.0 / _row_exp(z, m, C, out)
+        for j in range(C):
+            out[j] = <floating> (out[j] * s)
+
+
+cdef inline double softmax_xent(const floating* z,         # IN  (n, C) logits
+                                const int64_t* labels,     # IN  (n,) in [0, C)
+                                floating* dz,              # OUT (n, C) or NULL
+                                Py_ssize_t n, Py_ssize_t C,
+                                double* scratch,           # 2 * n doubles
+                                Py_ssize_t* n_correct,     # OUT rows whose first argmax is the label
+                                int n_threads) noexcept nogil:
+    """Return the mean loss; write dz = (softmax(z) - onehot) / n if dz is given."""
+    cdef Py_ssize_t i
+    cdef double total = 0, inv_n = 1.0 / n
+    cdef double* loss = scratch
+    cdef double* hit = scratch + n
+    for i in prange(n, num_threads=n_threads, schedule='static',
+                    use_threads_if=n * C >= PARALLEL_MIN):
+        loss[i] = _xent_row(z + i * C, labels[i], NULL if dz == NULL else dz + i * C, C, inv_n,
+                            hit + i)
+    n_correct[0] = 0
+    for i in range(n):
+        total += loss[i]
+        n_correct[0] += <Py_ssize_t> hit[i]
+    return total * inv_n
+
+
+cdef inline double _xent_row(const floating* z, int64_t label, floating* dz, Py_ssize_t C,
+                             double inv_n, double* hit) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating m = _row_max(z, C)
+    cdef double s, scale
+    if dz != NULL:
+        s = _row_exp(z, m, C, dz)
+        scale = inv_n / s
+        for j in range(C):
+            dz[j] = <floating> (dz[j] * scale)
+        dz[label] = <floating> (dz[label] - inv_n)
+    else:
+        s = _row_exp_sum(z, m, C)
+    hit[0] = _first_index_of(z, m, C) == label
+    return log(s) + m - z[label]
