@@ -21,7 +21,12 @@ import threading
 
 from fastnn._kernels import _info
 
+# Multiply-adds below which no BLAS we know runs a GEMM on several threads
+# (OpenBLAS starts at 4 * 65536): work made only of such GEMMs needs no hold.
+BLAS_THREADING_MIN = 65536
+
 _default_n_threads: int | None = None
+_detected_n_threads: int | None = None
 _lock = threading.Lock()
 _holders = 0
 _limiter = None
@@ -39,15 +44,20 @@ def get_num_threads() -> int:
     """Return the number of threads fastnn's kernels use when ``n_threads=None``.
 
     It is the number of cores this process may run on (capped by
-    ``OMP_NUM_THREADS`` when set), or 1 when fastnn was built without OpenMP.
+    ``OMP_NUM_THREADS`` when set), or 1 when fastnn was built without OpenMP;
+    it is found on the first call and kept (:func:`set_num_threads` changes it).
     """
+    global _detected_n_threads
     if _default_n_threads is not None:
         return _default_n_threads
-    if not _info.openmp_enabled():
-        return 1
-    if os.environ.get("OMP_NUM_THREADS"):
-        return _info.openmp_max_threads()
-    return min(_info.openmp_max_threads(), _cpu_count())
+    if _detected_n_threads is None:        # read once: it asks the OS
+        if not _info.openmp_enabled():
+            _detected_n_threads = 1
+        elif os.environ.get("OMP_NUM_THREADS"):
+            _detected_n_threads = _info.openmp_max_threads()
+        else:
+            _detected_n_threads = min(_info.openmp_max_threads(), _cpu_count())
+    return _detected_n_threads
 
 
 def set_num_threads(n_threads: int | None) -> None:

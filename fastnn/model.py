@@ -28,7 +28,7 @@ import numpy as np
 from fastnn import layers as L
 from fastnn._kernels import _ops
 from fastnn._kernels._network import Network
-from fastnn._threads import blas_held, resolve_n_threads
+from fastnn._threads import BLAS_THREADING_MIN, blas_held, resolve_n_threads
 
 __all__ = ["Sequential", "MLP"]
 
@@ -141,6 +141,8 @@ class Sequential:
             layer.initialize(layer.params, layer.state, self._rng)
         self.n_features_in_ = n_features
         self._net = Network([layer.spec() for layer in self._compute], n_features, self.dtype)
+        self._gemm_per_row = max((x.n_in * x.n_out for x in self.layers if isinstance(x, L.Dense)),
+                                 default=0)
         self._workspaces.clear()
         return self
 
@@ -277,8 +279,11 @@ class Sequential:
     # ------------------------------------------------------------ inference
     def _forward(self, X: np.ndarray, softmax: bool, n_threads: int) -> np.ndarray:
         out = np.empty((X.shape[0], self._net.n_out), self.dtype)
-        with blas_held:
+        if X.shape[0] * self._gemm_per_row < BLAS_THREADING_MIN:   # no BLAS threads to hold
             self._net.forward(X, out, softmax, n_threads)
+        else:
+            with blas_held:
+                self._net.forward(X, out, softmax, n_threads)
         return out
 
     def predict_proba(self, X) -> np.ndarray:

@@ -14,7 +14,8 @@ from fastnn import ops
 
 BATCH_SHAPES = [(2, 1), (2, 7), (5, 1), (33, 3), (64, 600), (300, 257), (1025, 33)]
 DENSE_SHAPES = [(1, 1, 1), (2, 3, 1), (7, 1, 5), (64, 128, 64), (300, 97, 130), (1000, 64, 10),
-                (32, 256, 512), (17, 300, 70)]  # the last two split output columns
+                (32, 256, 512), (17, 300, 70),  # these two split output columns
+                (1, 40, 30), (1, 300, 600)]     # one row: GEMV
 ACTIVATIONS = ["relu", "leaky_relu", "tanh", "sigmoid"]
 
 

@@ -13,11 +13,29 @@
 
 from cython cimport floating
 from cython.parallel cimport prange
-from scipy.linalg.cython_blas cimport sgemm, dgemm
+from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
 cdef enum:
     GEMM_PARALLEL_MIN = 262144   # multiply-adds; below this one thread
     GEMM_ALIGN = 16              # rows or columns per thread block: a multiple of this
+
+
+cdef inline void _gemv_row(bint trans_a, bint trans_b, int n, int k, floating alpha,
+                           const floating* a, int lda, const floating* b, int ldb,
+                           floating beta, floating* c) noexcept nogil:
+    """c (1, n) = alpha * op(A) (1, k) @ op(B) (k, n) + beta * c, as a GEMV.
+
+    In column-major terms c^T = op(B)^T a^T. A row-major B (k, n) is the
+    column-major matrix B^T: op(B)^T = B^T needs no transpose ('N'); a
+    row-major B (n, k) read as op(B) = B^T needs one ('T').
+    """
+    cdef char t = b'T' if trans_b else b'N'
+    cdef int rows = k if trans_b else n, cols = n if trans_b else k
+    cdef int inc_a = lda if trans_a else 1, one = 1
+    if floating is float:
+        sgemv(&t, &rows, &cols, &alpha, <float*> b, &ldb, <float*> a, &inc_a, &beta, c, &one)
+    else:
+        dgemv(&t, &rows, &cols, &alpha, <double*> b, &ldb, <double*> a, &inc_a, &beta, c, &one)
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
@@ -30,6 +48,9 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
     if m <= 0 or n <= 0:
+        return
+    if m == 1:      # one row (a single sample): a GEMV, which BLAS runs faster
+        _gemv_row(trans_a, trans_b, n, k, alpha, a, lda, b, ldb, beta, c)
         return
     if floating is float:
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*> b, &ldb, <float*> a, &lda,
