@@ -1,0 +1,97 @@
+"""GEMM limit: W1's training-step GEMMs alone, back to back through BLAS (float32).
+
+Per layer ``(n_in, n_out)`` and batch ``b``: forward ``x @ W`` (b, n_in) @
+(n_in, n_out); backward ``dW = x.T @ dy`` and, except for the first layer
+(its input needs no gradient), ``dx = dy @ W.T``. Run with NumPy's matmul
+into preallocated outputs, BLAS held at 1 or 2 threads by threadpoolctl.
+The time of one step gives samples/s (batch / time): what a training step
+would reach if everything but its GEMMs were free.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from context import Context, fastnn_key
+from report import Table, Target, fmt_pct, fmt_rate, ratio
+from timing import best, calibrate, interleave, time_calls
+from w1_training import BATCHES, W1_LAYERS, train_flops_per_sample
+
+GOAL = 0.70  # fastnn's W1 at batch 512 / the GEMM limit
+REPEATS = 9  # interleaved repeats in a full run
+
+
+def gemm_step(batch: int, widths=W1_LAYERS, seed: int = 0):
+    """A function running one training step's GEMMs on preallocated float32 arrays."""
+    rng = np.random.default_rng(seed)
+    rand = lambda *shape: rng.standard_normal(shape, dtype=np.float32)  # noqa: E731
+    pairs = list(zip(widths[:-1], widths[1:]))
+    xs = [rand(batch, a) for a, _ in pairs]
+    Ws = [rand(a, b) for a, b in pairs]
+    ys = [np.empty((batch, b), np.float32) for _, b in pairs]
+    dys = [rand(batch, b) for _, b in pairs]
+    dWs = [np.empty_like(W) for W in Ws]
+    dxs = [np.empty_like(x) for x in xs]
+
+    def step() -> None:
+        for i in range(len(pairs)):
+            np.matmul(xs[i], Ws[i], out=ys[i])
+        for i in reversed(range(len(pairs))):
+            np.matmul(xs[i].T, dys[i], out=dWs[i])
+            if i:
+                np.matmul(dys[i], Ws[i].T, out=dxs[i])
+    return step
+
+
+def step_time(ctx: Context, batch: int) -> dict[int, float]:
+    """Seconds per step at each thread count (best of interleaved repeats)."""
+    step = gemm_step(batch)
+    runs = {}
+    for t in ctx.threads:
+        with threadpool_limits(limits=t, user_api="blas"):
+            number = calibrate(step, 0.05 if ctx.quick else 0.15)
+
+        def run(t=t, number=number) -> float:
+            with threadpool_limits(limits=t, user_api="blas"):
+                return time_calls(step, number)
+        runs[t] = run
+    return best(interleave(runs, ctx.repeats(REPEATS)))
+
+
+def row(ctx: Context, batch: int, flops: float, table: Table) -> list[Target]:
+    """Measure one batch size, add its table row, return its target (batch 512 only)."""
+    times, w1 = step_time(ctx, batch), ctx.facts.get("W1", {}).get(batch, {})
+    cells, targets = [batch], []
+    for t in ctx.threads:
+        limit = batch / times[t]
+        mine = w1.get(fastnn_key(t))
+        frac = ratio(mine, limit)
+        cells += [fmt_rate(limit), f"{limit * flops / 1e9:.1f}", fmt_pct(frac)]
+        if batch == 512 and t == ctx.head:
+            targets.append(Target(f"W1 batch 512 vs GEMM limit ({t}t)",
+                                  f"{fmt_rate(mine)} samples/s", f"GEMM limit {fmt_rate(limit)}",
+                                  frac, GOAL, fmt_pct(frac), f">= {GOAL:.0%}"))
+    table.add(*cells)
+    return targets
+
+
+def run(ctx: Context) -> tuple[list[Table], list[Target]]:
+    flops = train_flops_per_sample()
+    cols = ["batch"]
+    for t in ctx.threads:
+        cols += [f"GEMM {t}t samples/s", f"GEMM {t}t GFLOP/s", f"fastnn {t}t W1 / limit"]
+    table = Table("GEMM limit: W1's GEMMs alone through BLAS (float32)", cols)
+    targets = []
+    for batch in BATCHES:
+        targets += row(ctx, batch, flops, table)
+    table.notes += [
+        f"{flops / 1e6:.2f} MFLOP per sample; NumPy matmul (its bundled OpenBLAS, within ~5% of "
+        "scipy's that fastnn calls) into preallocated outputs, transposes passed as views; "
+        f"best of {ctx.repeats(REPEATS)} interleaved repeats.",
+        "At 2 threads this is BLAS's own thread pool; fastnn instead splits rows across its "
+        "OpenMP pool with single-threaded GEMMs.",
+    ]
+    if "W1" not in ctx.facts:
+        table.notes.append("W1 was not run: no fastnn fractions.")
+    return [table], targets

@@ -1,0 +1,123 @@
+"""W5: search throughput, trials per minute with 2 concurrent trials vs 1.
+
+A study of ``default_mlp_space()`` (seed 0, so both runs draw the same
+trials) on the digits, each trial fitting a few epochs. ``n_jobs=1`` gives
+the lone trial all cores; ``n_jobs=2`` runs two trials in threads at
+``cores // 2`` kernel threads each (the search's defaults).
+"""
+
+from __future__ import annotations
+
+import time
+
+import fastnn
+from context import Context, cores
+from report import Table, Target, fmt_rate, fmt_ratio, ratio
+from timing import best, interleave
+import w2_digits
+
+GOAL = 1.7
+REPEATS = 3  # interleaved repeats in a full run
+
+
+class DigitsObjective:
+    """Fallback objective: an MLP from the trial's params, fitted a few epochs on digits,
+    scored by validation accuracy (reported after each epoch)."""
+
+    def __init__(self, X_tr, y_tr, X_val, y_val, max_epochs: int = 5):
+        self.data, self.max_epochs = (X_tr, y_tr, X_val, y_val), max_epochs
+
+    def __call__(self, params: dict, trial) -> float:
+        from fastnn.search import hidden_units
+
+        X_tr, y_tr, X_val, y_val = self.data
+        model = fastnn.MLP(hidden=hidden_units(params), n_classes=10, seed=trial.seed,
+                           n_threads=trial.n_threads)
+
+        def report(model, epoch, logs):
+            trial.report(epoch, logs["val_accuracy"])
+            return trial.should_stop()
+        history = model.fit(X_tr, y_tr, epochs=self.max_epochs,
+                            batch_size=int(params["batch_size"]),
+                            optimizer=fastnn.Adam(lr=params["lr"], beta1=params["beta1"]),
+                            lr_decay=fastnn.InverseTimeDecay(params["lr_decay"]),
+                            validation_data=(X_val, y_val), callbacks=[report])
+        return history["val_accuracy"][-1]
+
+
+def objective(ctx: Context):
+    """``MLPObjective`` if the search module has it, else :class:`DigitsObjective`."""
+    X_tr, X_val, y_tr, y_val = w2_digits.split()
+    epochs = 1 if ctx.quick else 5
+    try:
+        from fastnn.search import MLPObjective
+    except ImportError:
+        cls = DigitsObjective
+    else:
+        cls = MLPObjective
+    return cls(X_tr, y_tr, X_val, y_val, max_epochs=epochs), f"{cls.__name__} ({epochs} epochs)"
+
+
+SETUPS = {                      # label: (n_jobs, executor, kernel threads per trial)
+    "1 job": (1, "thread", None),
+    "2 jobs": (2, "thread", None),
+    "1 job, 1 thread": (1, "thread", 1),
+    "2 jobs, processes": (2, "process", None),
+}
+
+
+def study_run(obj, n_trials: int, setup: tuple, failures: list):
+    """A function timing a fresh in-memory study of ``n_trials`` trials."""
+    from fastnn.search import Study, default_mlp_space
+
+    n_jobs, executor, n_threads = setup
+
+    def run() -> float:
+        study = Study(storage=None, space=default_mlp_space(), direction="maximize", seed=0)
+        start = time.perf_counter()
+        trials = study.optimize(obj, n_trials=n_trials, n_jobs=n_jobs, executor=executor,
+                                n_threads=n_threads)
+        seconds = time.perf_counter() - start
+        failures.extend(t for t in trials if str(t.state) == "FAILED")
+        study.close()
+        return seconds
+    return run
+
+
+def unavailable(error: Exception) -> tuple[list[Table], list[Target]]:
+    table = Table("W5: search throughput", ["setup", "trials/min"],
+                  notes=[f"fastnn.search not available yet ({type(error).__name__}: {error})."])
+    return [table], [Target("W5 search, 2 jobs vs 1", "n/a", "n/a", None, GOAL, "n/a",
+                            f">= {GOAL}x")]
+
+
+def run(ctx: Context) -> tuple[list[Table], list[Target]]:
+    try:
+        import fastnn.search  # noqa: F401
+    except Exception as error:  # noqa: BLE001 (a half-written module may raise anything)
+        return unavailable(error)
+    obj, name = objective(ctx)
+    n_trials = 4 if ctx.quick else 16
+    failures: list = []
+    runs = {label: study_run(obj, n_trials, setup, failures) for label, setup in SETUPS.items()}
+    seconds = best(interleave(runs, ctx.repeats(REPEATS)))
+    rates = {label: 60 * n_trials / s for label, s in seconds.items()}
+    rel = ratio(rates["2 jobs"], rates["1 job"])
+    table = Table("W5: search throughput (trials per minute)",
+                  ["setup", "n_jobs", "executor", "threads per trial", "trials/min",
+                   "vs 1 job"])
+    for label, (n_jobs, executor, n_threads) in SETUPS.items():
+        table.add(label, n_jobs, executor, n_threads or f"{max(1, cores() // n_jobs)} (default)",
+                  fmt_rate(rates[label]), fmt_ratio(ratio(rates[label], rates["1 job"])))
+    table.notes += [
+        f"{n_trials} trials of default_mlp_space() (study seed 0: the same trials every run), "
+        f"objective {name} on digits; best of {ctx.repeats(REPEATS)} interleaved repeats. "
+        "The target compares the first two rows (the study's defaults); the process row "
+        "includes starting the workers and pickling the data for each trial.",
+    ]
+    if failures:
+        table.notes.append(f"{len(failures)} trial runs FAILED: {failures[0]!r}")
+    target = Target("W5 search, 2 jobs vs 1", f"{fmt_rate(rates['2 jobs'])} trials/min",
+                    f"1 job {fmt_rate(rates['1 job'])} trials/min", rel, GOAL, fmt_ratio(rel),
+                    f">= {GOAL}x")
+    return [table], [target]
