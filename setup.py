@@ -76,8 +76,10 @@ class BuildExt(build_ext):
                     "(install an OpenMP runtime, e.g. libgomp, for multi-threaded kernels)"
                 )
         if self.compiler.compiler_type != "msvc":
-            # -fno-math-errno lets sqrt vectorize (the kernels never read errno)
-            cflags = ["-O3", "-fno-math-errno", *cflags]
+            # -fno-math-errno lets sqrt vectorize, -fno-trapping-math lets selects
+            # next to float-to-int conversions vectorize (the exp in softmax);
+            # neither changes a result: the kernels never read errno or FP flags
+            cflags = ["-O3", "-fno-math-errno", "-fno-trapping-math", *cflags]
             if _flag("FASTNN_MARCH_NATIVE"):
                 cflags.append("-march=native")
         for ext in self.extensions:

@@ -19,17 +19,53 @@ from cython.parallel cimport prange
 from libc.math cimport log
 from libc.stdint cimport int64_t
 
-from fastnn._kernels._math cimport fexp
+from fastnn._kernels._math cimport exp_neg, fmax_
 from fastnn._kernels._parallel cimport PARALLEL_MIN
 
 
+# The row reductions (max, sum) keep LANES independent partial results and
+# combine them at the end: gcc may not reorder floating-point operations, so
+# a single accumulator is a serial chain that also keeps the exp in its loop
+# from being vectorized. The order is fixed, so the bits still do not
+# depend on the thread count.
+cdef enum:
+    LANES = 8
+    EXP_BLOCK = 256           # exps computed per block when only their sum is wanted
+
+
 cdef inline floating _row_max(const floating* z, Py_ssize_t C) noexcept nogil:
-    cdef Py_ssize_t j
+    cdef Py_ssize_t b, j, k, full = C - C % LANES
+    cdef floating lane[LANES]
     cdef floating m = z[0]
-    for j in range(1, C):
-        if z[j] > m:
-            m = z[j]
+    if full:
+        for k in range(LANES):
+            lane[k] = z[k]
+        for b in range(1, full // LANES):
+            for k in range(LANES):
+                lane[k] = fmax_(lane[k], z[b * LANES + k])
+        m = lane[0]
+        for k in range(1, LANES):
+            m = fmax_(m, lane[k])
+    for j in range(full, C):
+        m = fmax_(m, z[j])
     return m
+
+
+cdef inline double _sum(const floating* e, Py_ssize_t C) noexcept nogil:
+    """sum_j e[j] in double, LANES partial sums."""
+    cdef Py_ssize_t b, j, k, full = C - C % LANES
+    cdef double lane[LANES]
+    cdef double s = 0
+    for k in range(LANES):
+        lane[k] = 0
+    for b in range(full // LANES):
+        for k in range(LANES):
+            lane[k] += e[b * LANES + k]
+    for k in range(LANES):
+        s += lane[k]
+    for j in range(full, C):
+        s += e[j]
+    return s
 
 
 cdef inline Py_ssize_t _first_index_of(const floating* z, floating m, Py_ssize_t C) noexcept nogil:
@@ -44,18 +80,17 @@ cdef inline double _row_exp(const floating* z, floating m, Py_ssize_t C,
                             floating* e) noexcept nogil:
     """e[j] = exp(z[j] - m); returns the sum, in double."""
     cdef Py_ssize_t j
-    cdef double s = 0
     for j in range(C):
-        e[j] = fexp(z[j] - m)
-        s += e[j]
-    return s
+        e[j] = exp_neg(z[j] - m)
+    return _sum(e, C)
 
 
 cdef inline double _row_exp_sum(const floating* z, floating m, Py_ssize_t C) noexcept nogil:
-    cdef Py_ssize_t j
+    cdef Py_ssize_t b
+    cdef floating e[EXP_BLOCK]
     cdef double s = 0
-    for j in range(C):
-        s += fexp(z[j] - m)
+    for b in range((C + EXP_BLOCK - 1) // EXP_BLOCK):
+        s += _row_exp(z + b * EXP_BLOCK, m, min(EXP_BLOCK, C - b * EXP_BLOCK), e)
     return s
 
 
