@@ -35,17 +35,19 @@ def config() -> dict:
     -------
     dict
         ``version``; ``openmp`` (True when the kernels were built with
-        OpenMP); ``n_threads`` (the default thread count of the kernels);
+        OpenMP); ``isa`` (the instruction-set variant of the kernels in use:
+        "avx512", "avx2" or "baseline"); ``n_threads`` (the default thread count of the kernels);
         ``blas``, a list of dicts describing the BLAS library that fastnn's
         GEMMs call through scipy (every loaded BLAS when scipy's own cannot
         be told apart) (``internal_api``, ``version``, ``threading_layer``,
         ``num_threads``, ``architecture``, ``filepath``); ``python``.
     """
-    import fastnn._kernels._ops  # noqa: F401  (loads scipy's BLAS)
+    from fastnn import _kernels   # loads the kernels, and so scipy's BLAS
 
     return {
         "version": __version__,
         "openmp": _info.openmp_enabled(),
+        "isa": _kernels.isa,
         "n_threads": get_num_threads(),
         "blas": _blas_info(),
         "python": sys.version.split()[0],
@@ -58,6 +60,7 @@ def show_config(file=None) -> None:
     lines = [
         f"fastnn {cfg['version']} (Python {cfg['python']})",
         f"  openmp:    {'yes' if cfg['openmp'] else 'no (serial kernels)'}",
+        f"  kernels:   {cfg['isa']}",
         f"  n_threads: {cfg['n_threads']}",
     ]
     for lib in cfg["blas"]:

@@ -31,7 +31,7 @@ import numbers
 import numpy as np
 
 from fastnn import ops
-from fastnn._kernels import _ops
+from fastnn._kernels import ops as _ops
 
 __all__ = ["Layer", "Dense", "BatchNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax",
            "layer_from_config"]

@@ -26,8 +26,8 @@ import threading
 import numpy as np
 
 from fastnn import layers as L
-from fastnn._kernels import _ops
-from fastnn._kernels._network import Network
+from fastnn._kernels import ops as _ops
+from fastnn._kernels import network as _network
 from fastnn._threads import BLAS_THREADING_MIN, blas_held, resolve_n_threads
 
 __all__ = ["Sequential", "MLP"]
@@ -94,7 +94,7 @@ class Sequential:
 
         self.history_ = History()
         self._workspaces: dict = {}
-        self._net: Network | None = None
+        self._net = None
         self._fit_lock = threading.Lock()
         self._compute: list[L.Layer] = []
 
@@ -140,7 +140,8 @@ class Sequential:
         for layer in self.layers:
             layer.initialize(layer.params, layer.state, self._rng)
         self.n_features_in_ = n_features
-        self._net = Network([layer.spec() for layer in self._compute], n_features, self.dtype)
+        self._net = _network.Network([layer.spec() for layer in self._compute], n_features,
+                                     self.dtype)
         self._gemm_per_row = max((x.n_in * x.n_out for x in self.layers if isinstance(x, L.Dense)),
                                  default=0)
         self._workspaces.clear()

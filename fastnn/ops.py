@@ -24,7 +24,7 @@ import numbers
 
 import numpy as np
 
-from fastnn._kernels import _ops
+from fastnn._kernels import ops as _ops
 from fastnn._threads import blas_held, resolve_n_threads
 
 __all__ = [

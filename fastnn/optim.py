@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from fastnn import ops
-from fastnn._kernels import _ops
+from fastnn._kernels import ops as _ops
 from fastnn._threads import resolve_n_threads
 
 __all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adam", "optimizer_from_config",

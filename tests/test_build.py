@@ -19,6 +19,7 @@ def test_config_reports_version_threads_and_blas():
     cfg = fastnn.config()
     assert cfg["version"] == fastnn.__version__
     assert cfg["n_threads"] == fastnn.get_num_threads() >= 1
+    assert cfg["isa"] in ("avx512", "avx2", "baseline")
     assert cfg["blas"], "no BLAS library found"
     for lib in cfg["blas"]:
         assert {"internal_api", "version", "threading_layer", "filepath"} <= set(lib)
@@ -26,3 +27,4 @@ def test_config_reports_version_threads_and_blas():
     fastnn.show_config(file=out)
     text = out.getvalue()
     assert f"fastnn {fastnn.__version__}" in text and "openmp:" in text and "blas:" in text
+    assert f"kernels:   {cfg['isa']}" in text

@@ -1,1 +1,57 @@
-"""Compiled kernels. They trust their inputs: call them through fastnn.ops."""
+"""Compiled kernels, loaded in the best variant this CPU runs.
+
+The kernel modules (``_ops``: the wrappers behind ``fastnn.ops``;
+``_network``: the compiled training loop and inference) are built for
+several instruction sets: baseline x86-64 (SSE2), AVX2 with FMA, and
+AVX-512, as ``_ops``, ``_ops_avx2``, ``_ops_avx512`` and so on. At import
+the best one the CPU supports is loaded and exposed as ``ops`` and
+``network``; ``isa`` names it. ``FASTNN_ISA=baseline|avx2|avx512`` forces
+one (an error if this CPU or build lacks it). The kernels trust their
+inputs: call them through fastnn.ops or a model.
+"""
+
+import importlib
+import os
+
+from fastnn._kernels import _info
+
+ISAS = ("avx512", "avx2", "baseline")
+_SUFFIX = {"avx512": "_avx512", "avx2": "_avx2", "baseline": ""}
+
+
+def _load(isa: str):
+    suffix = _SUFFIX[isa]
+    return (importlib.import_module(f"fastnn._kernels._ops{suffix}"),
+            importlib.import_module(f"fastnn._kernels._network{suffix}"))
+
+
+def available_isas() -> list[str]:
+    """Variants both this CPU and this build can run, best first."""
+    found = []
+    for isa in _info.cpu_isas():
+        try:
+            _load(isa)
+        except ImportError:
+            continue
+        found.append(isa)
+    return found
+
+
+def _choose() -> str:
+    forced = os.environ.get("FASTNN_ISA", "").strip().lower()
+    if not forced:
+        return available_isas()[0]
+    if forced not in ISAS:
+        raise ImportError(f"FASTNN_ISA={forced!r}: expected one of {', '.join(ISAS)}")
+    if forced not in _info.cpu_isas():
+        raise ImportError(f"FASTNN_ISA={forced}: this CPU cannot run it "
+                          f"(it runs {', '.join(_info.cpu_isas())})")
+    return forced
+
+
+isa = _choose()
+try:
+    ops, network = _load(isa)
+except ImportError as exc:
+    raise ImportError(f"fastnn's {isa} kernels are not in this build ({exc}); "
+                      "unset FASTNN_ISA or rebuild") from None

@@ -1,0 +1,50 @@
+"""Every instruction-set variant of the kernels passes the kernel tests.
+
+The process loads one variant (the best the CPU runs, or FASTNN_ISA's), so
+each variant runs the parity and gradient tests in a process of its own.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fastnn import _kernels
+
+ROOT = Path(__file__).resolve().parent.parent
+KERNEL_TESTS = ["tests/test_ops_parity.py", "tests/test_gradients.py", "tests/test_softmax.py",
+                "tests/test_batchnorm.py", "tests/test_model_gradients.py"]
+
+
+def _run(args, isa):
+    env = dict(os.environ, FASTNN_ISA=isa)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_the_best_available_variant_is_loaded():
+    if not os.environ.get("FASTNN_ISA"):
+        assert _kernels.isa == _kernels.available_isas()[0]
+    assert _kernels.available_isas()[-1] == "baseline"
+
+
+@pytest.mark.parametrize("isa", _kernels.ISAS)
+def test_each_variant(isa):
+    if isa not in _kernels.available_isas():
+        proc = _run(["-c", "import fastnn"], isa)
+        assert proc.returncode != 0 and f"FASTNN_ISA={isa}" in proc.stderr or "not in this build" in proc.stderr
+        return
+    proc = _run(["-c", "import fastnn._kernels as k; print(k.isa)"], isa)
+    assert proc.stdout.strip() == isa, proc.stderr
+    if isa == _kernels.isa:
+        return                     # this process ran the kernel tests on it already
+    proc = _run(["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *KERNEL_TESTS], isa)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert " passed" in proc.stdout and "failed" not in proc.stdout
+
+
+def test_an_unknown_variant_is_refused():
+    proc = _run(["-c", "import fastnn"], "sse9")
+    assert proc.returncode != 0 and "FASTNN_ISA='sse9'" in proc.stderr
