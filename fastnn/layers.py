@@ -31,7 +31,7 @@ import numbers
 import numpy as np
 
 from fastnn import ops
-from fastnn._kernels import ops as _ops
+from fastnn import _kernels
 
 __all__ = ["Layer", "Dense", "BatchNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax",
            "layer_from_config"]
@@ -220,7 +220,8 @@ class _Activation(Layer):
         self._alpha = 0.0
 
     def spec(self):
-        return {"kind": "activation", "act": _ops.ACTIVATIONS[self.kind], "alpha": self._alpha}
+        return {"kind": "activation", "act": _kernels.ops.ACTIVATIONS[self.kind],
+                "alpha": self._alpha}
 
 
 class ReLU(_Activation):

@@ -26,8 +26,7 @@ import threading
 import numpy as np
 
 from fastnn import layers as L
-from fastnn._kernels import ops as _ops
-from fastnn._kernels import network as _network
+from fastnn import _kernels
 from fastnn._threads import BLAS_THREADING_MIN, blas_held, resolve_n_threads
 
 __all__ = ["Sequential", "MLP"]
@@ -140,8 +139,8 @@ class Sequential:
         for layer in self.layers:
             layer.initialize(layer.params, layer.state, self._rng)
         self.n_features_in_ = n_features
-        self._net = _network.Network([layer.spec() for layer in self._compute], n_features,
-                                     self.dtype)
+        self._net = _kernels.network.Network([layer.spec() for layer in self._compute],
+                                             n_features, self.dtype)
         self._gemm_per_row = max((x.n_in * x.n_out for x in self.layers if isinstance(x, L.Dense)),
                                  default=0)
         self._workspaces.clear()
@@ -333,8 +332,8 @@ class Sequential:
         X = self._check_X(X)
         labels = self._encode(y, X.shape[0])
         n_threads = resolve_n_threads(self.n_threads)
-        loss, correct = _ops.softmax_cross_entropy(self._forward(X, False, n_threads), labels,
-                                                   None, n_threads)
+        logits = self._forward(X, False, n_threads)
+        loss, correct = _kernels.ops.softmax_cross_entropy(logits, labels, None, n_threads)
         return {"loss": float(loss), "accuracy": correct / X.shape[0]}
 
     # ------------------------------------------------------------ description

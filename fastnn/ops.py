@@ -24,7 +24,7 @@ import numbers
 
 import numpy as np
 
-from fastnn._kernels import ops as _ops
+from fastnn import _kernels
 from fastnn._threads import blas_held, resolve_n_threads
 
 __all__ = [
@@ -177,7 +177,7 @@ def dense_forward(x, W, b=None, *, out=None, n_threads=None):
     y = _out(out, "out", (x.shape[0], W.shape[1]), x.dtype, (x, W, b))
     n_threads = resolve_n_threads(n_threads)
     with blas_held:
-        _ops.dense_forward(x, W, b, y, n_threads)
+        _kernels.ops.dense_forward(x, W, b, y, n_threads)
     return y
 
 
@@ -221,7 +221,7 @@ def dense_backward(dy, x, W, *, bias=True, compute_dx=True, out=None, n_threads=
     db = _out(db_out, "db", (W.shape[1],), x.dtype, inputs + (dx, dW)) if bias else None
     n_threads = resolve_n_threads(n_threads)
     with blas_held:
-        _ops.dense_backward(dy, x, W, dx, dW, db, n_threads)
+        _kernels.ops.dense_backward(dy, x, W, dx, dW, db, n_threads)
     return dx, dW, db
 
 
@@ -284,7 +284,7 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, *, relu=False, running_mean=None
     y = _out(y_out, "y", x.shape, x.dtype, inputs)
     mean = _out(mean_out, "mean", (d,), x.dtype, inputs + (y,))
     rstd = _out(rstd_out, "rstd", (d,), x.dtype, inputs + (y, mean))
-    _ops.batchnorm_forward(x, gamma, beta, eps, y, mean, rstd, running_mean,
+    _kernels.ops.batchnorm_forward(x, gamma, beta, eps, y, mean, rstd, running_mean,
                                  running_var, momentum, bool(relu), resolve_n_threads(n_threads))
     return y, mean, rstd
 
@@ -317,9 +317,9 @@ def batchnorm_inference(x, gamma, beta, running_mean, running_var, eps=1e-5, *,
         raise ValueError("running_var must be non-negative")
     eps = _scalar(eps, "eps", lo=0, lo_open=True)
     a, b = np.empty_like(gamma), np.empty_like(gamma)
-    _ops.batchnorm_fold(gamma, beta, running_mean, running_var, eps, a, b)
+    _kernels.ops.batchnorm_fold(gamma, beta, running_mean, running_var, eps, a, b)
     y = _elementwise_out(out, "out", x)
-    _ops.batchnorm_affine(x, a, b, bool(relu), y, resolve_n_threads(n_threads))
+    _kernels.ops.batchnorm_affine(x, a, b, bool(relu), y, resolve_n_threads(n_threads))
     return y
 
 
@@ -344,7 +344,7 @@ def batchnorm_fold(gamma, beta, running_mean, running_var, eps):
     running_var = _vector(running_var, "running_var", d, gamma.dtype, "gamma")
     eps = _scalar(eps, "eps", lo=0, lo_open=True)
     a, b = np.empty_like(gamma), np.empty_like(gamma)
-    _ops.batchnorm_fold(gamma, beta, running_mean, running_var, eps, a, b)
+    _kernels.ops.batchnorm_fold(gamma, beta, running_mean, running_var, eps, a, b)
     return a, b
 
 
@@ -392,7 +392,7 @@ def batchnorm_backward(dy, x, mean, rstd, gamma, *, relu=False, y=None, out=None
     dx = _out(dx_out, "dx", x.shape, x.dtype, inputs)
     dgamma = _out(dg_out, "dgamma", (d,), x.dtype, inputs + (dx,))
     dbeta = _out(db_out, "dbeta", (d,), x.dtype, inputs + (dx, dgamma))
-    _ops.batchnorm_backward(dy, x, mean, rstd, gamma, y, dx, dgamma, dbeta,
+    _kernels.ops.batchnorm_backward(dy, x, mean, rstd, gamma, y, dx, dgamma, dbeta,
                                   resolve_n_threads(n_threads))
     return dx, dgamma, dbeta
 
@@ -402,7 +402,7 @@ def batchnorm_backward(dy, x, mean, rstd, gamma, *, relu=False, y=None, out=None
 def _softmax_rows(z, log_space, out, n_threads):
     z = _nonempty(_floats(z, "z", 2), "z")
     y = _elementwise_out(out, "out", z)
-    _ops.softmax_forward(z, y, log_space, resolve_n_threads(n_threads))
+    _kernels.ops.softmax_forward(z, y, log_space, resolve_n_threads(n_threads))
     return y
 
 
@@ -456,7 +456,7 @@ def softmax_cross_entropy(z, labels, *, compute_grad=True, out=None, n_threads=N
     z = _nonempty(_floats(z, "z", 2), "z")
     labels = _labels(labels, *z.shape)
     dz = _out(out, "out", z.shape, z.dtype, (z,)) if compute_grad else None
-    loss, _ = _ops.softmax_cross_entropy(z, labels, dz, resolve_n_threads(n_threads))
+    loss, _ = _kernels.ops.softmax_cross_entropy(z, labels, dz, resolve_n_threads(n_threads))
     return loss, dz
 
 
@@ -465,7 +465,7 @@ def softmax_cross_entropy(z, labels, *, compute_grad=True, out=None, n_threads=N
 def _act_forward(name, x, alpha, out, n_threads):
     x = _floats(x, "x")
     y = _elementwise_out(out, "out", x)
-    _ops.activation_forward(_ops.ACTIVATIONS[name], x.reshape(-1),
+    _kernels.ops.activation_forward(_kernels.ops.ACTIVATIONS[name], x.reshape(-1),
                                     y.reshape(-1), alpha, resolve_n_threads(n_threads))
     return y
 
@@ -477,7 +477,7 @@ def _act_backward(name, dy, y, alpha, out, n_threads):
         dx = _out(out, "out", y.shape, y.dtype, (y,))
     else:
         dx = _out(out, "out", y.shape, y.dtype, (dy, y))
-    _ops.activation_backward(_ops.ACTIVATIONS[name], dy.reshape(-1),
+    _kernels.ops.activation_backward(_kernels.ops.ACTIVATIONS[name], dy.reshape(-1),
                                      y.reshape(-1), dx.reshape(-1), alpha,
                                      resolve_n_threads(n_threads))
     return dx
@@ -564,7 +564,7 @@ def _update(rule, param, grad, s1, s2, lr, beta1, beta2, eps, step, n_threads):
                 raise ValueError("optimizer state must not overlap param or grad")
     if np.may_share_memory(param, grad):
         raise ValueError("grad must not overlap param")
-    _ops.update(_ops.RULES[rule], param.reshape(-1), grad.reshape(-1),
+    _kernels.ops.update(_kernels.ops.RULES[rule], param.reshape(-1), grad.reshape(-1),
                   None if s1 is None else s1.reshape(-1),
                   None if s2 is None else s2.reshape(-1),
                   lr, beta1, beta2, eps, step, resolve_n_threads(n_threads))

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from fastnn import ops
-from fastnn._kernels import ops as _ops
+from fastnn import _kernels
 from fastnn._threads import resolve_n_threads
 
 __all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adam", "optimizer_from_config",
@@ -144,7 +144,7 @@ class Optimizer:
     def _apply(self, p, g, slots, lr, n_threads) -> None:
         s1, s2 = (None if name is None else slots[name] for name in self.moments)
         b1, b2, eps = self._betas()
-        _ops.update(_ops.RULES[self.rule], p, g,
+        _kernels.ops.update(_kernels.ops.RULES[self.rule], p, g,
                     None if s1 is None else s1.reshape(-1),
                     None if s2 is None else s2.reshape(-1),
                     lr, b1, b2, eps, self.t, n_threads)
@@ -159,7 +159,7 @@ class Optimizer:
         slots = self._slots_for([param])[0]
         s1, s2 = (None if name is None else slots[name] for name in self.moments)
         b1, b2, eps = self._betas()
-        return (_ops.RULES[self.rule], param, grad, s1, s2, lr, b1, b2, eps, self.t)
+        return (_kernels.ops.RULES[self.rule], param, grad, s1, s2, lr, b1, b2, eps, self.t)
 
     def _betas(self) -> tuple[float, float, float]:
         return 0.0, 0.0, 1.0

@@ -28,3 +28,15 @@ def test_config_reports_version_threads_and_blas():
     text = out.getvalue()
     assert f"fastnn {fastnn.__version__}" in text and "openmp:" in text and "blas:" in text
     assert f"kernels:   {cfg['isa']}" in text
+
+
+def test_import_is_light():
+    # import fastnn must not load scipy.linalg (a third of a second): the
+    # kernels, which need its BLAS, load on first use.
+    import subprocess
+    import sys
+
+    code = ("import sys, fastnn; assert 'scipy.linalg' not in sys.modules; "
+            "fastnn.MLP(hidden=(4,)).build(3, 2); assert 'scipy.linalg' in sys.modules")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

@@ -33,7 +33,7 @@ def test_the_best_available_variant_is_loaded():
 @pytest.mark.parametrize("isa", _kernels.ISAS)
 def test_each_variant(isa):
     if isa not in _kernels.available_isas():
-        proc = _run(["-c", "import fastnn"], isa)
+        proc = _run(["-c", "import fastnn; fastnn.config()"], isa)
         assert proc.returncode != 0 and f"FASTNN_ISA={isa}" in proc.stderr or "not in this build" in proc.stderr
         return
     proc = _run(["-c", "import fastnn._kernels as k; print(k.isa)"], isa)
@@ -46,5 +46,5 @@ def test_each_variant(isa):
 
 
 def test_an_unknown_variant_is_refused():
-    proc = _run(["-c", "import fastnn"], "sse9")
+    proc = _run(["-c", "import fastnn; fastnn.config()"], "sse9")
     assert proc.returncode != 0 and "FASTNN_ISA='sse9'" in proc.stderr

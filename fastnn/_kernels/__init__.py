@@ -3,9 +3,9 @@
 The kernel modules (``_ops``: the wrappers behind ``fastnn.ops``;
 ``_network``: the compiled training loop and inference) are built for
 several instruction sets: baseline x86-64 (SSE2), AVX2 with FMA, and
-AVX-512, as ``_ops``, ``_ops_avx2``, ``_ops_avx512`` and so on. At import
-the best one the CPU supports is loaded and exposed as ``ops`` and
-``network``; ``isa`` names it. ``FASTNN_ISA=baseline|avx2|avx512`` forces
+AVX-512, as ``_ops``, ``_ops_avx2``, ``_ops_avx512`` and so on. On first
+use (``fastnn._kernels.ops``) the best one the CPU supports is loaded and
+exposed as ``ops`` and ``network``; ``isa`` names it. ``FASTNN_ISA=baseline|avx2|avx512`` forces
 one (an error if this CPU or build lacks it). The kernels trust their
 inputs: call them through fastnn.ops or a model.
 """
@@ -26,7 +26,7 @@ def _load(isa: str):
 
 
 def available_isas() -> list[str]:
-    """Variants both this CPU and this build can run, best first."""
+    """Variants both this CPU and this build can run, best first (imports each)."""
     found = []
     for isa in _info.cpu_isas():
         try:
@@ -37,21 +37,32 @@ def available_isas() -> list[str]:
     return found
 
 
-def _choose() -> str:
+def _select() -> tuple[str, object, object]:
+    """The variant to use: FASTNN_ISA's, or the best that loads."""
     forced = os.environ.get("FASTNN_ISA", "").strip().lower()
-    if not forced:
-        return available_isas()[0]
-    if forced not in ISAS:
-        raise ImportError(f"FASTNN_ISA={forced!r}: expected one of {', '.join(ISAS)}")
-    if forced not in _info.cpu_isas():
-        raise ImportError(f"FASTNN_ISA={forced}: this CPU cannot run it "
-                          f"(it runs {', '.join(_info.cpu_isas())})")
-    return forced
+    if forced:
+        if forced not in ISAS:
+            raise ImportError(f"FASTNN_ISA={forced!r}: expected one of {', '.join(ISAS)}")
+        if forced not in _info.cpu_isas():
+            raise ImportError(f"FASTNN_ISA={forced}: this CPU cannot run it "
+                              f"(it runs {', '.join(_info.cpu_isas())})")
+        try:
+            return (forced, *_load(forced))
+        except ImportError as exc:
+            raise ImportError(f"fastnn's {forced} kernels are not in this build ({exc}); "
+                              "unset FASTNN_ISA or rebuild") from None
+    for isa in _info.cpu_isas():
+        try:
+            return (isa, *_load(isa))
+        except ImportError:
+            if isa == "baseline":
+                raise
 
 
-isa = _choose()
-try:
-    ops, network = _load(isa)
-except ImportError as exc:
-    raise ImportError(f"fastnn's {isa} kernels are not in this build ({exc}); "
-                      "unset FASTNN_ISA or rebuild") from None
+def __getattr__(name: str):
+    # The kernels load on first use, not at `import fastnn`: they pull in
+    # scipy.linalg (for its BLAS), which takes most of a cold import.
+    if name in ("isa", "ops", "network"):
+        globals()["isa"], globals()["ops"], globals()["network"] = _select()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
