@@ -47,3 +47,19 @@ def test_loss_of_a_perfect_prediction_tends_to_zero():
     loss, dz = ops.softmax_cross_entropy(z, [0])
     assert 0 <= loss < 1e-20
     np.testing.assert_allclose(dz, 0, atol=1e-20)
+
+
+def test_correct_count_uses_the_first_argmax_like_numpy(dtype):
+    # The fused loss also counts rows whose first argmax is the label
+    # (fit's training accuracy); ties go to the first index, as numpy.argmax.
+    from fastnn import _kernels
+
+    z = np.array([[1, 1, 0], [0, 2, 2], [3, 1, 3], [0, 0, 5], [7, 7, 7]], dtype=dtype)
+    for labels in ([0, 1, 0, 2, 0], [1, 2, 2, 2, 2], [2, 0, 1, 0, 1]):
+        labels = np.array(labels, dtype=np.int64)
+        _, n_correct = _kernels.ops.softmax_cross_entropy(z, labels, None, 1)
+        assert n_correct == int(np.sum(np.argmax(z, axis=1) == labels))
+    rng = np.random.default_rng(0)
+    z = rng.integers(0, 3, (500, 7)).astype(dtype)           # many ties
+    labels = rng.integers(0, 7, 500)
+    assert _kernels.ops.softmax_cross_entropy(z, labels, None, 2)[1] == np.sum(z.argmax(1) == labels)

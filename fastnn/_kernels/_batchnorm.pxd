@@ -40,7 +40,7 @@ from fastnn._kernels._parallel cimport (
 
 cdef inline Py_ssize_t bn_scratch(Py_ssize_t n, Py_ssize_t d) noexcept nogil:
     """Doubles of scratch for bn_forward and bn_backward: chunk partials, then coefficients."""
-    return 2 * n_chunks(n) * d + 3 * d
+    return 2 * n_chunks(n, d) * d + 3 * d
 
 
 cdef inline void bn_forward(const floating* x,        # IN  (n, d)
@@ -55,7 +55,7 @@ cdef inline void bn_forward(const floating* x,        # IN  (n, d)
                             double momentum, bint relu,
                             Py_ssize_t n, Py_ssize_t d,
                             double* scratch, int n_threads) noexcept nogil:
-    cdef Py_ssize_t nc = n_chunks(n), c, j, rows, nb
+    cdef Py_ssize_t nc = n_chunks(n, d), c, j, rows, nb
     cdef bint parallel = n * d >= PARALLEL_MIN
     cdef double* cmean = scratch                    # (nc, d) chunk means
     cdef double* cm2 = scratch + nc * d             # (nc, d) squared deviations
@@ -116,7 +116,7 @@ cdef inline void bn_backward(const floating* dy,      # IN  (n, d)
                              floating* dbeta,         # OUT (d,)
                              Py_ssize_t n, Py_ssize_t d,
                              double* scratch, int n_threads) noexcept nogil:
-    cdef Py_ssize_t nc = n_chunks(n), c, j, rows, nb
+    cdef Py_ssize_t nc = n_chunks(n, d), c, j, rows, nb
     cdef bint parallel = n * d >= PARALLEL_MIN
     cdef double* psum = scratch                     # (nc, d) sums of g
     cdef double* pdot = scratch + nc * d            # (nc, d) sums of g * (x - mu)

@@ -17,7 +17,7 @@ from fastnn._kernels._parallel cimport PARALLEL_MIN, n_chunks, chunk_start
 
 cdef inline Py_ssize_t dense_scratch(Py_ssize_t n, Py_ssize_t n_out) noexcept nogil:
     """Doubles of scratch dense_backward needs (db's chunk partials)."""
-    return n_chunks(n) * n_out
+    return n_chunks(n, n_out) * n_out
 
 
 cdef inline void dense_forward(const floating* x,      # IN  (n, n_in)
@@ -54,7 +54,7 @@ cdef inline void column_sums(const floating* a,   # IN  (n, d)
                              double* part,        # scratch: n_chunks(n) * d doubles
                              int n_threads) noexcept nogil:
     """out[j] = sum_i a[i, j], summed in double, chunk partials merged in order."""
-    cdef Py_ssize_t nc = n_chunks(n), c, j
+    cdef Py_ssize_t nc = n_chunks(n, d), c, j
     cdef double s
     for c in prange(nc, num_threads=n_threads, schedule='static',
                     use_threads_if=n * d >= PARALLEL_MIN):

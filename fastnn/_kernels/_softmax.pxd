@@ -68,12 +68,14 @@ cdef inline double _sum(const floating* e, Py_ssize_t C) noexcept nogil:
     return s
 
 
-cdef inline Py_ssize_t _first_index_of(const floating* z, floating m, Py_ssize_t C) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(C):
-        if z[j] == m:
-            return j
-    return -1         # a row of NaN has no maximum
+cdef inline bint _first_argmax_is(const floating* z, floating m, int64_t label) noexcept nogil:
+    """Whether label is the first index where the row reaches its maximum m."""
+    cdef Py_ssize_t j, ties = 0
+    if not z[label] == m:
+        return False
+    for j in range(label):          # counts, without a branch: vectorizes
+        ties += z[j] == m
+    return ties == 0
 
 
 cdef inline double _row_exp(const floating* z, floating m, Py_ssize_t C,
@@ -108,15 +110,16 @@ cdef inline void _softmax_row(const floating* z, floating* out, bint log_space,
                               Py_ssize_t C) noexcept nogil:
     cdef Py_ssize_t j
     cdef floating m = _row_max(z, C)
-    cdef double s, lse
+    cdef floating scale
+    cdef double lse
     if log_space:        # out may be z itself: read z before writing
         lse = log(_row_exp_sum(z, m, C)) + m
         for j in range(C):
             out[j] = <floating> (z[j] - lse)
     else:
-        s = 1.0 / _row_exp(z, m, C, out)
+        scale = <floating> (1.0 / _row_exp(z, m, C, out))
         for j in range(C):
-            out[j] = <floating> (out[j] * s)
+            out[j] *= scale
 
 
 cdef inline double softmax_xent(const floating* z,         # IN  (n, C) logits
@@ -146,14 +149,15 @@ cdef inline double _xent_row(const floating* z, int64_t label, floating* dz, Py_
                              double inv_n, double* hit) noexcept nogil:
     cdef Py_ssize_t j
     cdef floating m = _row_max(z, C)
-    cdef double s, scale
+    cdef floating scale
+    cdef double s
     if dz != NULL:
         s = _row_exp(z, m, C, dz)
-        scale = inv_n / s
+        scale = <floating> (inv_n / s)
         for j in range(C):
-            dz[j] = <floating> (dz[j] * scale)
+            dz[j] *= scale
         dz[label] = <floating> (dz[label] - inv_n)
     else:
         s = _row_exp_sum(z, m, C)
-    hit[0] = _first_index_of(z, m, C) == label
+    hit[0] = _first_argmax_is(z, m, label)
     return log(s) + m - z[label]
