@@ -119,7 +119,6 @@ def _restore(header: dict, arrays: dict):
             raise _Invalid(f"its {key!r} array does not fit the architecture "
                            f"(expected {target.shape} {target.dtype})")
         target[...] = arr
-    model.set_weights({"params": model._params, "state": model._state})
     model.epochs_trained_ = int(header.get("epochs_trained", 0))
     names = header.get("feature_names")
     if names is not None and (len(names) != model.n_features_in_

@@ -72,6 +72,8 @@ class Sequential:
         if not isinstance(layers[-1], L.Softmax) or any(isinstance(x, L.Softmax) for x in layers[:-1]):
             raise ValueError("a Sequential model is a classifier: Softmax must be its last layer, "
                              "and only its last")
+        if len(layers) < 2:
+            raise ValueError("a Sequential model needs at least one layer before its Softmax")
         if len(set(map(id, layers))) != len(layers):
             raise ValueError("a layer object appears twice; make a new layer for each place")
         self.dtype = np.dtype(dtype)
@@ -145,6 +147,12 @@ class Sequential:
                                  default=0)
         self._workspaces.clear()
         return self
+
+    def _adopt(self, classes: np.ndarray, n_features: int) -> None:
+        """Take the classes a first fit found, and build the weights if there are none yet."""
+        self.classes_ = classes
+        if not self.built:
+            self.build(n_features, len(classes))
 
     def _allocate(self) -> None:
         n_params = sum(int(np.prod(s)) for x in self.layers for s in x.param_shapes().values())

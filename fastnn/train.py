@@ -259,9 +259,7 @@ def fit(model, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer: Optim
     if not model._fit_lock.acquire(blocking=False):
         raise RuntimeError("fit is already running on this model (in another thread)")
     try:
-        model.classes_ = classes
-        if not model.built:
-            model.build(n_features, len(classes))
+        model._adopt(classes, n_features)
         model.optimizer = optimizer
         return _epochs(model, X, labels, epochs, batch_size, optimizer, lr_decay, val, shuffle,
                        rng, cbs, verbose)

@@ -195,6 +195,8 @@ def test_validation_of_fit_and_predict_inputs():
         model.predict(X[0])
     with pytest.raises(ValueError, match="Softmax must be its last layer"):
         Sequential([Dense(3), Softmax(), Dense(2)])
+    with pytest.raises(ValueError, match="at least one layer before"):
+        Sequential([Softmax()])
     with pytest.raises(ValueError, match="hidden"):
         MLP(hidden=(0,))
     with pytest.raises(ValueError, match="activation"):

@@ -188,13 +188,13 @@ class Babysitter:
 
     # ------------------------------------------------------------ persistence
     def _validate_and_build(self) -> None:
-        if not self.model.built:
-            X = self.model._check_X(self.X)
-            classes = self.model._classes_for(np.asarray(self.y))
-            self.model._encode(self.y, X.shape[0], classes=classes)
-            self.model.classes_ = classes
-            self.model.build(X.shape[1], len(classes))
-        self.model.optimizer = self.optimizer
+        """Check the data as fit would, and build the model so epoch 0 can be saved."""
+        model = self.model
+        X = model._check_X(self.X)
+        classes = model.classes_ if model.classes_ is not None else model._classes_for(np.asarray(self.y))
+        model._encode(self.y, X.shape[0], classes=classes)
+        model._adopt(classes, X.shape[1])
+        model.optimizer = self.optimizer
 
     def _log(self, event: str, **details) -> None:
         record = {"time": time.time(), "event": event, "epoch": self.epoch, **details}
