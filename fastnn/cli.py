@@ -168,19 +168,32 @@ def make_optimizer(name: str, lr: float, beta: float | None):
     return SGD(lr=lr) if name == "sgd" else RMSprop(lr=lr)
 
 
-def cmd_train(args) -> int:
-    from fastnn import MLP, InverseTimeDecay
+def _split(args):
     from fastnn.datasets import train_test_split
 
     X, y, names = load_data(args)
-    X_tr, X_val, y_tr, y_val = train_test_split(X, y, test_size=args.val_split, seed=args.seed)
+    return (*train_test_split(X, y, test_size=args.val_split, seed=args.seed), names)
+
+
+def _model(args, names):
+    """The MLP the model options describe, knowing its input columns' names."""
+    from fastnn import MLP
+
     model = MLP(hidden=args.hidden, batch_norm=not args.no_batch_norm, bn_position=args.bn_position,
                 activation=args.activation, dtype=args.dtype, n_threads=args.threads, seed=args.seed)
     model.feature_names_in_ = names
+    return model
+
+
+def cmd_train(args) -> int:
+    from fastnn import InverseTimeDecay
+
+    X_tr, X_val, y_tr, y_val, names = _split(args)
+    model = _model(args, names)
     optimizer = make_optimizer(args.optimizer, args.lr, args.beta)
     decay = InverseTimeDecay(args.lr_decay) if args.lr_decay else None
     print(f"training {model!r} on {X_tr.shape[0]} samples, validating on {X_val.shape[0]}, "
-          f"{len(np.unique(y))} classes", flush=True)
+          f"{len(np.union1d(y_tr, y_val))} classes", flush=True)
     model.fit(X_tr, y_tr, epochs=args.epochs, batch_size=args.batch_size, optimizer=optimizer,
               lr_decay=decay, validation_data=(X_val, y_val), seed=args.seed,
               verbose=0 if args.quiet else 1)
@@ -191,13 +204,6 @@ def cmd_train(args) -> int:
         model.save(args.save)
         print(f"saved {args.save}")
     return 0
-
-
-def _split(args):
-    from fastnn.datasets import train_test_split
-
-    X, y, names = load_data(args)
-    return (*train_test_split(X, y, test_size=args.val_split, seed=args.seed), names)
 
 
 def _describe(params: dict) -> str:
@@ -261,7 +267,6 @@ def _box_line(space, box: dict) -> str:
 
 
 def cmd_babysit(args) -> int:
-    from fastnn import MLP, InverseTimeDecay
     from fastnn.search import Babysitter
 
     if args.lr_decay:
@@ -271,11 +276,7 @@ def cmd_babysit(args) -> int:
         sitter = Babysitter.resume(args.checkpoint_dir, X_tr, y_tr, (X_val, y_val))
         print(f"resumed {args.checkpoint_dir} at epoch {sitter.epoch}, lr {sitter.lr:.3g}")
     else:
-        model = MLP(hidden=args.hidden, batch_norm=not args.no_batch_norm,
-                    bn_position=args.bn_position, activation=args.activation, dtype=args.dtype,
-                    n_threads=args.threads, seed=args.seed)
-        model.feature_names_in_ = names
-        sitter = Babysitter(model, X_tr, y_tr, (X_val, y_val), args.checkpoint_dir,
+        sitter = Babysitter(_model(args, names), X_tr, y_tr, (X_val, y_val), args.checkpoint_dir,
                             make_optimizer(args.optimizer, args.lr, args.beta),
                             batch_size=args.batch_size, seed=args.seed)
     seen = len(sitter.events())
