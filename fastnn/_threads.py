@@ -102,6 +102,10 @@ class _BlasHeld:
                 if _controller is None:
                     from threadpoolctl import ThreadpoolController
 
+                    from fastnn import _kernels
+
+                    _kernels.ops            # load the kernels, and scipy's BLAS, first:
+                    #                         the controller sees only the BLAS loaded now
                     _controller = ThreadpoolController().select(user_api="blas")
                 _limiter = _set_blas(lambda: _controller.limit(limits=1))
             _holders += 1

@@ -62,3 +62,20 @@ def test_concurrent_holders_restore_once_all_are_out():
     assert all(n == 1 for n in during)
     assert len(seen) == 2 and all(all(n == 1 for n in s) for s in seen)
     assert _blas_threads() == before
+
+
+@pytest.mark.parametrize("shape", [(64, 256, 128), (32, 784, 512), (1031, 45, 257), (512, 300, 17)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemms_give_the_same_bits_at_any_thread_count(shape, dtype):
+    # GEMMs are cut into blocks by shape alone: 1, 2, 3 or 4 threads, same bits.
+    n, n_in, n_out = shape
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((n, n_in)).astype(dtype)
+    W = rng.standard_normal((n_in, n_out)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    dy = rng.standard_normal((n, n_out)).astype(dtype)
+    runs = [(ops.dense_forward(x, W, b, n_threads=t),) + ops.dense_backward(dy, x, W, n_threads=t)
+            for t in (1, 2, 3, 4)]
+    for run in runs[1:]:
+        for got, want in zip(run, runs[0]):
+            np.testing.assert_array_equal(got, want)

@@ -5,11 +5,13 @@
 # column-major: swap the operands and the sizes m and n, keep each
 # operand's transpose flag.
 #
-# gemm_parallel splits C across OpenMP threads, each calling a
-# single-threaded GEMM on its block: one thread pool, BLAS held at one
-# thread by the caller (fastnn._threads). It splits C's rows or its
-# columns, whichever are more: a (32, 512) output split by rows would give
-# each thread a 16-row GEMM, which BLAS runs at half speed.
+# gemm_parallel cuts C into blocks and hands them to OpenMP threads, each
+# calling a single-threaded GEMM on its block: one thread pool, BLAS held at
+# one thread by the caller (fastnn._threads). It cuts C's rows or its
+# columns, whichever are more: a (32, 512) output cut by rows would give
+# each block a 16-row GEMM, which BLAS runs at half speed. How C is cut
+# depends on its shape alone, never on the thread count, so results have
+# the same bits with 1 thread or 4.
 
 from cython cimport floating
 from cython.parallel cimport prange
@@ -17,7 +19,9 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
 cdef enum:
     GEMM_PARALLEL_MIN = 262144   # multiply-adds; below this one thread
-    GEMM_ALIGN = 16              # rows or columns per thread block: a multiple of this
+    GEMM_ALIGN = 16              # rows or columns per block: a multiple of this
+    GEMM_MIN_SPAN = 64           # rows or columns per block, at least
+    GEMM_MAX_BLOCKS = 4          # blocks per GEMM, at most (so up to 4 threads share one)
 
 
 cdef inline void _gemv_row(bint trans_a, bint trans_b, int n, int k, floating alpha,
@@ -80,22 +84,36 @@ cdef inline void _gemm_block(bint trans_a, bint trans_b, int r0, int r1, int c0,
          beta, c + <Py_ssize_t> r0 * ldc + c0, ldc)
 
 
+cdef inline int gemm_blocks(int m, int n, int k) noexcept nogil:
+    """Blocks C is cut into: a power of two up to GEMM_MAX_BLOCKS, from the shape alone."""
+    cdef int span = m if m >= n else n, blocks = 1
+    if <double> m * n * k < GEMM_PARALLEL_MIN:
+        return 1
+    while blocks < GEMM_MAX_BLOCKS and span >= 2 * blocks * GEMM_MIN_SPAN:
+        blocks *= 2
+    return blocks
+
+
 cdef inline void gemm_parallel(bint trans_a, bint trans_b, int m, int n, int k,
                                const floating* a, int lda,
                                const floating* b, int ldb,
                                const floating* bias,      # (n,) or NULL
                                floating* c, int ldc,      # (m, n) OUT
                                int n_threads) noexcept nogil:
-    """C = op(A) @ op(B) (+ bias on every row), C's rows or columns split across threads."""
-    cdef int t, lo, hi, size, n_parts = n_threads
+    """C = op(A) @ op(B) (+ bias on every row), C's rows or columns cut into blocks.
+
+    The blocks depend on the shape only (gemm_blocks) and each is one
+    single-threaded GEMM call, so C has the same bits at any thread count:
+    BLAS picks its inner kernels by the sizes it is given, so cutting C in
+    two changes the rounding of its elements.
+    """
+    cdef int t, lo, hi, size, blocks = gemm_blocks(m, n, k)
     cdef bint by_rows = m >= n
     cdef int span = m if by_rows else n
-    if <double> m * n * k < GEMM_PARALLEL_MIN or span < 2 * GEMM_ALIGN:
-        n_parts = 1
-    size = (span + n_parts - 1) // n_parts
+    size = (span + blocks - 1) // blocks
     size = (size + GEMM_ALIGN - 1) // GEMM_ALIGN * GEMM_ALIGN
-    for t in prange(n_parts, num_threads=n_parts, schedule='static',
-                    use_threads_if=n_parts > 1):
+    for t in prange(blocks, num_threads=min(n_threads, blocks), schedule='static',
+                    use_threads_if=blocks > 1 and n_threads > 1):
         lo = t * size
         hi = min(span, lo + size)
         if hi > lo:
