@@ -6,6 +6,12 @@ state arrays in ``bind``. It computes nothing itself: ``spec()`` describes
 it as an op of the model's compiled network (``fastnn._kernels._network``),
 which runs whole training epochs and inference passes in compiled code.
 
+How a layer fits among its neighbours (a Dense before BatchNorm has no
+bias, a ReLU after BatchNorm runs inside it, the output layer is fused with
+the loss, a Dropout(0) is nothing) is decided by one pure pass,
+:func:`plan`, which reads the layers and changes none of them: each layer
+gets a :class:`Placement` that its methods take.
+
 Formulas, per layer:
 
 - ``Dense``: ``y = x @ W + b``; ``W`` has shape (n_in, units).
@@ -18,15 +24,19 @@ Formulas, per layer:
   ``b = beta - running_mean * a``.
 - ``ReLU``, ``LeakyReLU``, ``Tanh``, ``Sigmoid``: elementwise; their
   backward passes use the forward output.
+- ``Dropout``: inverted dropout, ``y = x * keep / (1 - rate)`` in training
+  with ``keep`` drawn per element; the identity at test time.
 - ``Softmax``: the output layer of a classifier. In training the model
   fuses it with the cross-entropy loss (``dz = (softmax(z) - onehot) / n``);
-  it must be the last layer.
+  it must be the last layer. A last ``Sigmoid`` is likewise fused with the
+  sigmoid cross-entropy loss.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,7 +44,33 @@ from fastnn import ops
 from fastnn import _kernels
 
 __all__ = ["Layer", "Dense", "BatchNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax",
-           "layer_from_config"]
+           "Dropout", "Placement", "plan", "layer_from_config", "ACTIVATIONS"]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How one layer runs among its neighbours, as :func:`plan` decided.
+
+    Attributes
+    ----------
+    index : int
+        The layer's position in the model.
+    absorbed : bool
+        The layer is no op of its own: a ReLU run inside the BatchNorm
+        before it, the output layer fused with the loss, a Dropout(0).
+    use_bias : bool
+        Dense: whether it adds a bias (not when a BatchNorm follows).
+    he_init : bool
+        Dense: He initialization (a ReLU-like activation follows).
+    fused_relu : bool
+        BatchNorm: the ReLU right after it runs inside it.
+    """
+
+    index: int
+    absorbed: bool = False
+    use_bias: bool = True
+    he_init: bool = False
+    fused_relu: bool = False
 
 
 class Layer:
@@ -50,15 +86,19 @@ class Layer:
         self.n_in = self.n_out = n_in
         return n_in
 
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+    #: names of the parameters weight decay applies to (weight matrices)
+    decayed: tuple[str, ...] = ()
+
+    def param_shapes(self, place: Placement) -> dict[str, tuple[int, ...]]:
         """Trainable arrays: name -> shape (after build)."""
         return {}
 
-    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+    def state_shapes(self, place: Placement) -> dict[str, tuple[int, ...]]:
         """Non-trainable arrays kept with the model (running averages)."""
         return {}
 
-    def initialize(self, params: dict, state: dict, rng: np.random.Generator) -> None:
+    def initialize(self, params: dict, state: dict, rng: np.random.Generator,
+                   place: Placement) -> None:
         """Fill freshly bound parameter and state views with initial values."""
 
     def bind(self, params: dict, grads: dict, state: dict) -> None:
@@ -66,8 +106,9 @@ class Layer:
         self.params, self.grads, self.state = params, grads, state
 
     # -- computation
-    def spec(self) -> dict:
-        """This layer as an op of the compiled network: its kind, arrays and settings."""
+    def spec(self, place: Placement) -> dict:
+        """This layer as an op of the compiled network (``fastnn._kernels._network``):
+        ``{"kind", "n_out", "arrays", "values", "flags"}`` in the kind's slot order."""
         raise NotImplementedError
 
     # -- configuration
@@ -117,8 +158,6 @@ class Dense(Layer):
         if init not in ("auto", "he", "xavier"):
             raise ValueError(f"init must be 'auto', 'he' or 'xavier'; got {init!r}")
         self.bias, self.init = bias, init
-        self.use_bias = bias is not False      # settled by the model in build
-        self.he_init = init == "he"            # settled by the model in build
 
     def build(self, n_in):
         if self.units is None:
@@ -127,21 +166,24 @@ class Dense(Layer):
         self.n_in, self.n_out = n_in, self.units
         return self.units
 
-    def param_shapes(self):
+    decayed = ("W",)
+
+    def param_shapes(self, place):
         shapes = {"W": (self.n_in, self.n_out)}
-        if self.use_bias:
+        if place.use_bias:
             shapes["b"] = (self.n_out,)
         return shapes
 
-    def initialize(self, params, state, rng):
-        std = math.sqrt((2.0 if self.he_init else 1.0) / self.n_in)
+    def initialize(self, params, state, rng, place):
+        std = math.sqrt((2.0 if place.he_init else 1.0) / self.n_in)
         params["W"][...] = rng.standard_normal(params["W"].shape) * std
         if "b" in params:
             params["b"][...] = 0
 
-    def spec(self):
-        return {"kind": "dense", "n_out": self.n_out, "W": self.params["W"],
-                "dW": self.grads["W"], "b": self.params.get("b"), "db": self.grads.get("b")}
+    def spec(self, place):
+        p, g = self.params, self.grads
+        return {"kind": "dense", "n_out": self.n_out,
+                "arrays": [p["W"], p.get("b"), g["W"], g.get("b")]}
 
     def get_config(self):
         return {"units": self.units, "bias": self.bias, "init": self.init}
@@ -164,15 +206,14 @@ class BatchNorm(Layer):
         super().__init__()
         self.momentum = ops._scalar(momentum, "momentum", lo=0, hi=1)
         self.eps = ops._scalar(eps, "eps", lo=0, lo_open=True)
-        self.fused_relu = False                # set by the model in build
 
-    def param_shapes(self):
+    def param_shapes(self, place):
         return {"gamma": (self.n_out,), "beta": (self.n_out,)}
 
-    def state_shapes(self):
+    def state_shapes(self, place):
         return {"running_mean": (self.n_out,), "running_var": (self.n_out,)}
 
-    def initialize(self, params, state, rng):
+    def initialize(self, params, state, rng, place):
         params["gamma"][...] = 1
         params["beta"][...] = 0
         state["running_mean"][...] = 0
@@ -200,12 +241,11 @@ class BatchNorm(Layer):
     def beta(self) -> np.ndarray:
         return self.params["beta"]
 
-    def spec(self):
-        return {"kind": "batchnorm", "n_out": self.n_out, "eps": self.eps,
-                "momentum": self.momentum, "relu": self.fused_relu,
-                "gamma": self.gamma, "beta": self.beta, "dgamma": self.grads["gamma"],
-                "dbeta": self.grads["beta"], "mean": self._mean, "rstd": self._rstd,
-                "running_mean": self.running_mean, "running_var": self.running_var}
+    def spec(self, place):
+        return {"kind": "batchnorm",
+                "arrays": [self.gamma, self.beta, self.grads["gamma"], self.grads["beta"],
+                           self._mean, self._rstd, self.running_mean, self.running_var],
+                "values": [self.eps, self.momentum], "flags": [int(place.fused_relu)]}
 
     def get_config(self):
         return {"momentum": self.momentum, "eps": self.eps}
@@ -216,12 +256,11 @@ class _Activation(Layer):
 
     def __init__(self):
         super().__init__()
-        self.fused = False                 # a ReLU folded into the BatchNorm before it
         self._alpha = 0.0
 
-    def spec(self):
-        return {"kind": "activation", "act": _kernels.ops.ACTIVATIONS[self.kind],
-                "alpha": self._alpha}
+    def spec(self, place):
+        return {"kind": "activation", "values": [self._alpha],
+                "flags": [_kernels.ops.ACTIVATIONS[self.kind]]}
 
 
 class ReLU(_Activation):
@@ -268,7 +307,70 @@ class Softmax(Layer):
     """
 
 
-_LAYERS = {cls.__name__: cls for cls in (Dense, BatchNorm, ReLU, LeakyReLU, Tanh, Sigmoid, Softmax)}
+class Dropout(Layer):
+    """Inverted dropout: in training, each element is zeroed with probability ``rate``
+    and the rest scaled by ``1 / (1 - rate)``; at test time the identity.
+
+    Parameters
+    ----------
+    rate : float in [0, 1), default 0.5
+        ``Dropout(0.0)`` is no layer at all (the same bits as without it).
+
+    The masks are drawn from the model's dropout seed, the training step,
+    the layer's position, the row and the unit (a counter-based generator,
+    ``fastnn._reference.dropout_mask``): a fit is reproducible from its
+    seed, at any thread count.
+    """
+
+    def __init__(self, rate: float = 0.5):
+        super().__init__()
+        self.rate = ops._scalar(rate, "rate", lo=0, hi=1, hi_open=True)
+
+    def spec(self, place):
+        return {"kind": "dropout", "values": [self.rate], "flags": [place.index]}
+
+    def get_config(self):
+        return {"rate": self.rate}
+
+
+#: activation layers by name (MLP's ``activation=``, the command line, the search space)
+ACTIVATIONS = {cls.kind: cls for cls in (ReLU, LeakyReLU, Tanh, Sigmoid)}
+
+_LAYERS = {cls.__name__: cls for cls in (Dense, BatchNorm, ReLU, LeakyReLU, Tanh, Sigmoid, Softmax,
+                                         Dropout)}
+
+
+def plan(layers, output: type | None = None) -> list[Placement]:
+    """How each layer runs among its neighbours; reads the layers, changes none.
+
+    Parameters
+    ----------
+    layers : list of Layer
+    output : Layer class or None
+        The output layer the loss absorbs (Softmax, Sigmoid), if the last
+        layer is one.
+    """
+    places = []
+    n = len(layers)
+    for i, layer in enumerate(layers):
+        nxt = layers[i + 1] if i + 1 < n else None
+        prev = layers[i - 1] if i else None
+        if isinstance(layer, Dense):
+            act = layers[i + 2] if isinstance(nxt, BatchNorm) and i + 2 < n else nxt
+            use_bias = layer.bias if layer.bias is not None else not isinstance(nxt, BatchNorm)
+            he = layer.init == "he" or (layer.init == "auto" and isinstance(act, (ReLU, LeakyReLU)))
+            places.append(Placement(i, use_bias=use_bias, he_init=he))
+        elif isinstance(layer, BatchNorm):
+            places.append(Placement(i, fused_relu=type(nxt) is ReLU))
+        elif type(layer) is ReLU and isinstance(prev, BatchNorm):
+            places.append(Placement(i, absorbed=True))
+        elif isinstance(layer, Dropout) and layer.rate == 0:
+            places.append(Placement(i, absorbed=True))
+        elif i == n - 1 and output is not None and type(layer) is output:
+            places.append(Placement(i, absorbed=True))
+        else:
+            places.append(Placement(i))
+    return places
 
 
 def layer_from_config(config: dict) -> Layer:

@@ -8,8 +8,9 @@ A model owns its parameters, workspaces and the order of kernel calls:
 - workspaces (the batch, each layer's output and output gradient) are made
   once per batch size and reused, so a training step allocates nothing;
 - a ReLU right after a BatchNorm runs inside the batch-norm kernel, a Dense
-  followed by BatchNorm has no bias, and the final Softmax is fused with the
-  cross-entropy loss in training;
+  followed by BatchNorm has no bias, and the output layer (Softmax,
+  Sigmoid) is fused with its loss in training: one pure pass decides it
+  (``fastnn.layers.plan``), and the layers compile to ops in that light;
 - the layers are compiled into one network (``fastnn._kernels._network``)
   that runs a whole training epoch, or an inference pass, in one call
   without the GIL.
@@ -21,40 +22,53 @@ predictions from several threads at once.
 from __future__ import annotations
 
 import numbers
+import os
 import threading
 
 import numpy as np
 
+from fastnn import _kernels, io
 from fastnn import layers as L
-from fastnn import _kernels
 from fastnn._threads import BLAS_THREADING_MIN, blas_held, resolve_n_threads
+from fastnn.losses import get_loss
+from fastnn.optim import optimizer_from_config
+from fastnn.train import History, check_sample_weight, fit
 
-__all__ = ["Sequential", "MLP"]
+__all__ = ["Sequential", "MLP", "load"]
 
 _MAX_WORKSPACES = 4            # batch sizes whose training buffers are kept
 
 
 class Sequential:
-    """A stack of layers ending in ``Softmax``: a classifier.
+    """A stack of layers trained on one loss.
 
     Parameters
     ----------
     layers : list of Layer
-        The last one must be ``Softmax``. A ``Dense(None)`` output layer takes
-        one unit per class when the model first sees its labels.
+        For ``loss="softmax_cross_entropy"`` (the default: a classifier) the
+        last one must be ``Softmax``; for ``"sigmoid_cross_entropy"`` it may
+        be ``Sigmoid`` (fused with the loss); for ``"mse"`` it is the
+        prediction itself (usually a ``Dense``). A ``Dense(None)`` output
+        layer takes its width (classes, labels or target columns) when the
+        model first sees its targets.
+    loss : {"softmax_cross_entropy", "sigmoid_cross_entropy", "mse"}
+        See :mod:`fastnn.losses`.
     dtype : {"float32", "float64"}, default "float32"
         Precision of parameters and computation.
     n_threads : int, optional
         Threads for the kernels; default :func:`fastnn.get_num_threads`.
     seed : int, optional
         Seeds the weight initialization and, unless ``fit`` gets its own
-        seed, the shuffling. A given seed and thread count give the same
-        model every run.
+        seed, the shuffling and dropout. A given seed gives the same model
+        every run, at any thread count.
 
     Attributes
     ----------
-    classes_ : array of shape (n_classes,)
-        The labels, in the order of the output units (set by the first ``fit``).
+    classes_ : array of shape (n_classes,) or None
+        The labels, in the order of the output units (softmax cross-entropy;
+        set by the first ``fit``).
+    n_outputs : int or None
+        Width of the output layer.
     n_features_in_ : int
     feature_names_in_ : list of str or None
         Names of the input columns, if the caller set them (saved with the model).
@@ -64,40 +78,38 @@ class Sequential:
         The optimizer of the last ``fit``; the next ``fit`` continues with it.
     """
 
-    def __init__(self, layers, *, dtype="float32", n_threads: int | None = None,
-                 seed: int | None = None):
+    def __init__(self, layers, *, loss: str = "softmax_cross_entropy", dtype="float32",
+                 n_threads: int | None = None, seed: int | None = None):
         layers = list(layers)
         if not layers or not all(isinstance(layer, L.Layer) for layer in layers):
             raise TypeError("layers must be a non-empty list of fastnn layers")
-        if not isinstance(layers[-1], L.Softmax) or any(isinstance(x, L.Softmax) for x in layers[:-1]):
-            raise ValueError("a Sequential model is a classifier: Softmax must be its last layer, "
-                             "and only its last")
-        if len(layers) < 2:
-            raise ValueError("a Sequential model needs at least one layer before its Softmax")
+        self.loss = get_loss(loss)
+        _check_output_layer(layers, self.loss)
         if len(set(map(id, layers))) != len(layers):
             raise ValueError("a layer object appears twice; make a new layer for each place")
-        self.dtype = np.dtype(dtype)
+        self.dtype = np.dtype(dtype) if isinstance(dtype, (str, type, np.dtype)) else None
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
         self.n_threads = None if n_threads is None else resolve_n_threads(n_threads)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"seed must be an integer or None; got {seed!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                                 or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None; got {seed!r}")
         self.layers = layers
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self.classes_: np.ndarray | None = None
+        self.y_ndim_: int | None = None          # targets' ndim at the first fit (1 or 2)
         self.n_features_in_: int | None = None
         self.feature_names_in_: list[str] | None = None
         self.optimizer = None
         self.epochs_trained_ = 0
         self.stop_training = False
-        from fastnn.train import History
-
+        self.dropout_seed_: int | None = None    # set by the first fit of a model with dropout
         self.history_ = History()
         self._workspaces: dict = {}
         self._net = None
         self._fit_lock = threading.Lock()
-        self._compute: list[L.Layer] = []
+        self.plan: list[L.Placement] = L.plan(layers, self.loss.output_layer)
 
     # ------------------------------------------------------------ building
     @property
@@ -105,74 +117,107 @@ class Sequential:
         return self.n_features_in_ is not None
 
     @property
-    def n_classes(self) -> int | None:
+    def n_outputs(self) -> int | None:
+        """Width of the output layer (None until known)."""
         out = [x for x in self.layers if isinstance(x, L.Dense)]
-        return out[-1].units if out else None
+        if not out:
+            return self.n_features_in_
+        return out[-1].units
 
-    def _settle(self) -> None:
-        """Decide biases, initializations and fusions from each layer's neighbours."""
-        layers = self.layers
-        for i, layer in enumerate(layers):
-            nxt = layers[i + 1] if i + 1 < len(layers) else None
-            if isinstance(layer, L.Dense):
-                layer.use_bias = layer.bias if layer.bias is not None else not isinstance(nxt, L.BatchNorm)
-                act = layers[i + 2] if isinstance(nxt, L.BatchNorm) and i + 2 < len(layers) else nxt
-                layer.he_init = layer.init == "he" or (
-                    layer.init == "auto" and isinstance(act, (L.ReLU, L.LeakyReLU)))
-            elif isinstance(layer, L.BatchNorm):
-                layer.fused_relu = type(nxt) is L.ReLU
-                if layer.fused_relu:
-                    nxt.fused = True
-        self._compute = [x for x in layers
-                         if not isinstance(x, L.Softmax) and not getattr(x, "fused", False)]
+    @property
+    def n_classes(self) -> int | None:
+        return self.n_outputs
 
-    def build(self, n_features: int, n_classes: int | None = None) -> "Sequential":
-        """Create the weights for inputs of ``n_features`` (and ``n_classes`` if the output is open)."""
+    @property
+    def has_dropout(self) -> bool:
+        return any(isinstance(x, L.Dropout) and not p.absorbed for x, p in zip(self.layers, self.plan))
+
+    def build(self, n_features: int, n_outputs: int | None = None) -> "Sequential":
+        """Create the weights for inputs of ``n_features`` (and ``n_outputs`` if the output is open)."""
         n_features = L._positive_int(n_features, "n_features")
-        if n_classes is not None:
+        if n_outputs is not None:
             for layer in self.layers:
                 if isinstance(layer, L.Dense) and layer.units is None:
-                    layer.units = L._positive_int(n_classes, "n_classes")
-        self._settle()
+                    layer.units = L._positive_int(n_outputs, "n_outputs")
         width = n_features
         for layer in self.layers:
             width = layer.build(width)
         self._allocate()
-        for layer in self.layers:
-            layer.initialize(layer.params, layer.state, self._rng)
+        for layer, place in zip(self.layers, self.plan):
+            layer.initialize(layer.params, layer.state, self._rng, place)
         self.n_features_in_ = n_features
-        self._net = _kernels.network.Network([layer.spec() for layer in self._compute],
-                                             n_features, self.dtype)
+        specs = [layer.spec(place) for layer, place in zip(self.layers, self.plan)
+                 if not place.absorbed]
+        if not specs:
+            raise ValueError("the model has no layer that computes anything")
+        self._net = _kernels.network.Network(specs, n_features, self.dtype, self.loss.name,
+                                             self.dropout_seed_ or 0)
         self._gemm_per_row = max((x.n_in * x.n_out for x in self.layers if isinstance(x, L.Dense)),
                                  default=0)
         self._workspaces.clear()
         return self
 
-    def _adopt(self, classes: np.ndarray, n_features: int) -> None:
-        """Take the classes a first fit found, and build the weights if there are none yet."""
-        self.classes_ = classes
+    def prepare(self, X, y) -> "Sequential":
+        """Take the output width (and classes) from targets ``y`` and build the weights for
+        ``X``, as a first ``fit`` does, without training. Later calls only check ``y``."""
+        X = self._check_X(X)
+        _, first = self._read_targets(y, X.shape[0])
+        self._adopt(first, X.shape[1])
+        return self
+
+    def _read_targets(self, y, n_samples: int, name: str = "y"):
+        """``y`` as the kernel's targets, and what a first fit on it would set (None after
+        the first fit). Sets nothing."""
+        if y is None:
+            raise ValueError(f"{name} is required: the targets to train on")
+        if self.y_ndim_ is not None:
+            return self.loss.targets(self, y, n_samples, name), None
+        arr = np.asarray(y)
+        if self.loss.output_layer is L.Softmax:
+            if arr.ndim != 1:
+                raise ValueError(f"{name} must have shape ({n_samples},) for "
+                                 f"loss='softmax_cross_entropy'; got {arr.shape} (for several "
+                                 "0/1 labels per row use loss='sigmoid_cross_entropy')")
+            _check_labels(arr, name)
+            classes = self._classes_for(arr)
+            targets = self._encode(arr, n_samples, name, classes=classes)
+            return targets, {"classes": classes, "ndim": 1, "n_outputs": len(classes)}
+        targets = self.loss.targets(self, arr, n_samples, name)
+        classes = np.array([0, 1]) if self.loss.classifier else None
+        return targets, {"classes": classes, "ndim": arr.ndim,
+                         "n_outputs": self.loss.outputs_for(arr)}
+
+    def _adopt(self, first: dict | None, n_features: int) -> None:
+        """Take what a first fit found, and build the weights if there are none yet."""
+        if first is not None:
+            self.classes_, self.y_ndim_ = first["classes"], first["ndim"]
         if not self.built:
-            self.build(n_features, len(classes))
+            self.build(n_features, None if first is None else first["n_outputs"])
 
     def _allocate(self) -> None:
-        n_params = sum(int(np.prod(s)) for x in self.layers for s in x.param_shapes().values())
-        n_state = sum(int(np.prod(s)) for x in self.layers for s in x.state_shapes().values())
+        shapes = [(layer.param_shapes(p), layer.state_shapes(p)) for layer, p in zip(self.layers, self.plan)]
+        n_params = sum(int(np.prod(s)) for ps, _ in shapes for s in ps.values())
+        n_state = sum(int(np.prod(s)) for _, ss in shapes for s in ss.values())
         self._params = np.zeros(n_params, self.dtype)
         self._grads = np.zeros(n_params, self.dtype)
         self._state = np.zeros(n_state, self.dtype)
+        decay = []
         p_at = s_at = 0
-        for layer in self.layers:
+        for layer, (param_shapes, state_shapes) in zip(self.layers, shapes):
             params, grads, state = {}, {}, {}
-            for name, shape in layer.param_shapes().items():
+            for name, shape in param_shapes.items():
                 size = int(np.prod(shape))
                 params[name] = self._params[p_at:p_at + size].reshape(shape)
                 grads[name] = self._grads[p_at:p_at + size].reshape(shape)
+                if name in layer.decayed:
+                    decay += [p_at, p_at + size]
                 p_at += size
-            for name, shape in layer.state_shapes().items():
+            for name, shape in state_shapes.items():
                 size = int(np.prod(shape))
                 state[name] = self._state[s_at:s_at + size].reshape(shape)
                 s_at += size
             layer.bind(params, grads, state)
+        self._decay = np.array(decay, dtype=np.int64)
 
     @property
     def n_params(self) -> int:
@@ -252,25 +297,31 @@ class Sequential:
         return idx.astype(np.int64)
 
     # ------------------------------------------------------------ training
-    def _workspace(self, n: int):
+    def _workspace(self, n: int, weighted: bool = False):
         """The training buffers for batches of ``n`` rows (made once, kept)."""
-        ws = self._workspaces.get(n)
+        ws = self._workspaces.get((n, weighted))
         if ws is None:
             if len(self._workspaces) >= _MAX_WORKSPACES:
                 self._workspaces.pop(next(iter(self._workspaces)))
-            ws = self._workspaces[n] = self._net.workspace(n)
+            ws = self._workspaces[(n, weighted)] = self._net.workspace(n, weighted)
         return ws
 
-    def _train_step(self, ws, n_threads: int) -> tuple[float, int]:
-        """Forward, fused loss, backward over ``ws``; return (mean loss, correct count).
+    def _train_step(self, ws, n_threads: int, step: int = 1) -> tuple[float, float]:
+        """Forward, fused loss, backward over ``ws``; return (mean loss, rows right).
 
         Gradients land in the flat gradient array; nothing is updated.
         """
-        return self._net.train_step(ws, n_threads)
+        return self._net.train_step(ws, n_threads, step)
+
+    def _set_dropout_seed(self, rng: np.random.Generator) -> None:
+        """A first fit of a model with dropout draws its dropout seed (kept, saved)."""
+        if self.has_dropout and self.dropout_seed_ is None:
+            self.dropout_seed_ = int(rng.integers(0, 2**63))
+            self._net.set_seed(self.dropout_seed_)
 
     def fit(self, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer=None,
-            lr_decay=None, validation_data=None, shuffle: bool = True, seed: int | None = None,
-            callbacks=None, verbose: int = 0):
+            lr_decay=None, validation_data=None, shuffle: bool = True, seed=None,
+            sample_weight=None, callbacks=None, verbose: int = 0):
         """Train with mini-batches; see :func:`fastnn.train.fit` for the parameters.
 
         Returns
@@ -278,24 +329,25 @@ class Sequential:
         History
             This call's epochs (``history_`` keeps all of them).
         """
-        from fastnn.train import fit
-
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    lr_decay=lr_decay, validation_data=validation_data, shuffle=shuffle,
-                   seed=seed, callbacks=callbacks, verbose=verbose)
+                   seed=seed, sample_weight=sample_weight, callbacks=callbacks,
+                   verbose=verbose)
 
     # ------------------------------------------------------------ inference
-    def _forward(self, X: np.ndarray, softmax: bool, n_threads: int) -> np.ndarray:
+    def _forward(self, X: np.ndarray, output: bool, n_threads: int) -> np.ndarray:
+        """The network's outputs on checked ``X``; with ``output``, the loss's output map
+        (softmax or sigmoid probabilities)."""
         out = np.empty((X.shape[0], self._net.n_out), self.dtype)
         if X.shape[0] * self._gemm_per_row < BLAS_THREADING_MIN:   # no BLAS threads to hold
-            self._net.forward(X, out, softmax, n_threads)
+            self._net.forward(X, out, output, n_threads)
         else:
             with blas_held:
-                self._net.forward(X, out, softmax, n_threads)
+                self._net.forward(X, out, output, n_threads)
         return out
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities.
+        """Probabilities, for the classification losses.
 
         Parameters
         ----------
@@ -303,52 +355,68 @@ class Sequential:
 
         Returns
         -------
-        array of shape (n_samples, n_classes)
-            Column ``k`` is the probability of ``classes_[k]``; rows sum to 1.
+        array
+            Softmax cross-entropy: shape (n_samples, n_classes), column ``k``
+            the probability of ``classes_[k]``, rows summing to 1. Sigmoid
+            cross-entropy: each label's probability, in the targets' shape
+            ((n_samples,) or (n_samples, n_labels)).
         """
         self._require_built()
-        return self._forward(self._check_X(X), True, resolve_n_threads(self.n_threads))
+        out = self._forward(self._check_X(X), True, resolve_n_threads(self.n_threads))
+        return self.loss.proba(self, out)
 
     def predict(self, X) -> np.ndarray:
-        """Most probable class of each sample.
+        """Predictions: the most probable class (softmax), 0/1 per label (sigmoid), or
+        values (mse), in the shape of the targets the model was fitted on.
 
         Parameters
         ----------
         X : array of shape (n_samples, n_features)
-
-        Returns
-        -------
-        array of shape (n_samples,), values from ``classes_``
         """
         self._require_built()
-        z = self._forward(self._check_X(X), False, resolve_n_threads(self.n_threads))
-        return self.classes_[np.argmax(z, axis=1)]
+        out = self._forward(self._check_X(X), self.loss.classifier,
+                            resolve_n_threads(self.n_threads))
+        return self.loss.predict(self, out)
 
-    def evaluate(self, X, y) -> dict[str, float]:
-        """Mean cross-entropy loss and accuracy on ``(X, y)``, with test-time batch norm.
+    def evaluate(self, X, y, *, sample_weight=None) -> dict[str, float]:
+        """The loss and the loss's metric on ``(X, y)``, with test-time batch norm.
 
         Parameters
         ----------
         X : array of shape (n_samples, n_features)
-        y : array of shape (n_samples,), labels from ``classes_``
+        y : targets, as for ``fit``
+        sample_weight : array of shape (n_samples,), optional
+            Weighted means: ``sum_i w_i l_i / sum_i w_i``.
 
         Returns
         -------
-        dict with keys "loss" and "accuracy"
+        dict
+            ``{"loss", "accuracy"}`` for the classification losses,
+            ``{"loss", "r2"}`` for mse.
         """
         self._require_built()
         X = self._check_X(X)
-        labels = self._encode(y, X.shape[0])
+        targets, _ = self._read_targets(y, X.shape[0])
+        weight = check_sample_weight(sample_weight, X.shape[0])
         n_threads = resolve_n_threads(self.n_threads)
-        logits = self._forward(X, False, n_threads)
-        loss, correct = _kernels.ops.softmax_cross_entropy(logits, labels, None, n_threads)
-        return {"loss": float(loss), "accuracy": correct / X.shape[0]}
+        z = self._forward(X, False, n_threads)
+        loss = self._loss_value(z, targets, weight, n_threads)
+        if self.loss.classifier:
+            probs = z.copy()
+            self._net.output(probs, n_threads)
+            return {"loss": loss, "accuracy": self.loss.score(self, probs, targets, weight)}
+        return {"loss": loss, "r2": self.loss.score(self, z, targets, weight)}
+
+    def _loss_value(self, z, targets, weight, n_threads) -> float:
+        total = float(len(z)) if weight is None else float(weight.sum())
+        return float(self._net.loss_value(z, targets, weight, total, n_threads))
 
     # ------------------------------------------------------------ description
     def get_config(self) -> dict:
         """Architecture and settings (JSON-serializable), without weights."""
         return {
             "layers": [{"class": type(x).__name__, "config": x.get_config()} for x in self.layers],
+            "loss": self.loss.name,
             "dtype": self.dtype.name,
             "n_threads": self.n_threads,
             "seed": self.seed,
@@ -358,7 +426,8 @@ class Sequential:
     def from_config(cls, config: dict) -> "Sequential":
         """Rebuild a model (without weights) from :meth:`get_config` output."""
         common = {"dtype": config["dtype"], "n_threads": config.get("n_threads"),
-                  "seed": config.get("seed")}
+                  "seed": config.get("seed"),
+                  "loss": config.get("loss", "softmax_cross_entropy")}
         if "mlp" in config:
             return MLP(**config["mlp"], **common)
         return Sequential([L.layer_from_config(c) for c in config["layers"]], **common)
@@ -366,9 +435,14 @@ class Sequential:
     def summary(self) -> str:
         """A table of the layers, their output widths and parameter counts."""
         rows = [f"{'layer':<34}{'output':>8}{'params':>10}"]
-        for layer in self.layers:
-            note = " (fused into BatchNorm)" if getattr(layer, "fused", False) else ""
-            n = sum(int(np.prod(s)) for s in layer.param_shapes().values()) if self.built else 0
+        for layer, place in zip(self.layers, self.plan):
+            note = ""
+            if place.absorbed:
+                note = (" (fused into BatchNorm)" if isinstance(layer, L.ReLU) else
+                        " (fused with the loss)" if place.index == len(self.layers) - 1 else
+                        " (no-op)")
+            n = (sum(int(np.prod(s)) for s in layer.param_shapes(place).values())
+                 if self.built else 0)
             width = layer.n_out if self.built else "?"
             rows.append(f"{repr(layer) + note:<34}{width:>8}{n:>10}")
         rows.append(f"total parameters: {self.n_params}")
@@ -376,71 +450,209 @@ class Sequential:
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(x) for x in self.layers)
-        return f"{type(self).__name__}([{inner}], dtype={self.dtype.name!r})"
+        return (f"{type(self).__name__}([{inner}], loss={self.loss.name!r}, "
+                f"dtype={self.dtype.name!r})")
 
+    # ------------------------------------------------------------ files
     def save(self, path, *, include_optimizer: bool = False) -> None:
-        """Write the model to one file; see :func:`fastnn.io.save`."""
-        from fastnn.io import save
+        """Write the fitted model to one file: arrays plus a JSON header, never pickle.
 
-        save(self, path, include_optimizer=include_optimizer)
+        Parameters
+        ----------
+        path : str or path-like
+            Written as given (conventionally ``*.fnn``); replaced atomically.
+        include_optimizer : bool, default False
+            Also store the optimizer and its moving averages, so that training
+            can resume exactly (checkpoints).
+        """
+        self._require_built()
+        header = {
+            "config": self.get_config(),
+            "n_features": self.n_features_in_,
+            "feature_names": self.feature_names_in_,
+            "classes": None if self.classes_ is None else io.classes_to_json(self.classes_),
+            "y_ndim": self.y_ndim_,
+            "n_outputs": self.n_outputs,
+            "dropout_seed": self.dropout_seed_,
+            "epochs_trained": self.epochs_trained_,
+            "optimizer": None,
+        }
+        arrays = {"params": self._params, "state": self._state}
+        if include_optimizer and self.optimizer is not None:
+            header["optimizer"] = self.optimizer.get_config()
+            for key, value in self.optimizer.state_dict().items():
+                arrays[f"optimizer/{key}"] = np.asarray(value)
+        io.write(path, header, arrays)
 
 
-_ACTIVATIONS = {"relu": L.ReLU, "leaky_relu": L.LeakyReLU, "tanh": L.Tanh, "sigmoid": L.Sigmoid}
+def load(path) -> Sequential:
+    """Read a model written by :meth:`Sequential.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    Sequential (an ``MLP`` if it was one)
+        Ready to predict; its ``optimizer`` is restored if it was saved.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If the file is not a valid fastnn model file.
+    """
+    header, arrays = io.read(path)
+    try:
+        return _restore(header, arrays)
+    except io.InvalidFile as exc:
+        raise ValueError(f"{os.fspath(path)} is not a valid fastnn model file: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{os.fspath(path)} is not a valid fastnn model file: "
+                         f"{type(exc).__name__}: {exc}") from None
+
+
+def _restore(header: dict, arrays: dict) -> Sequential:
+    model = Sequential.from_config(header["config"])
+    classes = header.get("classes")
+    n_outputs = header.get("n_outputs")
+    if classes is not None:
+        model.classes_ = io.classes_from_json(classes)
+        n_outputs = n_outputs or len(model.classes_)
+    model.y_ndim_ = header.get("y_ndim", 1)
+    model.dropout_seed_ = header.get("dropout_seed")
+    model.build(header["n_features"], n_outputs)
+    if model.get_config() != header["config"]:
+        raise io.InvalidFile("its architecture is inconsistent (the layers do not match the "
+                             "model's settings)")
+    for key, target in (("params", model._params), ("state", model._state)):
+        arr = arrays.get(key)
+        if arr is None or arr.shape != target.shape or arr.dtype != target.dtype:
+            raise io.InvalidFile(f"its {key!r} array does not fit the architecture "
+                                 f"(expected {target.shape} {target.dtype})")
+        target[...] = arr
+    model.epochs_trained_ = int(header.get("epochs_trained", 0))
+    names = header.get("feature_names")
+    if names is not None and (len(names) != model.n_features_in_
+                              or not all(isinstance(n, str) for n in names)):
+        raise io.InvalidFile("its feature names do not match its number of features")
+    model.feature_names_in_ = names
+    if header.get("optimizer"):
+        opt = optimizer_from_config(header["optimizer"])
+        prefix = "optimizer/"
+        state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        state["t"] = int(state.get("t", 0))
+        opt.load_state_dict(state)
+        model.optimizer = opt
+    return model
 
 
 class MLP(Sequential):
-    """A multilayer perceptron classifier: Dense layers with batch norm and an activation.
+    """A multilayer perceptron: Dense layers with batch norm, an activation and dropout.
 
     Each hidden layer is ``Dense -> BatchNorm -> activation`` (batch norm
     before the activation, the default) or ``Dense -> activation ->
-    BatchNorm``; then ``Dense(n_classes) -> Softmax``.
+    BatchNorm``, then ``Dropout(dropout)`` if ``dropout > 0``; then the
+    output layer ``Dense(n_outputs)``, followed by ``Softmax`` (the
+    default loss), ``Sigmoid`` (``loss="sigmoid_cross_entropy"``) or
+    nothing (``loss="mse"``: regression).
 
     Parameters
     ----------
     hidden : sequence of int, default (128, 64)
-        Widths of the hidden layers (may be empty: softmax regression).
+        Widths of the hidden layers (may be empty: softmax, logistic or
+        linear regression).
     n_classes : int, optional
-        Output width; default: the number of distinct labels in the first ``fit``.
+        Output width (classes, labels or target columns); default: from the
+        targets of the first ``fit``.
+    loss : {"softmax_cross_entropy", "sigmoid_cross_entropy", "mse"}
+        See :mod:`fastnn.losses`.
     batch_norm : bool, default True
     bn_position : {"before", "after"}, default "before"
         Normalize each layer's pre-activation ``z`` ("before") or its activation ("after").
     activation : {"relu", "leaky_relu", "tanh", "sigmoid"}, default "relu"
     bn_momentum : float, default 0.9
+    dropout : float in [0, 1), default 0.0
+        Dropout rate after each hidden layer.
     dtype, n_threads, seed
         As for :class:`Sequential`.
     """
 
-    def __init__(self, hidden=(128, 64), n_classes: int | None = None, *, batch_norm: bool = True,
+    def __init__(self, hidden=(128, 64), n_classes: int | None = None, *,
+                 loss: str = "softmax_cross_entropy", batch_norm: bool = True,
                  bn_position: str = "before", activation: str = "relu", bn_momentum: float = 0.9,
-                 dtype="float32", n_threads: int | None = None, seed: int | None = None):
+                 dropout: float = 0.0, dtype="float32", n_threads: int | None = None,
+                 seed: int | None = None):
+        if hidden is None:
+            raise TypeError("hidden must be a sequence of layer widths, e.g. (128, 64), or () "
+                            "for no hidden layer; got None")
         if isinstance(hidden, numbers.Integral):
             hidden = (hidden,)
         hidden = tuple(L._positive_int(h, "hidden layer width") for h in hidden)
         if bn_position not in ("before", "after"):
             raise ValueError(f"bn_position must be 'before' or 'after'; got {bn_position!r}")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}; got {activation!r}")
+        if activation not in L.ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(L.ACTIVATIONS)}; "
+                             f"got {activation!r}")
+        output = get_loss(loss).output_layer
+        dropout = float(L.Dropout(dropout).rate)
         layers: list[L.Layer] = []
         for width in hidden:
-            act = _ACTIVATIONS[activation]()
+            act = L.ACTIVATIONS[activation]()
             if not batch_norm:
                 layers += [L.Dense(width), act]
             elif bn_position == "before":
                 layers += [L.Dense(width), L.BatchNorm(bn_momentum), act]
             else:
                 layers += [L.Dense(width), act, L.BatchNorm(bn_momentum)]
-        layers += [L.Dense(L._positive_int(n_classes, "n_classes", allow_none=True)), L.Softmax()]
-        super().__init__(layers, dtype=dtype, n_threads=n_threads, seed=seed)
+            if dropout > 0:
+                layers.append(L.Dropout(dropout))
+        layers.append(L.Dense(L._positive_int(n_classes, "n_classes", allow_none=True)))
+        if output is not None:
+            layers.append(output())
+        super().__init__(layers, loss=loss, dtype=dtype, n_threads=n_threads, seed=seed)
         self.hidden, self.batch_norm, self.bn_position = hidden, bool(batch_norm), bn_position
-        self.activation, self.bn_momentum = activation, bn_momentum
+        self.activation, self.bn_momentum, self.dropout = activation, bn_momentum, dropout
 
     def get_config(self) -> dict:
         return {**super().get_config(),
                 "mlp": {"hidden": list(self.hidden), "n_classes": self.n_classes,
                         "batch_norm": self.batch_norm, "bn_position": self.bn_position,
-                        "activation": self.activation, "bn_momentum": self.bn_momentum}}
+                        "activation": self.activation, "bn_momentum": self.bn_momentum,
+                        "dropout": self.dropout}}
 
     def __repr__(self) -> str:
-        return (f"MLP(hidden={self.hidden}, n_classes={self.n_classes}, batch_norm={self.batch_norm}, "
-                f"bn_position={self.bn_position!r}, activation={self.activation!r}, "
+        return (f"MLP(hidden={self.hidden}, n_classes={self.n_classes}, loss={self.loss.name!r}, "
+                f"batch_norm={self.batch_norm}, bn_position={self.bn_position!r}, "
+                f"activation={self.activation!r}, dropout={self.dropout}, "
                 f"dtype={self.dtype.name!r})")
+
+
+def _check_output_layer(layers, loss) -> None:
+    """The last layer fits the loss; a Softmax stands nowhere else."""
+    last = layers[-1]
+    if any(isinstance(x, L.Softmax) for x in layers[:-1]):
+        raise ValueError("Softmax can only be the last layer")
+    if loss.output_layer is L.Softmax:
+        if not isinstance(last, L.Softmax):
+            raise ValueError("with loss='softmax_cross_entropy' (a classifier) the last layer "
+                             "must be Softmax")
+        if len(layers) < 2:
+            raise ValueError("a Sequential model needs at least one layer before its Softmax")
+    elif isinstance(last, L.Softmax):
+        raise ValueError(f"a Softmax output does not go with loss={loss.name!r}; "
+                         "end the model in a Dense layer (or Sigmoid for "
+                         "sigmoid_cross_entropy)")
+
+
+def _check_labels(y: np.ndarray, name: str) -> None:
+    """Class labels: finite, and not real values that call for regression."""
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all():
+            raise ValueError(f"{name} holds NaN or infinite labels; class labels must be "
+                             "finite")
+        if not np.all(y == np.round(y)):
+            raise ValueError(f"{name} holds non-integer values, which makes a class of each "
+                             "one; for regression use loss='mse'")

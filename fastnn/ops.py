@@ -8,7 +8,9 @@ All float arguments of one call must share a dtype: mixing float32 and
 float64 raises instead of silently copying a large array.
 
 ``out=`` takes preallocated output arrays (C-contiguous, right shape and
-dtype, writeable): a training loop that passes them allocates nothing.
+dtype, writeable), so no output array is allocated; the reductions (batch
+norm, the losses, a bias gradient) still take a small scratch buffer per
+call, a few doubles per row or column.
 ``n_threads=None`` uses :func:`fastnn.get_num_threads`. While a kernel runs,
 BLAS is held at one thread (see ``fastnn._threads``).
 
@@ -30,10 +32,11 @@ from fastnn._threads import blas_held, resolve_n_threads
 __all__ = [
     "dense_forward", "dense_backward",
     "batchnorm_forward", "batchnorm_inference", "batchnorm_backward", "batchnorm_fold",
-    "softmax", "log_softmax", "softmax_cross_entropy",
+    "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy", "mse",
+    "dropout", "dropout_backward",
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
     "tanh", "tanh_backward", "sigmoid", "sigmoid_backward",
-    "sgd_update", "momentum_update", "rmsprop_update", "adam_update",
+    "sgd_update", "momentum_update", "rmsprop_update", "adam_update", "adamw_update",
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -431,11 +434,31 @@ def log_softmax(z, *, out=None, n_threads=None):
     return _softmax_rows(z, True, out, n_threads)
 
 
-def softmax_cross_entropy(z, labels, *, compute_grad=True, out=None, n_threads=None):
+def _sample_weight(sample_weight, n):
+    """Checked weights (float64, finite, >= 0, positive sum) and their sum; (None, n) without."""
+    if sample_weight is None:
+        return None, float(n)
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold numbers; got dtype {w.dtype}")
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},); got {w.shape}")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must hold finite values >= 0")
+    total = float(w.sum())
+    if not total > 0:
+        raise ValueError("sample_weight sums to 0")
+    return w, total
+
+
+def softmax_cross_entropy(z, labels, *, sample_weight=None, compute_grad=True, out=None,
+                          n_threads=None):
     """Softmax cross-entropy loss and its gradient, fused.
 
-    ``loss = mean_i (logsumexp(z[i]) - z[i, labels[i]])`` and
-    ``dz = (softmax(z) - onehot(labels)) / n_samples``.
+    ``loss = sum_i w_i (logsumexp(z[i]) - z[i, labels[i]]) / sum_i w_i`` and
+    ``dz = w_i (softmax(z) - onehot(labels)) / sum_i w_i`` (``w_i = 1``
+    without sample weights: the mean over rows).
 
     Parameters
     ----------
@@ -443,6 +466,8 @@ def softmax_cross_entropy(z, labels, *, compute_grad=True, out=None, n_threads=N
         Logits.
     labels : integer array of shape (n_samples,)
         Class indices in ``[0, n_classes)``.
+    sample_weight : array of shape (n_samples,), optional
+        Finite weights >= 0 with a positive sum.
     compute_grad : bool, default True
     out : array of shape (n_samples, n_classes), optional
         Buffer for ``dz``.
@@ -455,9 +480,141 @@ def softmax_cross_entropy(z, labels, *, compute_grad=True, out=None, n_threads=N
     """
     z = _nonempty(_floats(z, "z", 2), "z")
     labels = _labels(labels, *z.shape)
+    w, total = _sample_weight(sample_weight, z.shape[0])
     dz = _out(out, "out", z.shape, z.dtype, (z,)) if compute_grad else None
-    loss, _ = _kernels.ops.softmax_cross_entropy(z, labels, dz, resolve_n_threads(n_threads))
+    loss, _ = _kernels.ops.softmax_cross_entropy(z, labels, w, total, dz,
+                                                 resolve_n_threads(n_threads))
     return loss, dz
+
+
+def _float_targets(z, y, name):
+    z = _nonempty(_floats(z, "z", None), "z")
+    if z.ndim == 1:
+        z = z.reshape(-1, 1)
+    if z.ndim != 2:
+        raise ValueError(f"z must be 1- or 2-dimensional; got shape {z.shape}")
+    y = _floats(y, name, None, z.dtype, "z").reshape(z.shape) if np.size(y) == z.size else None
+    if y is None:
+        raise ValueError(f"{name} must have the shape of z {z.shape}")
+    return z, np.ascontiguousarray(y)
+
+
+def sigmoid_cross_entropy(z, y, *, sample_weight=None, compute_grad=True, out=None,
+                          n_threads=None):
+    """Sigmoid (binary) cross-entropy from logits, stable, and its gradient, fused.
+
+    Per element ``l = max(z, 0) - z * y + log(1 + exp(-|z|))`` (never
+    ``log(sigmoid(z))``); the loss is the mean over each row's labels, then
+    the weighted mean over rows (PyTorch's ``BCEWithLogitsLoss``);
+    ``dz = w_i (sigmoid(z) - y) / (n_labels * sum_i w_i)``.
+
+    Parameters
+    ----------
+    z : array of shape (n_samples,) or (n_samples, n_labels)
+        Logits.
+    y : array of z's shape
+        Targets in [0, 1] (0 or 1 for labels).
+    sample_weight : array of shape (n_samples,), optional
+    compute_grad : bool, default True
+    out : array of z's shape (as 2-D), optional
+    n_threads : int, optional
+
+    Returns
+    -------
+    loss : float
+    dz : array of shape (n_samples, n_labels), or None
+    """
+    z, y = _float_targets(z, y, "y")
+    if np.any((y < 0) | (y > 1)):
+        raise ValueError("y must lie in [0, 1]")
+    w, total = _sample_weight(sample_weight, z.shape[0])
+    dz = _out(out, "out", z.shape, z.dtype, (z, y)) if compute_grad else None
+    loss, _ = _kernels.ops.sigmoid_cross_entropy(z, y, w, total, dz, resolve_n_threads(n_threads))
+    return loss, dz
+
+
+def mse(z, y, *, sample_weight=None, compute_grad=True, out=None, n_threads=None):
+    """Mean squared error and its gradient, fused.
+
+    ``loss = sum_i w_i mean_k (z[i, k] - y[i, k])**2 / sum_i w_i`` (PyTorch's
+    ``MSELoss`` without weights); ``dz = 2 w_i (z - y) / (n_outputs * sum_i w_i)``.
+
+    Parameters
+    ----------
+    z : array of shape (n_samples,) or (n_samples, n_outputs)
+        Predictions.
+    y : array of z's shape
+        Targets.
+    sample_weight : array of shape (n_samples,), optional
+    compute_grad : bool, default True
+    out : array of z's shape (as 2-D), optional
+    n_threads : int, optional
+
+    Returns
+    -------
+    loss : float
+    dz : array of shape (n_samples, n_outputs), or None
+    """
+    z, y = _float_targets(z, y, "y")
+    if not np.isfinite(y).all():
+        raise ValueError("y contains NaN or infinite values")
+    w, total = _sample_weight(sample_weight, z.shape[0])
+    dz = _out(out, "out", z.shape, z.dtype, (z, y)) if compute_grad else None
+    loss = _kernels.ops.mse(z, y, w, total, dz, resolve_n_threads(n_threads))
+    return loss, dz
+
+
+# ---------------------------------------------------------------- dropout
+
+def _seed64(seed, name="seed"):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
+        raise ValueError(f"{name} must be an integer in [0, 2**64); got {seed!r}")
+    return int(seed)
+
+
+def dropout(x, rate, seed, step, *, layer=0, out=None, n_threads=None):
+    """Inverted dropout (training): ``x * keep / (1 - rate)``.
+
+    ``keep[i, j]`` is drawn from (seed, step, layer, row i, unit j) by a
+    counter-based generator (``fastnn._reference.dropout_mask``), so the
+    same arguments give the same mask at any thread count.
+
+    Parameters
+    ----------
+    x : array of shape (n_samples, n_units)
+    rate : float in [0, 1)
+    seed : int in [0, 2**64)
+    step : int >= 0
+        The training step (a new mask each step).
+    layer : int >= 0, default 0
+        Tells apart the dropout layers of one model.
+    out : array of x's shape, optional (may be x)
+    n_threads : int, optional
+
+    Returns
+    -------
+    y : array of x's shape
+    """
+    x = _floats(x, "x", 2)
+    rate = _scalar(rate, "rate", lo=0, hi=1, hi_open=True)
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ValueError(f"step must be an integer >= 0; got {step!r}")
+    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 0 <= layer < 2**31:
+        raise ValueError(f"layer must be an integer >= 0; got {layer!r}")
+    y = _elementwise_out(out, "out", x)
+    if x.size:
+        _kernels.ops.dropout(x, y, rate, _seed64(seed), int(step), int(layer),
+                             resolve_n_threads(n_threads))
+    return y
+
+
+def dropout_backward(dy, rate, seed, step, *, layer=0, out=None, n_threads=None):
+    """Dropout backward: ``dy * keep / (1 - rate)`` with the forward pass's mask.
+
+    Parameters as :func:`dropout`, with ``dy`` (the gradient of the loss
+    with respect to the output) for ``x``.
+    """
+    return dropout(dy, rate, seed, step, layer=layer, out=out, n_threads=n_threads)
 
 
 # ---------------------------------------------------------------- activations
@@ -554,20 +711,23 @@ sigmoid_backward.__doc__ = _ACT_DOC.format(title="Sigmoid backward: ``dy * y * (
 
 # ---------------------------------------------------------------- optimizer updates
 
-def _update(rule, param, grad, s1, s2, lr, beta1, beta2, eps, step, n_threads):
+def _update(rule, param, grad, states, lr, hyper, step, weight_decay, n_threads):
     param = _in_place(param, "param")
     grad = _same_shape(_floats(grad, "grad", None, param.dtype, "param"), "grad", param.shape, "param")
-    for name, state in (("state", s1), ("state", s2)):
-        if state is not None:
-            _same_shape(_in_place(state, name, param.dtype, "param"), name, param.shape, "param")
-            if np.may_share_memory(state, param) or np.may_share_memory(state, grad):
-                raise ValueError("optimizer state must not overlap param or grad")
     if np.may_share_memory(param, grad):
         raise ValueError("grad must not overlap param")
-    _kernels.ops.update(_kernels.ops.RULES[rule], param.reshape(-1), grad.reshape(-1),
-                  None if s1 is None else s1.reshape(-1),
-                  None if s2 is None else s2.reshape(-1),
-                  lr, beta1, beta2, eps, step, resolve_n_threads(n_threads))
+    for i, (name, state) in enumerate(states):
+        _same_shape(_in_place(state, name, param.dtype, "param"), name, param.shape, "param")
+        if np.may_share_memory(state, param) or np.may_share_memory(state, grad):
+            raise ValueError(f"{name} must not overlap param or grad")
+        for other_name, other in states[:i]:
+            if np.may_share_memory(state, other):
+                raise ValueError(f"{name} must not overlap {other_name}")
+    weight_decay = _scalar(weight_decay, "weight_decay", lo=0)
+    _kernels.network.Update(rule, param.reshape(-1), grad.reshape(-1),
+                            [s.reshape(-1) for _, s in states], lr, hyper, weight_decay,
+                            np.array([0, param.size], np.int64), step - 1).step(
+                                resolve_n_threads(n_threads))
     return param
 
 
@@ -583,7 +743,7 @@ def _eps(eps):
     return _scalar(eps, "eps", lo=0, lo_open=True)
 
 
-def sgd_update(param, grad, lr, *, n_threads=None):
+def sgd_update(param, grad, lr, *, weight_decay=0.0, n_threads=None):
     """Gradient descent step, in place: ``param -= lr * grad``.
 
     Parameters
@@ -591,16 +751,18 @@ def sgd_update(param, grad, lr, *, n_threads=None):
     param : float array, updated in place (C-contiguous, writeable)
     grad : array of param's shape
     lr : float >= 0
+    weight_decay : float >= 0, default 0
+        L2 added to the gradient: ``grad + weight_decay * param``.
     n_threads : int, optional
 
     Returns
     -------
     param
     """
-    return _update("sgd", param, grad, None, None, _lr(lr), 0, 0, 1, 1, n_threads)
+    return _update("sgd", param, grad, [], _lr(lr), (), 1, weight_decay, n_threads)
 
 
-def momentum_update(param, grad, velocity, lr, beta=0.9, *, n_threads=None):
+def momentum_update(param, grad, velocity, lr, beta=0.9, *, weight_decay=0.0, n_threads=None):
     """Gradient descent with momentum, in place.
 
     ``velocity = beta * velocity + (1 - beta) * grad``;
@@ -613,17 +775,20 @@ def momentum_update(param, grad, velocity, lr, beta=0.9, *, n_threads=None):
     velocity : array of param's shape, updated in place (start at zeros)
     lr : float >= 0
     beta : float in [0, 1), default 0.9
+    weight_decay : float >= 0, default 0
+        L2 added to the gradient.
     n_threads : int, optional
 
     Returns
     -------
     param
     """
-    return _update("momentum", param, grad, velocity, None, _lr(lr), _beta(beta, "beta"),
-                   0, 1, 1, n_threads)
+    return _update("momentum", param, grad, [("velocity", velocity)], _lr(lr),
+                   (_beta(beta, "beta"),), 1, weight_decay, n_threads)
 
 
-def rmsprop_update(param, grad, sq_avg, lr, beta2=0.999, eps=1e-8, *, n_threads=None):
+def rmsprop_update(param, grad, sq_avg, lr, beta2=0.999, eps=1e-8, *, weight_decay=0.0,
+                   n_threads=None):
     """RMSprop step, in place.
 
     ``sq_avg = beta2 * sq_avg + (1 - beta2) * grad**2``;
@@ -637,18 +802,26 @@ def rmsprop_update(param, grad, sq_avg, lr, beta2=0.999, eps=1e-8, *, n_threads=
     lr : float >= 0
     beta2 : float in [0, 1), default 0.999
     eps : float > 0, default 1e-8
+    weight_decay : float >= 0, default 0
+        L2 added to the gradient.
     n_threads : int, optional
 
     Returns
     -------
     param
     """
-    return _update("rmsprop", param, grad, None, sq_avg, _lr(lr), 0, _beta(beta2, "beta2"),
-                   _eps(eps), 1, n_threads)
+    return _update("rmsprop", param, grad, [("sq_avg", sq_avg)], _lr(lr),
+                   (_beta(beta2, "beta2"), _eps(eps)), 1, weight_decay, n_threads)
+
+
+def _step_number(step):
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
+        raise ValueError(f"step must be an integer >= 1 (steps count from 1); got {step!r}")
+    return int(step)
 
 
 def adam_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, *,
-                n_threads=None):
+                weight_decay=0.0, n_threads=None):
     """Adam step with bias correction, in place.
 
     ``m = beta1 * m + (1 - beta1) * grad``,
@@ -666,13 +839,26 @@ def adam_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, *
         The number of this step, counting from 1.
     beta1, beta2 : floats in [0, 1), defaults 0.9 and 0.999
     eps : float > 0, default 1e-8
+    weight_decay : float >= 0, default 0
+        L2 added to the gradient (``torch.optim.Adam``'s).
     n_threads : int, optional
 
     Returns
     -------
     param
     """
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
-        raise ValueError(f"step must be an integer >= 1 (steps count from 1); got {step!r}")
-    return _update("adam", param, grad, m, v, _lr(lr), _beta(beta1, "beta1"), _beta(beta2, "beta2"),
-                   _eps(eps), int(step), n_threads)
+    return _update("adam", param, grad, [("m", m), ("v", v)], _lr(lr),
+                   (_beta(beta1, "beta1"), _beta(beta2, "beta2"), _eps(eps)),
+                   _step_number(step), weight_decay, n_threads)
+
+
+def adamw_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, *,
+                 weight_decay=0.01, n_threads=None):
+    """AdamW step, in place: ``param -= lr * weight_decay * param``, then
+    :func:`adam_update` without L2 (decoupled weight decay, ``torch.optim.AdamW``).
+
+    Parameters as :func:`adam_update`; ``weight_decay`` defaults to 0.01.
+    """
+    return _update("adamw", param, grad, [("m", m), ("v", v)], _lr(lr),
+                   (_beta(beta1, "beta1"), _beta(beta2, "beta2"), _eps(eps)),
+                   _step_number(step), weight_decay, n_threads)

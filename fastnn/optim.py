@@ -12,6 +12,19 @@ call. The moving averages are exponentially weighted,
 - ``RMSprop``:   ``s = beta2 * s + (1 - beta2) * g**2``; ``w -= lr * g / (sqrt(s) + eps)``
 - ``Adam``:      momentum and RMSprop together, with bias correction
   ``1 - beta**t`` of both averages at step ``t``.
+- ``AdamW``:     Adam with decoupled weight decay: ``w -= lr * weight_decay * w``
+  before each Adam step (``torch.optim.AdamW``).
+
+``weight_decay`` (every optimizer) is L2 regularization added to the
+gradient, ``g + weight_decay * w`` (PyTorch's ``weight_decay=``). It
+applies to weight matrices only: in a model, the ``W`` of each ``Dense``,
+not biases or batch norm's ``gamma`` and ``beta``; in ``step`` on a list of
+arrays, the arrays of two or more dimensions.
+
+Each optimizer is a rule of the update kernel (``fastnn/_kernels/_optim.pxd``)
+plus a class here that names it: ``rule``, its state ``slots`` and its
+hyperparameters in the kernel's order (``hyper``). Adding one is a kernel
+function and a class.
 
 Learning-rate decay maps ``(epoch, lr0)`` to the epoch's learning rate;
 any callable of that form works, and these are built in:
@@ -29,8 +42,8 @@ from fastnn import ops
 from fastnn import _kernels
 from fastnn._threads import resolve_n_threads
 
-__all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adam", "optimizer_from_config",
-           "InverseTimeDecay", "ExponentialDecay", "StepDecay", "decay_from_config"]
+__all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adam", "AdamW", "OPTIMIZERS",
+           "optimizer_from_config", "InverseTimeDecay", "ExponentialDecay", "StepDecay"]
 
 
 def _real(value, name, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
@@ -38,28 +51,37 @@ def _real(value, name, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
 
 
 class Optimizer:
-    """Base class: keeps the state slots of each parameter and applies a rule."""
+    """Base class: keeps the state slots of each parameter and names a kernel rule.
+
+    Parameters
+    ----------
+    lr : float > 0
+    weight_decay : float >= 0, default 0
+        L2 on the weight matrices, added to their gradient.
+    """
 
     rule: str = ""
-    # names of the kernel's first-moment and second-moment slots (None: unused)
-    moments: tuple[str | None, str | None] = (None, None)
+    #: names of the rule's state arrays, in the kernel's order
+    slots: tuple[str, ...] = ()
 
-    @property
-    def slots(self) -> tuple[str, ...]:
-        return tuple(name for name in self.moments if name is not None)
-
-    def __init__(self, lr: float):
+    def __init__(self, lr: float, weight_decay: float = 0.0):
         self.lr = _real(lr, "lr", lo=0, lo_open=True)
+        self.weight_decay = _real(weight_decay, "weight_decay", lo=0)
         self.t = 0
         self._state: list[dict[str, np.ndarray]] | None = None
 
+    def hyper(self) -> tuple[float, ...]:
+        """The rule's hyperparameters, in the kernel's order."""
+        return ()
+
     # -- configuration
-    def _hyper(self) -> dict:
+    def _hyper_config(self) -> dict:
         return {}
 
     def get_config(self) -> dict:
         """The optimizer's name and hyperparameters (JSON-serializable)."""
-        return {"name": type(self).__name__, "lr": self.lr, **self._hyper()}
+        return {"name": type(self).__name__, "lr": self.lr, **self._hyper_config(),
+                "weight_decay": self.weight_decay}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
@@ -90,11 +112,6 @@ class Optimizer:
         self.t = int(t)
         self._state = restored or None
 
-    def reset(self) -> None:
-        """Forget the step count and moving averages."""
-        self.t = 0
-        self._state = None
-
     # -- the update
     def _slots_for(self, params: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
         if self._state is None:
@@ -104,8 +121,20 @@ class Optimizer:
                 for st, p in zip(self._state, params) for s in self.slots):
             raise ValueError(
                 f"{type(self).__name__} was used with other parameters before "
-                "(their number, shapes or dtypes differ); call reset() or use a new optimizer")
+                "(their number, shapes or dtypes differ); use a new optimizer")
         return self._state
+
+    def update_for(self, param: np.ndarray, grad: np.ndarray, lr: float,
+                   decay: np.ndarray | None = None):
+        """This optimizer's next steps on one flat array, as the kernels take them.
+
+        ``decay`` holds the [start, end) segments of ``param`` that weight
+        decay applies to. The returned ``Update`` counts its steps from
+        ``self.t``; the caller sets ``t`` from it afterwards.
+        """
+        slots = self._slots_for([param])[0]
+        return _kernels.network.Update(self.rule, param, grad, [slots[s] for s in self.slots],
+                                       lr, self.hyper(), self.weight_decay, decay, self.t)
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray],
              lr: float | None = None, *, n_threads: int | None = None) -> None:
@@ -114,7 +143,8 @@ class Optimizer:
         Parameters
         ----------
         params : list of float arrays
-            Updated in place (C-contiguous, writeable).
+            Updated in place (C-contiguous, writeable). Weight decay applies
+            to those of two or more dimensions.
         grads : list of arrays
             One per parameter, of the same shape and dtype.
         lr : float, optional
@@ -136,33 +166,13 @@ class Optimizer:
                 raise ValueError(f"grads[{i}] must not overlap params[{i}]")
             checked.append((p, g))
         state = self._slots_for([p for p, _ in checked])
-        self.t += 1
         n_threads = resolve_n_threads(n_threads)
         for (p, g), slots in zip(checked, state):
-            self._apply(p.reshape(-1), g.reshape(-1), slots, lr, n_threads)
-
-    def _apply(self, p, g, slots, lr, n_threads) -> None:
-        s1, s2 = (None if name is None else slots[name] for name in self.moments)
-        b1, b2, eps = self._betas()
-        _kernels.ops.update(_kernels.ops.RULES[self.rule], p, g,
-                    None if s1 is None else s1.reshape(-1),
-                    None if s2 is None else s2.reshape(-1),
-                    lr, b1, b2, eps, self.t, n_threads)
-
-    def kernel_update(self, param: np.ndarray, grad: np.ndarray, lr: float) -> tuple:
-        """What a compiled training loop needs to run this optimizer on one flat array.
-
-        Returns (rule, param, grad, first moment or None, second moment or
-        None, lr, beta1, beta2, eps, steps taken); the loop adds its steps to
-        ``t`` afterwards.
-        """
-        slots = self._slots_for([param])[0]
-        s1, s2 = (None if name is None else slots[name] for name in self.moments)
-        b1, b2, eps = self._betas()
-        return (_kernels.ops.RULES[self.rule], param, grad, s1, s2, lr, b1, b2, eps, self.t)
-
-    def _betas(self) -> tuple[float, float, float]:
-        return 0.0, 0.0, 1.0
+            decay = np.array([0, p.size], np.int64) if p.ndim >= 2 else None
+            _kernels.network.Update(self.rule, p.reshape(-1), g.reshape(-1),
+                                    [slots[s].reshape(-1) for s in self.slots], lr, self.hyper(),
+                                    self.weight_decay, decay, self.t).step(n_threads)
+        self.t += 1
 
 
 class SGD(Optimizer):
@@ -171,12 +181,13 @@ class SGD(Optimizer):
     Parameters
     ----------
     lr : float > 0
+    weight_decay : float >= 0, default 0
     """
 
     rule = "sgd"
 
-    def __init__(self, lr: float = 0.01):
-        super().__init__(lr)
+    def __init__(self, lr: float = 0.01, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
 
 
 class Momentum(Optimizer):
@@ -187,20 +198,21 @@ class Momentum(Optimizer):
     lr : float > 0
     beta : float in [0, 1), default 0.9
         Averages over about ``1 / (1 - beta)`` steps.
+    weight_decay : float >= 0, default 0
     """
 
     rule = "momentum"
-    moments = ("velocity", None)
+    slots = ("velocity",)
 
-    def __init__(self, lr: float = 0.01, beta: float = 0.9):
-        super().__init__(lr)
+    def __init__(self, lr: float = 0.01, beta: float = 0.9, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
         self.beta = _real(beta, "beta", lo=0, hi=1, hi_open=True)
 
-    def _hyper(self):
+    def _hyper_config(self):
         return {"beta": self.beta}
 
-    def _betas(self):
-        return self.beta, 0.0, 1.0
+    def hyper(self):
+        return (self.beta,)
 
 
 class RMSprop(Optimizer):
@@ -211,21 +223,23 @@ class RMSprop(Optimizer):
     lr : float > 0
     beta2 : float in [0, 1), default 0.999
     eps : float > 0, default 1e-8
+    weight_decay : float >= 0, default 0
     """
 
     rule = "rmsprop"
-    moments = (None, "sq_avg")
+    slots = ("sq_avg",)
 
-    def __init__(self, lr: float = 0.001, beta2: float = 0.999, eps: float = 1e-8):
-        super().__init__(lr)
+    def __init__(self, lr: float = 0.001, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
         self.beta2 = _real(beta2, "beta2", lo=0, hi=1, hi_open=True)
         self.eps = _real(eps, "eps", lo=0, lo_open=True)
 
-    def _hyper(self):
+    def _hyper_config(self):
         return {"beta2": self.beta2, "eps": self.eps}
 
-    def _betas(self):
-        return 0.0, self.beta2, self.eps
+    def hyper(self):
+        return (self.beta2, self.eps)
 
 
 class Adam(Optimizer):
@@ -240,27 +254,50 @@ class Adam(Optimizer):
     beta1 : float in [0, 1), default 0.9
     beta2 : float in [0, 1), default 0.999
     eps : float > 0, default 1e-8
+    weight_decay : float >= 0, default 0
+        L2 added to the gradient (``torch.optim.Adam``'s); see :class:`AdamW`
+        for the decoupled kind.
     """
 
     rule = "adam"
-    moments = ("m", "v")
+    slots = ("m", "v")
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8):
-        super().__init__(lr)
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
         self.beta1 = _real(beta1, "beta1", lo=0, hi=1, hi_open=True)
         self.beta2 = _real(beta2, "beta2", lo=0, hi=1, hi_open=True)
         self.eps = _real(eps, "eps", lo=0, lo_open=True)
 
-    def _hyper(self):
+    def _hyper_config(self):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
-    def _betas(self):
-        return self.beta1, self.beta2, self.eps
+    def hyper(self):
+        return (self.beta1, self.beta2, self.eps)
 
 
-_OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Momentum, RMSprop, Adam)}
-_OPTIMIZERS.update({name.lower(): cls for name, cls in list(_OPTIMIZERS.items())})
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): before each
+    Adam step, ``w -= lr * weight_decay * w`` on the weight matrices
+    (``torch.optim.AdamW``).
+
+    Parameters
+    ----------
+    lr, beta1, beta2, eps
+        As for :class:`Adam`.
+    weight_decay : float >= 0, default 0.01
+    """
+
+    rule = "adamw"
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.01):
+        super().__init__(lr, beta1, beta2, eps, weight_decay)
+
+
+#: the optimizers by name (lower case), for configurations and the command line
+OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, Momentum, RMSprop, Adam, AdamW)}
+_BY_CLASS_NAME = {cls.__name__: cls for cls in OPTIMIZERS.values()}
 
 
 def optimizer_from_config(config: dict | str) -> Optimizer:
@@ -269,10 +306,10 @@ def optimizer_from_config(config: dict | str) -> Optimizer:
         config = {"name": config}
     config = dict(config)
     name = config.pop("name", None)
-    if name not in _OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of "
-                         f"{sorted(k for k in _OPTIMIZERS if k.islower())}")
-    return _OPTIMIZERS[name](**config)
+    cls = _BY_CLASS_NAME.get(name) or OPTIMIZERS.get(name)
+    if cls is None:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(OPTIMIZERS)}")
+    return cls(**config)
 
 
 # ---------------------------------------------------------------- learning-rate decay
@@ -332,18 +369,6 @@ class StepDecay(_Decay):
 
     def __call__(self, epoch: int, lr0: float) -> float:
         return lr0 * self.factor ** (epoch // self.step_size)
-
-
-_DECAYS = {cls.__name__: cls for cls in (InverseTimeDecay, ExponentialDecay, StepDecay)}
-
-
-def decay_from_config(config: dict) -> _Decay:
-    """Build a built-in decay schedule from its ``get_config()`` output."""
-    config = dict(config)
-    name = config.pop("name", None)
-    if name not in _DECAYS:
-        raise ValueError(f"unknown learning-rate decay {name!r}; expected one of {sorted(_DECAYS)}")
-    return _DECAYS[name](**config)
 
 
 def check_decay(lr_decay) -> Callable[[int, float], float] | None:

@@ -1,15 +1,20 @@
-"""The fit loop: mini-batches, learning-rate decay, history, callbacks.
+"""The fit loop: mini-batches, sample weights, learning-rate decay, history, callbacks.
 
 Each epoch shuffles the samples (with the fit's own random generator) and
 cuts them into mini-batches of ``batch_size`` rows (a lone trailing row
 joins the batch before it, so no training batch has one row, which batch
 norm cannot normalize). The model's compiled network then runs the whole
-epoch in one call without the GIL: for each batch it gathers the rows into
-a reused buffer, runs forward, loss and backward, and updates all
-parameters with one optimizer kernel call. The training loss and accuracy of an epoch are the means
-over its batches, as the model stood at each batch (training mode); the
-validation figures are computed at the epoch's end with test-time batch
-norm.
+epoch in one call without the GIL: for each batch it gathers the rows
+(inputs, targets, weights) into a reused buffer, runs forward, loss and
+backward, and updates all parameters with one optimizer kernel call. The
+training loss and accuracy of an epoch are the (weighted) means over its
+batches, as the model stood at each batch (training mode); the validation
+figures are computed at the epoch's end with test-time batch norm.
+
+With sample weights, each batch's loss is ``sum_i w_i l_i / sum_i w_i``: a
+row of weight 0 counts as if it were not there (except in batch norm's
+batch statistics, which see every row of the batch). A batch whose rows all
+weigh 0 gives a zero gradient.
 """
 
 from __future__ import annotations
@@ -21,13 +26,16 @@ import time
 
 import numpy as np
 
+from fastnn import _kernels
 from fastnn import layers as L
 from fastnn._threads import blas_held, resolve_n_threads
 from fastnn.optim import Adam, Optimizer, check_decay
 
-__all__ = ["fit", "History", "Callback", "EarlyStopping", "DivergedError", "batch_bounds"]
+__all__ = ["fit", "History", "Callback", "EarlyStopping", "DivergedError", "batch_bounds",
+           "check_sample_weight"]
 
-HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
+HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_r2", "lr", "time")
+MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy", "val_r2")
 
 
 class DivergedError(FloatingPointError):
@@ -49,9 +57,10 @@ class DivergedError(FloatingPointError):
 class History:
     """Per-epoch records: ``history["loss"]`` is the list of training losses.
 
-    Keys: epoch (counting from 1 over the model's life), loss, accuracy,
-    val_loss, val_accuracy (None without validation data), lr, time
-    (seconds of wall time the epoch took, validation included).
+    Keys: epoch (counting from 1 over the model's life), loss, accuracy
+    (None for regression), val_loss, val_accuracy, val_r2 (None without
+    validation data, or when they do not apply), lr, time (seconds of wall
+    time the epoch took, validation included).
     """
 
     def __init__(self):
@@ -60,10 +69,6 @@ class History:
     def append(self, record: dict) -> None:
         for key in HISTORY_KEYS:
             self.history[key].append(record.get(key))
-
-    def extend(self, other: "History") -> None:
-        for key in HISTORY_KEYS:
-            self.history[key].extend(other.history[key])
 
     def __getitem__(self, key: str) -> list:
         return self.history[key]
@@ -114,7 +119,7 @@ class EarlyStopping(Callback):
     Parameters
     ----------
     monitor : str, default "val_loss"
-        A history key: "loss", "accuracy", "val_loss" or "val_accuracy".
+        A history key: "loss", "accuracy", "val_loss", "val_accuracy" or "val_r2".
     patience : int >= 0, default 5
     min_delta : float >= 0, default 0
         Smallest change that counts as an improvement.
@@ -124,14 +129,14 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
                  restore_best_weights: bool = True):
-        if monitor not in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            raise ValueError(f"monitor must be loss, accuracy, val_loss or val_accuracy; got {monitor!r}")
+        if monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {', '.join(MONITORS)}; got {monitor!r}")
         if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
             raise ValueError(f"patience must be an integer >= 0; got {patience!r}")
         self.monitor, self.patience = monitor, int(patience)
         self.min_delta = float(min_delta)
         self.restore_best_weights = restore_best_weights
-        self.sign = 1.0 if "accuracy" in monitor else -1.0
+        self.sign = 1.0 if "accuracy" in monitor or "r2" in monitor else -1.0
         self.best = self.best_epoch = self._weights = None
         self._wait = 0
 
@@ -142,7 +147,7 @@ class EarlyStopping(Callback):
         value = logs.get(self.monitor)
         if value is None:
             raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which this fit does not "
-                             "record (no validation_data?)")
+                             "record (no validation_data, or a metric of another loss?)")
         if self.best is None or self.sign * (value - self.best) > self.min_delta:
             self.best, self.best_epoch, self._wait = value, epoch, 0
             if self.restore_best_weights:
@@ -186,26 +191,54 @@ def _callbacks(callbacks) -> list[Callback]:
     return out
 
 
+def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
+    """``sample_weight`` as a float64 (n_samples,) array of finite weights >= 0 with a
+    positive sum, or None."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold numbers; got dtype {w.dtype}")
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have shape ({n_samples},); got {w.shape}")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must hold finite values >= 0")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight sums to 0: no sample would count")
+    return w
+
+
 def _print_epoch(record: dict, last_epoch: int, file) -> None:
     parts = [f"epoch {record['epoch']:>{len(str(last_epoch))}}/{last_epoch}",
-             f"loss {record['loss']:.4f}", f"acc {record['accuracy']:.4f}"]
+             f"loss {record['loss']:.4f}"]
+    if record["accuracy"] is not None:
+        parts.append(f"acc {record['accuracy']:.4f}")
     if record["val_loss"] is not None:
-        parts += [f"val_loss {record['val_loss']:.4f}", f"val_acc {record['val_accuracy']:.4f}"]
+        parts.append(f"val_loss {record['val_loss']:.4f}")
+    if record["val_accuracy"] is not None:
+        parts.append(f"val_acc {record['val_accuracy']:.4f}")
+    if record["val_r2"] is not None:
+        parts.append(f"val_r2 {record['val_r2']:.4f}")
     parts += [f"lr {record['lr']:.3g}", f"{record['time']:.2f}s"]
     print("  ".join(parts), file=file, flush=True)
 
 
 def fit(model, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer: Optimizer | None = None,
-        lr_decay=None, validation_data=None, shuffle: bool = True, seed: int | None = None,
-        callbacks=None, verbose: int = 0) -> History:
+        lr_decay=None, validation_data=None, shuffle: bool = True, seed=None,
+        sample_weight=None, callbacks=None, verbose: int = 0) -> History:
     """Train ``model`` with mini-batch gradient descent.
 
     Parameters
     ----------
     model : Sequential
     X : array of shape (n_samples, n_features)
-    y : array of shape (n_samples,)
-        Class labels (any sortable values: ints, strings...).
+    y : array
+        Targets for the model's loss: class labels of shape (n_samples,)
+        (any sortable values: ints, strings...) for softmax cross-entropy;
+        0/1 of shape (n_samples,) or (n_samples, n_labels) for sigmoid
+        cross-entropy; real values of shape (n_samples,) or (n_samples,
+        n_targets) for mse.
     epochs : int, default 10
     batch_size : int, default 32
         At least 2 when the model has batch norm.
@@ -217,11 +250,14 @@ def fit(model, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer: Optim
         E.g. ``InverseTimeDecay(0.1)``. ``epoch`` counts the epochs the
         model completed before this one, over all ``fit`` calls; ``lr0`` is
         the optimizer's ``lr``.
-    validation_data : tuple (X_val, y_val), optional
+    validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
         Evaluated after each epoch.
     shuffle : bool, default True
-    seed : int, optional
-        Seeds the shuffling; default: the model's own generator.
+    seed : int or numpy Generator, optional
+        Seeds the shuffling (and, at a first fit, the dropout masks);
+        default: the model's own generator.
+    sample_weight : array of shape (n_samples,), optional
+        Finite weights >= 0: each batch's loss is ``sum_i w_i l_i / sum_i w_i``.
     callbacks : list of Callback or functions, optional
     verbose : int, default 0
         1 prints one line per epoch.
@@ -245,54 +281,77 @@ def fit(model, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer: Optim
     if batch_size < 2 and has_bn:
         raise ValueError("batch_size must be at least 2 for a model with batch norm "
                          "(a batch of one row has no variance)")
-    classes = model.classes_ if model.classes_ is not None else model._classes_for(np.asarray(y))
-    labels = model._encode(y, n, classes=classes)
+    targets, first = model._read_targets(y, n)
+    weight = check_sample_weight(sample_weight, n)
     if optimizer is None:
         optimizer = model.optimizer or Adam()
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a fastnn Optimizer (e.g. Adam(lr=1e-3)); got {optimizer!r}")
     lr_decay = check_decay(lr_decay)
-    val = _validation(model, validation_data, n_features, classes)
+    val = _validation(model, validation_data, n_features, first)
     cbs = _callbacks(callbacks)
-    rng = model._rng if seed is None else np.random.default_rng(seed)
+    if isinstance(seed, np.random.Generator):
+        rng = seed
+    elif seed is None:
+        rng = model._rng
+    elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, a numpy Generator or None; "
+                         f"got {seed!r}")
+    else:
+        rng = np.random.default_rng(seed)
 
     if not model._fit_lock.acquire(blocking=False):
         raise RuntimeError("fit is already running on this model (in another thread)")
     try:
-        model._adopt(classes, n_features)
+        model._adopt(first, n_features)
+        model._set_dropout_seed(rng)
         model.optimizer = optimizer
-        return _epochs(model, X, labels, epochs, batch_size, optimizer, lr_decay, val, shuffle,
-                       rng, cbs, verbose)
+        return _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, val,
+                       shuffle, rng, cbs, verbose)
     finally:
         model._fit_lock.release()
 
 
-def _validation(model, validation_data, n_features, classes):
-    """Checked ``(X_val, y_val)``, or None."""
+def _validation(model, validation_data, n_features, first):
+    """Checked ``(X_val, y_val, weights or None)``, or None."""
     if validation_data is None:
         return None
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-        raise TypeError("validation_data must be a tuple (X_val, y_val)")
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise TypeError("validation_data must be a tuple (X_val, y_val) or "
+                        "(X_val, y_val, sample_weight_val)")
     X_val = model._check_X(validation_data[0], "X_val")
     if X_val.shape[1] != n_features:
         raise ValueError(f"X_val has {X_val.shape[1]} features but X has {n_features}")
-    model._encode(validation_data[1], X_val.shape[0], "y_val", classes=classes)
-    return X_val, validation_data[1]
+    y_val = validation_data[1]
+    if first is None:
+        model._read_targets(y_val, X_val.shape[0], "y_val")
+    elif model.loss.output_layer is L.Softmax:
+        model._encode(y_val, X_val.shape[0], "y_val", classes=first["classes"])
+    else:
+        t = model.loss.targets(model, y_val, X_val.shape[0], "y_val")
+        if np.ndim(y_val) != first["ndim"] or t.shape[1] != first["n_outputs"]:
+            raise ValueError(f"y_val has shape {np.shape(y_val)}, unlike y")
+    w_val = validation_data[2] if len(validation_data) == 3 else None
+    check_sample_weight(w_val, X_val.shape[0])
+    return X_val, y_val, w_val
 
 
-def _epochs(model, X, labels, epochs, batch_size, optimizer, lr_decay, val, shuffle, rng, cbs,
-            verbose) -> History:
+def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, val, shuffle,
+            rng, cbs, verbose) -> History:
     n = X.shape[0]
     n_threads = resolve_n_threads(model.n_threads)
     edges = batch_bounds(n, batch_size)
     bounds = np.array([lo for lo, _ in edges] + [n], dtype=np.int64)
-    workspaces = {hi - lo: model._workspace(hi - lo) for lo, hi in edges}
+    weighted = weight is not None
+    workspaces = {hi - lo: model._workspace(hi - lo, weighted) for lo, hi in edges}
+    total_weight = n if weight is None else float(weight.sum())
     history = History()
     order = np.arange(n, dtype=np.int64)
     model.stop_training = False
     for cb in cbs:
         cb.on_train_begin(model)
     last_epoch = model.epochs_trained_ + epochs
+    network = _kernels.network
     with blas_held:
         for _ in range(epochs):
             start = time.perf_counter()
@@ -302,20 +361,25 @@ def _epochs(model, X, labels, epochs, batch_size, optimizer, lr_decay, val, shuf
                 raise ValueError(f"lr_decay gave the learning rate {lr!r} for epoch {epoch}")
             if shuffle:
                 order = rng.permutation(n)
-            update = optimizer.kernel_update(model._params, model._grads, lr)
-            loss_sum, correct, steps, bad, bad_loss = model._net.train_epoch(
-                workspaces, X, labels, order, bounds, update, n_threads)
-            optimizer.t += steps
-            if bad >= 0:
+            update = optimizer.update_for(model._params, model._grads, lr, model._decay)
+            status, loss_sum, hits, steps, stop, stop_loss = model._net.train_epoch(
+                workspaces, X, targets, weight, order, bounds, update, n_threads)
+            optimizer.t = update.t
+            if status == network.EPOCH_NO_WORKSPACE:
+                raise RuntimeError(f"internal error: no training buffers for batch {stop} of "
+                                   f"epoch {epoch}")
+            if status == network.EPOCH_DIVERGED:
                 raise DivergedError(
-                    f"the training loss became {bad_loss} in epoch {epoch} (lr {lr:.3g}); "
+                    f"the training loss became {stop_loss} in epoch {epoch} (lr {lr:.3g}); "
                     "lower the learning rate", epoch, history)
             model.epochs_trained_ = epoch
-            record = {"epoch": epoch, "loss": loss_sum / n, "accuracy": correct / n, "lr": lr,
-                      "val_loss": None, "val_accuracy": None}
+            record = {"epoch": epoch, "loss": loss_sum / total_weight,
+                      "accuracy": hits / total_weight if model.loss.classifier else None,
+                      "lr": lr, "val_loss": None, "val_accuracy": None, "val_r2": None}
             if val is not None:
-                scores = model.evaluate(*val)
-                record["val_loss"], record["val_accuracy"] = scores["loss"], scores["accuracy"]
+                scores = model.evaluate(val[0], val[1], sample_weight=val[2])
+                record["val_loss"] = scores["loss"]
+                record["val_accuracy"], record["val_r2"] = scores.get("accuracy"), scores.get("r2")
             record["time"] = time.perf_counter() - start
             history.append(record)
             model.history_.append(record)

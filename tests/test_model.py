@@ -41,13 +41,14 @@ def test_mlp_architecture():
     m = MLP(hidden=(8, 6), n_classes=4).build(5)
     kinds = [type(x).__name__ for x in m.layers]
     assert kinds == ["Dense", "BatchNorm", "ReLU", "Dense", "BatchNorm", "ReLU", "Dense", "Softmax"]
-    dense = [x for x in m.layers if isinstance(x, Dense)]
+    dense = [p for x, p in zip(m.layers, m.plan) if isinstance(x, Dense)]
     assert [d.use_bias for d in dense] == [False, False, True]     # beta replaces the bias
-    assert m.layers[1].fused_relu and m.layers[2].fused
+    assert m.plan[1].fused_relu and m.plan[2].absorbed
+    assert m.plan[-1].absorbed                                      # softmax fused with the loss
     assert m.n_params == (5 * 8 + 2 * 8) + (8 * 6 + 2 * 6) + (6 * 4 + 4)
     after = MLP(hidden=(8,), n_classes=2, bn_position="after").build(3)
     assert [type(x).__name__ for x in after.layers] == ["Dense", "ReLU", "BatchNorm", "Dense", "Softmax"]
-    assert after.layers[0].use_bias and not after.layers[2].fused_relu
+    assert after.plan[0].use_bias and not after.plan[2].fused_relu
     assert "fused into BatchNorm" in m.summary()
 
 
@@ -100,7 +101,7 @@ def test_train_and_test_outputs_agree_with_momentum_zero():
     model.classes_ = np.arange(3)
     ws = model._workspace(2000)
     ws.x[...] = X
-    ws.labels[...] = y
+    ws.target[...] = y
     model._train_step(ws, 1)                     # training mode, whole set as the batch
     train_logits = ws.acts[-1].copy()
     test_logits = model._forward(np.ascontiguousarray(X), False, 1)
@@ -193,7 +194,7 @@ def test_validation_of_fit_and_predict_inputs():
         model.fit(X, y, validation_data=(X, y + 10))
     with pytest.raises(ValueError, match="single sample"):
         model.predict(X[0])
-    with pytest.raises(ValueError, match="Softmax must be its last layer"):
+    with pytest.raises(ValueError, match="Softmax can only be the last layer"):
         Sequential([Dense(3), Softmax(), Dense(2)])
     with pytest.raises(ValueError, match="at least one layer before"):
         Sequential([Softmax()])
@@ -256,7 +257,7 @@ def test_other_activations_and_plain_sequential():
     m = Sequential([Dense(16), Tanh(), Dense(16), ReLU(), Dense(None), Softmax()], seed=0)
     m.fit(X, y, epochs=20)
     assert m.evaluate(X, y)["accuracy"] > 0.9
-    assert m.layers[0].use_bias and not m.layers[0].he_init and m.layers[2].he_init
+    assert m.plan[0].use_bias and not m.plan[0].he_init and m.plan[2].he_init
 
 
 @pytest.mark.parametrize("opt", [SGD(0.05), Momentum(0.05), RMSprop(0.01), Adam(0.01)],
@@ -274,7 +275,7 @@ def test_compiled_epoch_equals_steps_driven_from_python(opt):
         for lo, hi in batch_bounds(100, 16):
             ws = b._workspace(hi - lo)
             ws.x[...] = Xc[lo:hi]
-            ws.labels[...] = y[lo:hi]
+            ws.target[...] = y[lo:hi]
             b._train_step(ws, 1)
             fresh.step([b._params], [b._grads])
     np.testing.assert_array_equal(a.get_weights()["params"], b.get_weights()["params"])

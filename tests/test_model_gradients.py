@@ -25,7 +25,7 @@ def test_network_gradient(bn_position, activation, batch_norm):
     model._params += rng.standard_normal(model._params.size) * 0.1   # gamma, beta away from 1, 0
     ws = model._workspace(12)
     ws.x[...] = X
-    ws.labels[...] = y
+    ws.target[...] = y
     _, analytic = _loss_and_grads(model, ws)
     numeric = np.empty_like(analytic)
     eps = 1e-6

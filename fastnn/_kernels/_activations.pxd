@@ -15,6 +15,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 from fastnn._kernels._math cimport ftanh, leaky, leaky_mask, mask, relu, sigmoid
+from fastnn._kernels._op cimport Ctx, Op, OpKind
 from fastnn._kernels._parallel cimport PARALLEL_MIN, BLOCK, n_blocks
 
 cdef enum:
@@ -22,6 +23,47 @@ cdef enum:
     LEAKY_RELU = 1
     TANH = 2
     SIGMOID = 3
+
+
+# ---------------------------------------------------------------- the op
+# No arrays. f[0] the activation (RELU...), v[0] leaky ReLU's alpha.
+
+cdef inline void _op_forward(const Op* op, const char* x, char* y, const Ctx* c) noexcept nogil:
+    if c.is_double:
+        act_forward(op.f[0], <const double*> x, <double*> y, c.n * op.n_out, op.v[0], c.n_threads)
+    else:
+        act_forward(op.f[0], <const float*> x, <float*> y, c.n * op.n_out, <float> op.v[0],
+                    c.n_threads)
+
+
+cdef inline void _op_backward(const Op* op, const char* x, const char* y, char* dy, char* dx,
+                              const Ctx* c) noexcept nogil:
+    if dx == NULL:
+        return
+    if c.is_double:
+        act_backward(op.f[0], <const double*> dy, <const double*> y, <double*> dx,
+                     c.n * op.n_out, op.v[0], c.n_threads)
+    else:
+        act_backward(op.f[0], <const float*> dy, <const float*> y, <float*> dx,
+                     c.n * op.n_out, <float> op.v[0], c.n_threads)
+
+
+cdef inline Py_ssize_t _op_scratch(const Op* op, Py_ssize_t n) noexcept nogil:
+    return 0
+
+
+cdef inline Py_ssize_t _op_array_size(const Op* op, int k) noexcept nogil:
+    return 0
+
+
+cdef inline OpKind activation_kind() noexcept nogil:
+    cdef OpKind k
+    k.forward, k.backward, k.infer = _op_forward, _op_backward, _op_forward
+    k.scratch, k.array_size = _op_scratch, _op_array_size
+    return k
+
+
+# ---------------------------------------------------------------- kernels
 
 
 cdef inline void act_forward(int act, const floating* x, floating* y, Py_ssize_t size,

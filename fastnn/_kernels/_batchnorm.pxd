@@ -32,11 +32,90 @@ from cython.parallel cimport prange
 from libc.math cimport sqrt
 
 from fastnn._kernels._math cimport mask as relu_mask, relu as relu_of
+from fastnn._kernels._op cimport Ctx, Op, OpKind
 
 from fastnn._kernels._parallel cimport (
     PARALLEL_MIN, BLOCK, n_blocks, n_chunks, chunk_start,
 )
 
+
+# ---------------------------------------------------------------- the op
+# Slots: gamma, beta, dgamma, dbeta, mean, rstd (kept from forward for
+# backward), running_mean, running_var: (d,) each. v[0] eps, v[1] momentum;
+# f[0] a fused ReLU.
+cdef enum:
+    BN_GAMMA = 0
+    BN_BETA = 1
+    BN_DGAMMA = 2
+    BN_DBETA = 3
+    BN_MEAN = 4
+    BN_RSTD = 5
+    BN_RMEAN = 6
+    BN_RVAR = 7
+
+
+cdef inline void _op_forward(const Op* op, const char* x, char* y, const Ctx* c) noexcept nogil:
+    if c.is_double:
+        _op_forward_t(op, <const double*> x, <double*> y, c)
+    else:
+        _op_forward_t(op, <const float*> x, <float*> y, c)
+
+
+cdef inline void _op_forward_t(const Op* op, const floating* x, floating* y,
+                               const Ctx* c) noexcept nogil:
+    bn_forward(x, <floating*> op.a[BN_GAMMA], <floating*> op.a[BN_BETA], op.v[0], y,
+               <floating*> op.a[BN_MEAN], <floating*> op.a[BN_RSTD],
+               <floating*> op.a[BN_RMEAN], <floating*> op.a[BN_RVAR], op.v[1], op.f[0],
+               c.n, op.n_out, c.scratch, c.n_threads)
+
+
+cdef inline void _op_backward(const Op* op, const char* x, const char* y, char* dy, char* dx,
+                              const Ctx* c) noexcept nogil:
+    if c.is_double:
+        _op_backward_t(op, <const double*> x, <const double*> y, <double*> dy, <double*> dx, c)
+    else:
+        _op_backward_t(op, <const float*> x, <const float*> y, <float*> dy, <float*> dx, c)
+
+
+cdef inline void _op_backward_t(const Op* op, const floating* x, const floating* y,
+                                floating* dy, floating* dx, const Ctx* c) noexcept nogil:
+    bn_backward(dy, x, <floating*> op.a[BN_MEAN], <floating*> op.a[BN_RSTD],
+                <floating*> op.a[BN_GAMMA], y if op.f[0] else NULL, dx,
+                <floating*> op.a[BN_DGAMMA], <floating*> op.a[BN_DBETA], c.n, op.n_out,
+                c.scratch, c.n_threads)
+
+
+cdef inline void _op_infer(const Op* op, const char* x, char* y, const Ctx* c) noexcept nogil:
+    if c.is_double:
+        _op_infer_t(op, <const double*> x, <double*> y, c)
+    else:
+        _op_infer_t(op, <const float*> x, <float*> y, c)
+
+
+cdef inline void _op_infer_t(const Op* op, const floating* x, floating* y,
+                             const Ctx* c) noexcept nogil:
+    cdef floating* a = <floating*> c.scratch         # (d,) folded scale, then (d,) shift
+    bn_fold(<floating*> op.a[BN_GAMMA], <floating*> op.a[BN_BETA], <floating*> op.a[BN_RMEAN],
+            <floating*> op.a[BN_RVAR], op.v[0], op.n_out, a, a + op.n_out)
+    bn_affine(x, a, a + op.n_out, op.f[0], y, c.n, op.n_out, c.n_threads)
+
+
+cdef inline Py_ssize_t _op_scratch(const Op* op, Py_ssize_t n) noexcept nogil:
+    return bn_scratch(n, op.n_out)
+
+
+cdef inline Py_ssize_t _op_array_size(const Op* op, int k) noexcept nogil:
+    return op.n_out if 0 <= k <= BN_RVAR else 0
+
+
+cdef inline OpKind batchnorm_kind() noexcept nogil:
+    cdef OpKind k
+    k.forward, k.backward, k.infer = _op_forward, _op_backward, _op_infer
+    k.scratch, k.array_size = _op_scratch, _op_array_size
+    return k
+
+
+# ---------------------------------------------------------------- kernels
 
 cdef inline Py_ssize_t bn_scratch(Py_ssize_t n, Py_ssize_t d) noexcept nogil:
     """Doubles of scratch for bn_forward and bn_backward: chunk partials, then coefficients."""
@@ -111,7 +190,7 @@ cdef inline void bn_backward(const floating* dy,      # IN  (n, d)
                              const floating* rstd,    # IN  (d,) from forward
                              const floating* gamma,   # IN  (d,)
                              const floating* y,       # IN  (n, d) forward output after a fused ReLU, or NULL
-                             floating* dx,            # OUT (n, d)
+                             floating* dx,            # OUT (n, d), or NULL (then a fused ReLU overwrites dy)
                              floating* dgamma,        # OUT (d,)
                              floating* dbeta,         # OUT (d,)
                              Py_ssize_t n, Py_ssize_t d,
@@ -126,9 +205,9 @@ cdef inline void bn_backward(const floating* dy,      # IN  (n, d)
     rows = max(1, BLOCK // d)
     nb = n_blocks(n, rows)
     if y != NULL:       # g = dy * [y > 0], written into dx first: one vectorized pass
+        g = dx if dx != NULL else <floating*> dy
         for c in prange(nb, num_threads=n_threads, schedule='static', use_threads_if=parallel):
-            _mask_rows(dy, y, c * rows, min(n, c * rows + rows), d, dx)
-        g = dx
+            _mask_rows(dy, y, c * rows, min(n, c * rows + rows), d, <floating*> g)
     for c in prange(nc, num_threads=n_threads, schedule='static', use_threads_if=parallel):
         _chunk_grad_sums(g, x, mean, chunk_start(c, nc, n), chunk_start(c + 1, nc, n), d,
                          psum + c * d, pdot + c * d)
@@ -145,6 +224,8 @@ cdef inline void bn_backward(const floating* dy,      # IN  (n, d)
         coef[j] = gamma[j] * rstd[j]
         coef[d + j] = <floating> (-gamma[j] * rstd[j] * rstd[j] * sgx / n)
         coef[2 * d + j] = <floating> (-gamma[j] * rstd[j] * sg / n)
+    if dx == NULL:      # the first op: its input needs no gradient
+        return
     for c in prange(nb, num_threads=n_threads, schedule='static', use_threads_if=parallel):
         _dx_rows(g, x, mean, coef, c * rows, min(n, c * rows + rows), d, dx)
 

@@ -12,7 +12,61 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 from fastnn._kernels._blas cimport gemm_parallel
+from fastnn._kernels._op cimport Ctx, Op, OpKind
 from fastnn._kernels._parallel cimport PARALLEL_MIN, n_chunks, chunk_start
+
+# ---------------------------------------------------------------- the op
+# Slots: W (n_in, n_out), b (n_out,) or NULL, dW, db (NULL without b).
+cdef enum:
+    DENSE_W = 0
+    DENSE_B = 1
+    DENSE_DW = 2
+    DENSE_DB = 3
+
+
+cdef inline void _op_forward(const Op* op, const char* x, char* y, const Ctx* c) noexcept nogil:
+    if c.is_double:
+        dense_forward(<const double*> x, <const double*> op.a[DENSE_W],
+                      <const double*> op.a[DENSE_B], <double*> y, c.n, op.n_in, op.n_out,
+                      c.n_threads)
+    else:
+        dense_forward(<const float*> x, <const float*> op.a[DENSE_W],
+                      <const float*> op.a[DENSE_B], <float*> y, c.n, op.n_in, op.n_out,
+                      c.n_threads)
+
+
+cdef inline void _op_backward(const Op* op, const char* x, const char* y, char* dy, char* dx,
+                              const Ctx* c) noexcept nogil:
+    if c.is_double:
+        dense_backward(<const double*> dy, <const double*> x, <const double*> op.a[DENSE_W],
+                       <double*> dx, <double*> op.a[DENSE_DW], <double*> op.a[DENSE_DB],
+                       c.n, op.n_in, op.n_out, c.scratch, c.n_threads)
+    else:
+        dense_backward(<const float*> dy, <const float*> x, <const float*> op.a[DENSE_W],
+                       <float*> dx, <float*> op.a[DENSE_DW], <float*> op.a[DENSE_DB],
+                       c.n, op.n_in, op.n_out, c.scratch, c.n_threads)
+
+
+cdef inline Py_ssize_t _op_scratch(const Op* op, Py_ssize_t n) noexcept nogil:
+    return dense_scratch(n, op.n_out)
+
+
+cdef inline Py_ssize_t _op_array_size(const Op* op, int k) noexcept nogil:
+    if k == DENSE_W or k == DENSE_DW:
+        return <Py_ssize_t> op.n_in * op.n_out
+    if k == DENSE_B or k == DENSE_DB:
+        return -op.n_out            # optional: NULL for a layer without bias
+    return 0
+
+
+cdef inline OpKind dense_kind() noexcept nogil:
+    cdef OpKind k
+    k.forward, k.backward, k.infer = _op_forward, _op_backward, _op_forward
+    k.scratch, k.array_size = _op_scratch, _op_array_size
+    return k
+
+
+# ---------------------------------------------------------------- kernels
 
 
 cdef inline Py_ssize_t dense_scratch(Py_ssize_t n, Py_ssize_t n_out) noexcept nogil:

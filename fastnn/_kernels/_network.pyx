@@ -1,12 +1,16 @@
-# A network compiled for the kernels: the layers of a Sequential model as a
-# list of ops over raw buffers.
+# A network compiled for the kernels: a model's layers as a list of ops over
+# raw buffers, and its loss.
 #
 # A whole training epoch runs in one call without the GIL: for each
-# mini-batch, gather its rows into the workspace, run the ops forward, the
-# fused softmax cross-entropy, the ops backward, and the optimizer update of
-# all parameters (one flat array). Inference is one call too. So a training
-# step costs no Python at all, and trials of a search in Python threads run
-# side by side on the cores.
+# mini-batch, gather its rows (inputs, targets, sample weights) into the
+# workspace, run the ops forward, the fused loss, the ops backward, and the
+# optimizer update of all parameters (one flat array). Inference is one call
+# too. So a training step costs no Python at all, and trials of a search in
+# Python threads run side by side on the cores.
+#
+# The ops are looked up in KINDS and the losses in LOSSES, by the names the
+# layers give (fastnn/layers.py); each kind's functions live in its own .pxd
+# behind the interface of _op.pxd. Nothing here asks which kind an op is.
 #
 # The Python model owns every array (parameters, gradients, running
 # averages, workspaces); a Network keeps pointers into them and references
@@ -16,75 +20,143 @@
 # serve predictions from several threads at once; training is one thread at
 # a time per model (the model's fit lock).
 
-from cython cimport floating
 from libc.math cimport isfinite
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
-from fastnn._kernels._activations cimport act_forward, act_backward
-from fastnn._kernels._batchnorm cimport bn_forward, bn_fold, bn_affine, bn_backward, bn_scratch
-from fastnn._kernels._dense cimport dense_forward, dense_backward, dense_scratch
-from fastnn._kernels._optim cimport optim_update
-from fastnn._kernels._softmax cimport softmax_rows, softmax_xent
+from fastnn._kernels._op cimport Ctx, LossKind, Op, OpKind, OP_ARRAYS, OP_FLAGS, OP_VALUES
+from fastnn._kernels._activations cimport activation_kind
+from fastnn._kernels._batchnorm cimport batchnorm_kind
+from fastnn._kernels._dense cimport dense_kind
+from fastnn._kernels._dropout cimport dropout_kind
+from fastnn._kernels._mse cimport mse_kind
+from fastnn._kernels._sigmoid cimport sigmoid_xent_kind
+from fastnn._kernels._softmax cimport softmax_xent_kind
+from fastnn._kernels cimport _optim
 
 cdef enum:
-    OP_DENSE = 0
-    OP_BATCHNORM = 1
-    OP_ACTIVATION = 2
     MAX_WORKSPACES = 4
     PREDICT_CHUNK = 4096      # rows per inference pass: bounds the scratch
 
-OP_KINDS = {"dense": OP_DENSE, "batchnorm": OP_BATCHNORM, "activation": OP_ACTIVATION}
+# ---------------------------------------------------------------- the tables
+# One line per op kind, loss and optimizer rule; names are what layers.py,
+# the losses of model.py and optim.py give.
+
+cdef OpKind KINDS[4]
+KINDS[0], KINDS[1], KINDS[2], KINDS[3] = (dense_kind(), batchnorm_kind(), activation_kind(),
+                                          dropout_kind())
+OP_KINDS = {"dense": 0, "batchnorm": 1, "activation": 2, "dropout": 3}
+
+cdef LossKind LOSSES[3]
+LOSSES[0], LOSSES[1], LOSSES[2] = softmax_xent_kind(), mse_kind(), sigmoid_xent_kind()
+LOSS_KINDS = {"softmax_cross_entropy": 0, "mse": 1, "sigmoid_cross_entropy": 2}
+
+RULES = {"sgd": _optim.SGD, "momentum": _optim.MOMENTUM, "rmsprop": _optim.RMSPROP,
+         "adam": _optim.ADAM, "adamw": _optim.ADAMW}
+RULE_SLOTS = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
+RULE_HYPER = {"sgd": 0, "momentum": 1, "rmsprop": 2, "adam": 3, "adamw": 3}
+MAX_SLOTS, MAX_HYPER = _optim.MAX_SLOTS, _optim.MAX_HYPER
+
+cdef enum:                    # how an epoch ended
+    DONE = 0
+    DIVERGED = 1
+    NO_WORKSPACE = 2
+EPOCH_DONE, EPOCH_DIVERGED, EPOCH_NO_WORKSPACE = DONE, DIVERGED, NO_WORKSPACE
 
 
-cdef struct Op:
-    int kind
-    int n_in, n_out
-    int act                   # activation kind (activation ops)
-    bint relu                 # fused ReLU (batch-norm ops)
-    double alpha, eps, momentum
-    char* W                   # dense: (n_in, n_out), (n_out,) or NULL, and their gradients
-    char* b
-    char* dW
-    char* db
-    char* gamma               # batch norm: (n_out,) each
-    char* beta
-    char* dgamma
-    char* dbeta
-    char* mean                # kept from forward for backward
-    char* rstd
-    char* rmean               # running averages
-    char* rvar
+cdef char* _ptr(object arr, object dtype, Py_ssize_t size, str what,
+               bint writeable=True) except NULL:
+    if arr is None:
+        raise ValueError(f"{what} is missing")
+    if (not isinstance(arr, np.ndarray) or arr.dtype != dtype or not arr.flags.c_contiguous
+            or (writeable and not arr.flags.writeable) or arr.size != size):
+        raise ValueError(f"{what} must be a{' writeable' if writeable else ''} C-contiguous "
+                         f"{np.dtype(dtype).name} array of {size} elements")
+    return <char*> <size_t> arr.__array_interface__["data"][0]
+
+
+cdef class Update:
+    """One optimizer step over a flat parameter array, as the kernels take it.
+
+    Parameters
+    ----------
+    rule : str
+        A name in RULES.
+    params, grads : float arrays of one size and dtype, C-contiguous
+    slots : list of arrays
+        The rule's state arrays (RULE_SLOTS[rule] of them), params' size and dtype.
+    lr : float
+    hyper : sequence of float
+        The rule's hyperparameters, in its order (RULE_HYPER[rule] of them).
+    weight_decay : float
+    decay : int64 array (2 * k,) or None
+        Sorted [start, end) segments of params that weight decay applies to.
+    t : int
+        Steps taken before; the next step is t + 1.
+    """
+
+    cdef _optim.Update c
+    cdef readonly object params, grads, slots, decay
+    cdef readonly bint is_double
+
+    def __init__(self, str rule, params, grads, list slots, double lr, hyper,
+                 double weight_decay=0.0, decay=None, int64_t t=0):
+        if rule not in RULES:
+            raise ValueError(f"unknown optimizer rule {rule!r}")
+        if len(slots) != RULE_SLOTS[rule] or len(hyper) != RULE_HYPER[rule]:
+            raise ValueError(f"rule {rule!r} takes {RULE_SLOTS[rule]} state arrays and "
+                             f"{RULE_HYPER[rule]} hyperparameters")
+        dt = params.dtype
+        self.is_double = dt == np.float64
+        self.c.rule, self.c.size = RULES[rule], params.size
+        self.c.w = _ptr(params, dt, params.size, "params")
+        self.c.g = _ptr(grads, dt, params.size, "grads")
+        for k in range(_optim.MAX_SLOTS):
+            self.c.s[k] = _ptr(slots[k], dt, params.size, "optimizer state") if k < len(slots) else NULL
+        for k in range(_optim.MAX_HYPER):
+            self.c.h[k] = hyper[k] if k < len(hyper) else 0.0
+        self.c.lr, self.c.weight_decay, self.c.t = lr, weight_decay, t
+        if decay is None:
+            decay = np.zeros(0, np.int64)
+        decay = np.ascontiguousarray(decay, np.int64)
+        if decay.size % 2 or np.any(np.diff(decay) < 0) or (decay.size and (
+                decay[0] < 0 or decay[decay.size - 1] > params.size)):
+            raise ValueError("decay must hold sorted [start, end) pairs within params")
+        self.c.n_decay = decay.size // 2
+        self.c.decay = <int64_t*> _ptr(decay, np.dtype(np.int64), decay.size, "decay") if decay.size else NULL
+        self.params, self.grads, self.slots, self.decay = params, grads, slots, decay
+
+    @property
+    def t(self):
+        """Steps taken so far."""
+        return self.c.t
+
+    def step(self, int n_threads):
+        """Take one step: t + 1."""
+        self.c.t += 1
+        with nogil:
+            _optim.optim_update(&self.c, self.is_double, n_threads)
 
 
 cdef struct WS:
     Py_ssize_t n              # rows
     char* x                   # (n, n_in) the batch
-    int64_t* labels           # (n,)
+    char* target              # (n,) int64 labels, or (n, n_out) of the network's dtype
+    double* weight            # (n,) sample weights, or NULL
     char** act                # per op: (n, n_out) output
     char** grad               # per op: (n, n_out) gradient of the loss w.r.t. the output
-    char* dx0                 # (n, n_in) dx of a first batch-norm op (not needed, but written)
     double* scratch           # kernels' scratch
-
-
-cdef char* _ptr(object arr, object dtype, Py_ssize_t size, str what) except NULL:
-    if arr is None:
-        raise ValueError(f"{what} is missing")
-    if (not isinstance(arr, np.ndarray) or arr.dtype != dtype or not arr.flags.c_contiguous
-            or arr.size != size):
-        raise ValueError(f"{what} must be a C-contiguous {np.dtype(dtype).name} array of "
-                         f"{size} elements")
-    return <char*> <size_t> arr.__array_interface__["data"][0]
+    Py_ssize_t scratch_size
 
 
 cdef class Workspace:
     """Training buffers for one batch size (made by Network.workspace)."""
 
     cdef WS c
-    cdef readonly object x, labels, acts, grads, dx0, scratch
+    cdef readonly object x, target, weight, acts, grads, scratch
 
     def __dealloc__(self):
         free(self.c.act)
@@ -92,29 +164,45 @@ cdef class Workspace:
 
 
 cdef class Network:
-    """The compute ops of a model, over its arrays.
+    """The compute ops of a model, over its arrays, and its loss.
 
     Parameters
     ----------
     specs : list of dict
-        One per op, in order, from the model's layers (``Layer.spec()``).
+        One per op, in order: ``{"kind": name in OP_KINDS, "n_out": width
+        (default: the input's), "arrays": [...], "values": [...],
+        "flags": [...]}`` in the kind's slot order (see its .pxd).
     n_in : int
         Input width.
     dtype : numpy dtype (float32 or float64)
+    loss : str
+        A name in LOSS_KINDS.
+    seed : int
+        The dropout seed.
     """
 
     cdef Op* ops
+    cdef const LossKind* loss
     cdef readonly int n_ops, n_in, n_out, max_width
     cdef readonly object dtype
+    cdef readonly bint int_target
     cdef bint is_double
+    cdef uint64_t seed
     cdef list _keep
 
-    def __cinit__(self, list specs, int n_in, dtype):
+    def __cinit__(self, list specs, int n_in, dtype, str loss, uint64_t seed=0):
         self.dtype = np.dtype(dtype)
         self.is_double = self.dtype == np.float64
-        self.n_ops, self.n_in = len(specs), n_in
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError("a network computes in float32 or float64")
+        if loss not in LOSS_KINDS:
+            raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSS_KINDS)}")
         if not specs:
             raise ValueError("a network needs at least one op")
+        self.loss = &LOSSES[LOSS_KINDS[loss]]
+        self.int_target = self.loss.int_target
+        self.seed = seed
+        self.n_ops, self.n_in = len(specs), n_in
         self.ops = <Op*> malloc(self.n_ops * sizeof(Op))
         if self.ops == NULL:
             raise MemoryError()
@@ -131,58 +219,54 @@ cdef class Network:
         free(self.ops)
 
     cdef _set_op(self, Op* op, dict spec, int n_in):
-        cdef object dt = self.dtype
-        kind = OP_KINDS[spec["kind"]]
-        op.kind, op.n_in = kind, n_in
-        op.n_out = spec.get("n_out", n_in)
-        op.act, op.relu = spec.get("act", 0), spec.get("relu", False)
-        op.alpha, op.eps, op.momentum = spec.get("alpha", 0.0), spec.get("eps", 0.0), spec.get("momentum", 0.0)
-        op.W = op.b = op.dW = op.db = NULL
-        op.gamma = op.beta = op.dgamma = op.dbeta = op.mean = op.rstd = op.rmean = op.rvar = NULL
-        d = op.n_out
-        if kind == OP_DENSE:
-            op.W = _ptr(spec["W"], dt, n_in * d, "W")
-            op.dW = _ptr(spec["dW"], dt, n_in * d, "dW")
-            if spec.get("b") is not None:
-                op.b = _ptr(spec["b"], dt, d, "b")
-                op.db = _ptr(spec["db"], dt, d, "db")
-        elif kind == OP_BATCHNORM:
-            if d != n_in:
-                raise ValueError("a batch-norm op keeps its width")
-            for name in ("gamma", "beta", "dgamma", "dbeta", "mean", "rstd", "running_mean",
-                         "running_var"):
-                _ptr(spec[name], dt, d, name)
-            op.gamma, op.beta = _ptr(spec["gamma"], dt, d, ""), _ptr(spec["beta"], dt, d, "")
-            op.dgamma, op.dbeta = _ptr(spec["dgamma"], dt, d, ""), _ptr(spec["dbeta"], dt, d, "")
-            op.mean, op.rstd = _ptr(spec["mean"], dt, d, ""), _ptr(spec["rstd"], dt, d, "")
-            op.rmean = _ptr(spec["running_mean"], dt, d, "")
-            op.rvar = _ptr(spec["running_var"], dt, d, "")
-        elif d != n_in:
-            raise ValueError("an activation op keeps its width")
+        if spec.get("kind") not in OP_KINDS:
+            raise ValueError(f"unknown op kind {spec.get('kind')!r}; expected one of {sorted(OP_KINDS)}")
+        arrays, values, flags = spec.get("arrays", []), spec.get("values", []), spec.get("flags", [])
+        if len(arrays) > OP_ARRAYS or len(values) > OP_VALUES or len(flags) > OP_FLAGS:
+            raise ValueError(f"an op takes at most {OP_ARRAYS} arrays, {OP_VALUES} values "
+                             f"and {OP_FLAGS} flags")
+        op.kind = &KINDS[OP_KINDS[spec["kind"]]]
+        op.n_in, op.n_out = n_in, spec.get("n_out", n_in)
+        for k in range(OP_VALUES):
+            op.v[k] = values[k] if k < len(values) else 0.0
+        for k in range(OP_FLAGS):
+            op.f[k] = flags[k] if k < len(flags) else 0
+        for k in range(OP_ARRAYS):
+            arr = arrays[k] if k < len(arrays) else None
+            size = op.kind.array_size(op, k)
+            if size == 0 or (size < 0 and arr is None):
+                if arr is not None:
+                    raise ValueError(f"a {spec['kind']} op takes no array in slot {k}")
+                op.a[k] = NULL
+            else:
+                op.a[k] = _ptr(arr, self.dtype, abs(size), f"{spec['kind']} op array {k}")
+
+    cdef Py_ssize_t _scratch_size(self, Py_ssize_t n):
+        cdef Py_ssize_t size = self.loss.scratch(NULL, n), i
+        for i in range(self.n_ops):
+            size = max(size, self.ops[i].kind.scratch(&self.ops[i], n))
+        return max(size, 2 * self.max_width)        # and room for a test-time fold
 
     # ------------------------------------------------------------ workspaces
-    def workspace(self, Py_ssize_t n):
-        """New training buffers for batches of ``n`` rows."""
+    def workspace(self, Py_ssize_t n, bint weighted=False):
+        """New training buffers for batches of ``n`` rows (with sample weights if asked)."""
         cdef Workspace ws = Workspace()
-        cdef Py_ssize_t scratch = 2 * n, i
-        cdef Op* op
+        cdef Py_ssize_t scratch = self._scratch_size(n), i
         ws.x = np.empty((n, self.n_in), self.dtype)
-        ws.labels = np.empty(n, np.int64)
+        if self.int_target:
+            ws.target = np.empty(n, np.int64)
+        else:
+            ws.target = np.empty((n, self.n_out), self.dtype)
+        ws.weight = np.ones(n, np.float64) if weighted else None
         ws.acts = [np.empty((n, self.ops[i].n_out), self.dtype) for i in range(self.n_ops)]
         ws.grads = [np.empty_like(a) for a in ws.acts]
-        ws.dx0 = np.empty((n, self.n_in), self.dtype) if self.ops[0].kind == OP_BATCHNORM else None
-        for i in range(self.n_ops):
-            op = &self.ops[i]
-            if op.kind == OP_DENSE:
-                scratch = max(scratch, dense_scratch(n, op.n_out))
-            elif op.kind == OP_BATCHNORM:
-                scratch = max(scratch, bn_scratch(n, op.n_out))
         ws.scratch = np.empty(scratch, np.float64)
         ws.c.n = n
         ws.c.x = _ptr(ws.x, self.dtype, n * self.n_in, "x")
-        ws.c.labels = <int64_t*> _ptr(ws.labels, np.dtype(np.int64), n, "labels")
-        ws.c.dx0 = NULL if ws.dx0 is None else _ptr(ws.dx0, self.dtype, n * self.n_in, "dx0")
+        ws.c.target = _ptr(ws.target, ws.target.dtype, ws.target.size, "target")
+        ws.c.weight = NULL if ws.weight is None else <double*> _ptr(ws.weight, ws.weight.dtype, n, "weight")
         ws.c.scratch = <double*> _ptr(ws.scratch, np.dtype(np.float64), scratch, "scratch")
+        ws.c.scratch_size = scratch
         ws.c.act = <char**> malloc(self.n_ops * sizeof(char*))
         ws.c.grad = <char**> malloc(self.n_ops * sizeof(char*))
         if ws.c.act == NULL or ws.c.grad == NULL:
@@ -193,114 +277,174 @@ cdef class Network:
         return ws
 
     # ------------------------------------------------------------ training
-    def train_step(self, Workspace ws, int n_threads):
+    def train_step(self, Workspace ws, int n_threads, int64_t step=1):
         """Forward, fused loss, backward on the batch in ``ws``; no update.
 
-        Returns (mean loss, rows whose first argmax is the label); the
+        ``step`` numbers the training step (dropout masks depend on it).
+        Returns (mean loss, weighted count of rows predicted right); the
         gradients land in the model's flat gradient array.
         """
-        cdef Py_ssize_t correct = 0
-        cdef double loss
+        cdef double hits = 0, loss, total = self._total_weight(ws)
+        cdef Ctx c = self._ctx(&ws.c, n_threads, step)
         with nogil:
-            if self.is_double:
-                loss = _step(self.ops, self.n_ops, &ws.c, <double*> ws.c.x, &correct, n_threads)
-            else:
-                loss = _step(self.ops, self.n_ops, &ws.c, <float*> ws.c.x, &correct, n_threads)
-        return loss, correct
+            loss = _step(self.ops, self.n_ops, self.loss, &ws.c, total, &c, &hits)
+        return loss, hits
 
-    def train_epoch(self, dict workspaces, X, labels, order, bounds, tuple update,
+    cdef double _total_weight(self, Workspace ws) except -1:
+        if ws.weight is None:
+            return ws.c.n
+        total = float(ws.weight.sum())
+        if not total > 0:
+            raise ValueError("the batch's sample weights sum to 0")
+        return total
+
+    cdef Ctx _ctx(self, WS* ws, int n_threads, int64_t step):
+        cdef Ctx c
+        c.n, c.is_double, c.scratch, c.n_threads = ws.n, self.is_double, ws.scratch, n_threads
+        c.seed, c.step = self.seed, step
+        return c
+
+    def train_epoch(self, dict workspaces, X, target, weight, order, bounds, Update update,
                     int n_threads):
         """Train on the mini-batches ``X[order[bounds[k]:bounds[k + 1]]]``, updating after each.
 
-        ``workspaces`` maps each batch size to its Workspace. ``update`` is
-        (rule, params, grads, first moment or None, second moment or None,
-        lr, beta1, beta2, eps, steps taken before). Returns (sum of batch
-        losses times batch sizes, correct rows, steps, index of the batch
-        whose loss was not finite or -1, that loss).
+        ``workspaces`` maps each batch size to its Workspace (with weights
+        when ``weight`` is given). ``target`` holds int64 labels (n,) or
+        floats (n, n_out); ``weight`` float64 (n,) or None. Returns (status:
+        EPOCH_DONE, EPOCH_DIVERGED or EPOCH_NO_WORKSPACE; sum over batches of the batch loss
+        times its weight; weighted rows predicted right; steps; the index of
+        the batch that stopped the epoch, or -1; its loss).
         """
         cdef Py_ssize_t n_batches = len(bounds) - 1, n = X.shape[0], k
         cdef Workspace ws
         cdef WS* wss[MAX_WORKSPACES]
         cdef Py_ssize_t n_ws = len(workspaces)
         cdef EpochArgs a
+        cdef Ctx c
+        cdef int status
         if n_ws > MAX_WORKSPACES:
             raise ValueError(f"at most {MAX_WORKSPACES} batch sizes")
         for k, ws in enumerate(workspaces.values()):
+            if (ws.weight is None) != (weight is None):
+                raise ValueError("the workspaces' sample weights do not match the data's")
             wss[k] = &ws.c
-        a.X = _ptr(X, self.dtype, n * self.n_in, "X")
-        a.labels = <int64_t*> _ptr(labels, np.dtype(np.int64), n, "labels")
-        a.order = <int64_t*> _ptr(order, np.dtype(np.int64), n, "order")
-        a.bounds = <int64_t*> _ptr(bounds, np.dtype(np.int64), n_batches + 1, "bounds")
-        rule, params, grads, s1, s2, lr, beta1, beta2, eps, t = update
-        a.rule, a.size = rule, params.size
-        a.params = _ptr(params, self.dtype, a.size, "params")
-        a.grads = _ptr(grads, self.dtype, a.size, "grads")
-        a.s1 = NULL if s1 is None else _ptr(s1, self.dtype, a.size, "optimizer state")
-        a.s2 = NULL if s2 is None else _ptr(s2, self.dtype, a.size, "optimizer state")
-        a.lr, a.beta1, a.beta2, a.eps, a.t = lr, beta1, beta2, eps, t
+        if update.is_double != self.is_double:
+            raise ValueError("the update's dtype is not the network's")
+        a.X = _ptr(X, self.dtype, n * self.n_in, "X", False)
+        if self.int_target:
+            a.target = _ptr(target, np.dtype(np.int64), n, "target", False)
+            a.target_bytes = sizeof(int64_t)
+        else:
+            a.target = _ptr(target, self.dtype, n * self.n_out, "target", False)
+            a.target_bytes = self.n_out * self.dtype.itemsize
+        a.weight = (NULL if weight is None else
+                    <double*> _ptr(weight, np.dtype(np.float64), n, "weight", False))
+        a.order = <int64_t*> _ptr(order, np.dtype(np.int64), n, "order", False)
+        a.bounds = <int64_t*> _ptr(bounds, np.dtype(np.int64), n_batches + 1, "bounds", False)
+        a.update = &update.c
         a.n_batches, a.n_in, a.n_threads = n_batches, self.n_in, n_threads
-        a.loss_sum, a.correct, a.steps, a.bad_batch, a.bad_loss = 0, 0, 0, -1, 0
+        a.loss_sum, a.hits, a.steps, a.stop_batch, a.stop_loss = 0, 0, 0, -1, 0
+        cdef Py_ssize_t item = self.dtype.itemsize
+        c = self._ctx(wss[0], n_threads, 0)
         with nogil:
-            if self.is_double:
-                _epoch(self.ops, self.n_ops, wss, n_ws, &a, <double*> a.X)
-            else:
-                _epoch(self.ops, self.n_ops, wss, n_ws, &a, <float*> a.X)
-        return a.loss_sum, a.correct, a.steps, a.bad_batch, a.bad_loss
+            status = _epoch(self.ops, self.n_ops, self.loss, wss, n_ws, &a, &c, item,
+                            self.is_double)
+        return status, a.loss_sum, a.hits, a.steps, a.stop_batch, a.stop_loss
+
+    def set_seed(self, uint64_t seed):
+        """Set the dropout seed."""
+        self.seed = seed
+
+    # ------------------------------------------------------------ the loss alone
+    def loss_value(self, z, target, weight, double total_weight, int n_threads):
+        """The loss of outputs ``z`` (n, n_out) on ``target`` (no gradient)."""
+        cdef Py_ssize_t n = z.shape[0]
+        cdef double hits = 0, value
+        cdef Ctx c
+        cdef char* zp = _ptr(z, self.dtype, n * self.n_out, "z", False)
+        cdef char* tp
+        cdef double* wp = (NULL if weight is None else
+                           <double*> _ptr(weight, np.dtype(np.float64), n, "weight", False))
+        cdef Py_ssize_t C = self.n_out
+        if self.int_target:
+            tp = _ptr(target, np.dtype(np.int64), n, "target", False)
+        else:
+            tp = _ptr(target, self.dtype, n * self.n_out, "target", False)
+        cdef double* scratch = <double*> malloc(max(1, self.loss.scratch(NULL, n)) * sizeof(double))
+        if scratch == NULL:
+            raise MemoryError()
+        c.n, c.is_double, c.scratch, c.n_threads, c.seed, c.step = (
+            n, self.is_double, scratch, n_threads, 0, 0)
+        try:
+            with nogil:
+                value = self.loss.loss(zp, tp, wp, total_weight, NULL, C, &hits, &c)
+        finally:
+            free(scratch)
+        return value
+
+    def output(self, z, int n_threads):
+        """Apply the loss's output map (softmax, sigmoid; nothing for mse) to ``z`` in place."""
+        cdef Py_ssize_t n = z.shape[0]
+        cdef char* zp = _ptr(z, self.dtype, n * self.n_out, "z")
+        cdef Py_ssize_t C = self.n_out
+        if self.loss.output != NULL:
+            with nogil:
+                self.loss.output(zp, n, C, self.is_double, n_threads)
 
     # ------------------------------------------------------------ inference
-    def forward(self, X, out, bint softmax, int n_threads):
-        """Inference: ``out`` = the network's output on ``X`` (softmax applied if asked).
+    def forward(self, X, out, bint output, int n_threads):
+        """Inference: ``out`` = the network's output on ``X`` (the loss's output map applied
+        if ``output``: softmax or sigmoid probabilities).
 
-        Test-time batch norm: each op's running averages, folded to one multiply-add.
+        Test-time ops: batch norm's running averages folded to one multiply-add; no dropout.
         """
         cdef Py_ssize_t n = X.shape[0]
-        cdef char* x = _ptr(X, self.dtype, n * self.n_in, "X")
+        cdef char* x = _ptr(X, self.dtype, n * self.n_in, "X", False)
         cdef char* y = _ptr(out, self.dtype, n * self.n_out, "out")
         cdef Py_ssize_t chunk = min(n, PREDICT_CHUNK)
         cdef Py_ssize_t item = self.dtype.itemsize
-        cdef char* scratch = <char*> malloc((2 * chunk + 2) * self.max_width * item)
-        if scratch == NULL:
+        cdef Py_ssize_t scratch_size = self._scratch_size(chunk)
+        cdef char* bufs = NULL
+        cdef double* scratch = NULL
+        cdef Ctx c
+        bufs = <char*> malloc(2 * chunk * self.max_width * item)
+        scratch = <double*> malloc(scratch_size * sizeof(double))
+        if bufs == NULL or scratch == NULL:
+            free(bufs)
+            free(scratch)
             raise MemoryError()
+        c.is_double, c.scratch, c.n_threads, c.seed, c.step = self.is_double, scratch, n_threads, 0, 0
         try:
             with nogil:
-                if self.is_double:
-                    _infer(self.ops, self.n_ops, <double*> x, <double*> y, n, self.n_in,
-                           self.n_out, chunk, self.max_width, <double*> scratch, softmax,
-                           n_threads)
-                else:
-                    _infer(self.ops, self.n_ops, <float*> x, <float*> y, n, self.n_in,
-                           self.n_out, chunk, self.max_width, <float*> scratch, softmax,
-                           n_threads)
+                _infer(self.ops, self.n_ops, self.loss if output else NULL, x, y, n, self.n_in,
+                       self.n_out, chunk, self.max_width * item, bufs, item, &c)
         finally:
+            free(bufs)
             free(scratch)
 
 
 cdef struct EpochArgs:
     char* X                   # (n, n_in) all the training rows
-    int64_t* labels           # (n,)
+    char* target              # (n,) int64 or (n, n_out) floats
+    Py_ssize_t target_bytes   # bytes of one row's target
+    double* weight            # (n,) or NULL
     int64_t* order            # (n,) this epoch's permutation
     int64_t* bounds           # (n_batches + 1,) batch edges in order
     Py_ssize_t n_batches, n_in
-    int rule
-    char* params              # (size,) flat, updated in place
-    char* grads               # (size,)
-    char* s1                  # (size,) or NULL
-    char* s2
-    Py_ssize_t size
-    double lr, beta1, beta2, eps
-    long t                    # optimizer steps taken before this epoch
+    _optim.Update* update     # t counts the steps taken
     int n_threads
     double loss_sum           # OUT
-    Py_ssize_t correct, steps, bad_batch
-    double bad_loss
+    double hits
+    Py_ssize_t steps, stop_batch
+    double stop_loss
 
 
-cdef void _epoch(const Op* ops, int n_ops, WS** wss, Py_ssize_t n_ws, EpochArgs* a,
-                 const floating* X) noexcept nogil:
-    cdef Py_ssize_t k, r, lo, m, src, correct
+cdef int _epoch(const Op* ops, int n_ops, const LossKind* loss, WS** wss, Py_ssize_t n_ws,
+                EpochArgs* a, Ctx* c, Py_ssize_t item, bint is_double) noexcept nogil:
+    cdef Py_ssize_t k, r, lo, m, src
     cdef WS* ws
-    cdef double loss
-    cdef size_t row_bytes = a.n_in * sizeof(floating)
+    cdef double batch_loss, hits, total
+    cdef size_t row_bytes = a.n_in * item
     for k in range(a.n_batches):
         lo = a.bounds[k]
         m = a.bounds[k + 1] - lo
@@ -308,99 +452,82 @@ cdef void _epoch(const Op* ops, int n_ops, WS** wss, Py_ssize_t n_ws, EpochArgs*
         for r in range(n_ws):
             if wss[r].n == m:
                 ws = wss[r]
-        if ws == NULL:          # the caller made a workspace for every batch size
-            a.bad_batch, a.bad_loss = k, -1
-            return
+        if ws == NULL:          # the caller makes a workspace for every batch size
+            a.stop_batch = k
+            return NO_WORKSPACE
+        total = 0
         for r in range(m):
             src = a.order[lo + r]
-            memcpy(ws.x + r * row_bytes, <const char*> X + src * row_bytes, row_bytes)
-            ws.labels[r] = a.labels[src]
-        loss = _step(ops, n_ops, ws, <floating*> ws.x, &correct, a.n_threads)
-        if not isfinite(loss):
-            a.bad_batch, a.bad_loss = k, loss
-            return
-        a.t += 1
-        optim_update(a.rule, <floating*> a.params, <floating*> a.grads, <floating*> a.s1,
-                     <floating*> a.s2, a.size, a.lr, a.beta1, a.beta2, a.eps, a.t, a.n_threads)
-        a.loss_sum += loss * m
-        a.correct += correct
+            memcpy(ws.x + r * row_bytes, a.X + src * row_bytes, row_bytes)
+            memcpy(ws.target + r * a.target_bytes, a.target + src * a.target_bytes,
+                   a.target_bytes)
+            if a.weight != NULL:
+                ws.weight[r] = a.weight[src]
+                total += a.weight[src]
+        if a.weight == NULL:
+            total = m
+        c.n, c.scratch, c.step = m, ws.scratch, a.update.t + 1
+        hits = 0
+        if total > 0:
+            batch_loss = _step(ops, n_ops, loss, ws, total, c, &hits)
+        else:                   # every row weighs 0: a zero gradient
+            batch_loss = 0
+            memset(a.update.g, 0, a.update.size * item)
+        if not isfinite(batch_loss):
+            a.stop_batch, a.stop_loss = k, batch_loss
+            return DIVERGED
+        a.update.t += 1
+        _optim.optim_update(a.update, is_double, a.n_threads)
+        a.loss_sum += batch_loss * total
+        a.hits += hits
         a.steps += 1
+    return DONE
 
 
-cdef double _step(const Op* ops, int n_ops, WS* ws, const floating* x0,
-                  Py_ssize_t* correct, int n_threads) noexcept nogil:
+cdef double _step(const Op* ops, int n_ops, const LossKind* loss, WS* ws, double total,
+                  const Ctx* c, double* hits) noexcept nogil:
     """Forward, fused loss, backward over ws; returns the mean loss (NaN/inf: no backward)."""
-    cdef Py_ssize_t n = ws.n
     cdef int i
-    cdef const Op* op
-    cdef const floating* x = x0
-    cdef floating* y
-    cdef floating* dx
-    cdef double loss
+    cdef const char* x = ws.x
+    cdef double value
     for i in range(n_ops):
-        op = &ops[i]
-        y = <floating*> ws.act[i]
-        if op.kind == OP_DENSE:
-            dense_forward(x, <floating*> op.W, <floating*> op.b, y, n, op.n_in, op.n_out, n_threads)
-        elif op.kind == OP_BATCHNORM:
-            bn_forward(x, <floating*> op.gamma, <floating*> op.beta, op.eps, y,
-                       <floating*> op.mean, <floating*> op.rstd, <floating*> op.rmean,
-                       <floating*> op.rvar, op.momentum, op.relu, n, op.n_out, ws.scratch,
-                       n_threads)
-        else:
-            act_forward(op.act, x, y, n * op.n_out, <floating> op.alpha, n_threads)
-        x = y
-    loss = softmax_xent(x, ws.labels, <floating*> ws.grad[n_ops - 1], n, ops[n_ops - 1].n_out,
-                        ws.scratch, correct, n_threads)
-    if not isfinite(loss):
-        return loss
+        ops[i].kind.forward(&ops[i], x, ws.act[i], c)
+        x = ws.act[i]
+    value = loss.loss(x, ws.target, ws.weight, total, ws.grad[n_ops - 1], ops[n_ops - 1].n_out,
+                      hits, c)
+    if not isfinite(value):
+        return value
     for i in range(n_ops - 1, -1, -1):
-        op = &ops[i]
-        x = <floating*> ws.act[i - 1] if i else x0
-        dx = <floating*> ws.grad[i - 1] if i else NULL
-        if op.kind == OP_DENSE:
-            dense_backward(<floating*> ws.grad[i], x, <floating*> op.W, dx, <floating*> op.dW,
-                           <floating*> op.db, n, op.n_in, op.n_out, ws.scratch, n_threads)
-        elif op.kind == OP_BATCHNORM:
-            bn_backward(<floating*> ws.grad[i], x, <floating*> op.mean, <floating*> op.rstd,
-                        <floating*> op.gamma, <floating*> ws.act[i] if op.relu else NULL,
-                        dx if dx != NULL else <floating*> ws.dx0, <floating*> op.dgamma,
-                        <floating*> op.dbeta, n, op.n_out, ws.scratch, n_threads)
-        elif dx != NULL:
-            act_backward(op.act, <floating*> ws.grad[i], <floating*> ws.act[i], dx,
-                         n * op.n_out, <floating> op.alpha, n_threads)
-    return loss
+        ops[i].kind.backward(&ops[i], ws.act[i - 1] if i else ws.x, ws.act[i], ws.grad[i],
+                             ws.grad[i - 1] if i else NULL, c)
+    return value
 
 
-cdef void _infer(const Op* ops, int n_ops, const floating* X, floating* out, Py_ssize_t n,
-                 int n_in, int n_out, Py_ssize_t chunk, int max_width, floating* scratch,
-                 bint softmax, int n_threads) noexcept nogil:
+cdef void _infer(const Op* ops, int n_ops, const LossKind* loss, const char* X, char* out,
+                 Py_ssize_t n, int n_in, int n_out, Py_ssize_t chunk, Py_ssize_t row_buf,
+                 char* bufs, Py_ssize_t item, Ctx* c) noexcept nogil:
+    """out = the test-time network on X, chunk rows at a time; ops without infer are skipped."""
     cdef Py_ssize_t lo, m
-    cdef int i
-    cdef const Op* op
-    cdef const floating* x
-    cdef floating* y
-    cdef floating* bufs[2]
-    cdef floating* fold_a = scratch + 2 * chunk * max_width
-    cdef floating* fold_b = fold_a + max_width
-    bufs[0], bufs[1] = scratch, scratch + chunk * max_width
+    cdef int i, last = -1, flip = 0
+    cdef const char* x
+    cdef char* y
+    for i in range(n_ops):
+        if ops[i].kind.infer != NULL:
+            last = i
     lo = 0
     while lo < n:
         m = min(chunk, n - lo)
-        x = X + lo * n_in
-        for i in range(n_ops):
-            op = &ops[i]
-            y = out + lo * n_out if i == n_ops - 1 else bufs[i % 2]
-            if op.kind == OP_DENSE:
-                dense_forward(x, <floating*> op.W, <floating*> op.b, y, m, op.n_in, op.n_out,
-                              n_threads)
-            elif op.kind == OP_BATCHNORM:
-                bn_fold(<floating*> op.gamma, <floating*> op.beta, <floating*> op.rmean,
-                        <floating*> op.rvar, op.eps, op.n_out, fold_a, fold_b)
-                bn_affine(x, fold_a, fold_b, op.relu, y, m, op.n_out, n_threads)
-            else:
-                act_forward(op.act, x, y, m * op.n_out, <floating> op.alpha, n_threads)
+        c.n = m
+        x = X + lo * n_in * item
+        if last < 0:            # nothing but identities
+            memcpy(out + lo * n_out * item, x, m * n_out * item)
+        for i in range(last + 1):
+            if ops[i].kind.infer == NULL:
+                continue
+            y = out + lo * n_out * item if i == last else bufs + flip * chunk * row_buf
+            ops[i].kind.infer(&ops[i], x, y, c)
             x = y
-        if softmax:
-            softmax_rows(out + lo * n_out, out + lo * n_out, False, m, n_out, n_threads)
+            flip = 1 - flip
+        if loss != NULL and loss.output != NULL:
+            loss.output(out + lo * n_out * item, m, n_out, c.is_double, c.n_threads)
         lo += m

@@ -1,21 +1,26 @@
 # Python-facing wrappers of the kernel cores (the *.pxd files): memoryviews
-# in, raw pointers to the cores, scratch allocated here. fastnn.ops checks
-# every input before calling these; they trust what they get.
+# in, raw pointers to the cores, scratch allocated here (the reductions'
+# partial sums: a few doubles per row or column). fastnn.ops checks every
+# input before calling these; they trust what they get. Optimizer updates
+# go through fastnn._kernels._network.Update.
 
 from cython cimport floating
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 
+from libc.stdint cimport uint64_t
+
 from fastnn._kernels cimport _activations as act
-from fastnn._kernels cimport _optim as opt
 from fastnn._kernels._batchnorm cimport bn_forward, bn_fold, bn_affine, bn_backward, bn_scratch
 from fastnn._kernels._dense cimport dense_forward as _dense_forward
 from fastnn._kernels._dense cimport dense_backward as _dense_backward, dense_scratch
+from fastnn._kernels._dropout cimport dropout_rows
+from fastnn._kernels._mse cimport mse as _mse
+from fastnn._kernels._sigmoid cimport sigmoid_xent as _sigmoid_xent
 from fastnn._kernels._softmax cimport softmax_rows, softmax_xent
 
 ACTIVATIONS = {"relu": act.RELU, "leaky_relu": act.LEAKY_RELU, "tanh": act.TANH,
                "sigmoid": act.SIGMOID}
-RULES = {"sgd": opt.SGD, "momentum": opt.MOMENTUM, "rmsprop": opt.RMSPROP, "adam": opt.ADAM}
 
 
 cdef double* _scratch(Py_ssize_t n) except? NULL:
@@ -107,21 +112,69 @@ def softmax_forward(const floating[:, ::1] z, floating[:, ::1] out, bint log_spa
         softmax_rows(&z[0, 0], &out[0, 0], log_space, z.shape[0], z.shape[1], n_threads)
 
 
+cdef inline const double* _weights(const double[::1] w) noexcept:
+    return NULL if w is None else &w[0]
+
+
 def softmax_cross_entropy(const floating[:, ::1] z,        # IN  (n, C) logits
                           const int64_t[::1] labels,       # IN  (n,) in [0, C)
+                          const double[::1] weight,        # IN  (n,) or None
+                          double total_weight,             # sum of weight, or n
                           floating[:, ::1] dz,             # OUT (n, C) or None
                           int n_threads):
-    """Return (mean loss, number of rows whose first argmax is the label)."""
-    cdef Py_ssize_t n_correct = 0
-    cdef double loss
+    """Return (weighted mean loss, weighted count of rows whose first argmax is the label)."""
+    cdef double hits = 0, loss
+    cdef const double* w = _weights(weight)
     cdef double* scratch = _scratch(2 * z.shape[0])
     try:
         with nogil:
-            loss = softmax_xent(&z[0, 0], &labels[0], NULL if dz is None else &dz[0, 0],
-                                z.shape[0], z.shape[1], scratch, &n_correct, n_threads)
+            loss = softmax_xent(&z[0, 0], &labels[0], w, total_weight,
+                                NULL if dz is None else &dz[0, 0], z.shape[0], z.shape[1],
+                                scratch, &hits, n_threads)
     finally:
         free(scratch)
-    return loss, n_correct
+    return loss, hits
+
+
+def mse(const floating[:, ::1] z, const floating[:, ::1] y, const double[::1] weight,
+        double total_weight, floating[:, ::1] dz, int n_threads):
+    """Return the weighted mean over rows of the mean squared error over outputs."""
+    cdef double loss
+    cdef const double* w = _weights(weight)
+    cdef double* scratch = _scratch(z.shape[0])
+    try:
+        with nogil:
+            loss = _mse(&z[0, 0], &y[0, 0], w, total_weight,
+                        NULL if dz is None else &dz[0, 0], z.shape[0], z.shape[1], scratch,
+                        n_threads)
+    finally:
+        free(scratch)
+    return loss
+
+
+def sigmoid_cross_entropy(const floating[:, ::1] z, const floating[:, ::1] y,
+                          const double[::1] weight, double total_weight, floating[:, ::1] dz,
+                          int n_threads):
+    """Return (weighted mean loss, weighted count of rows with every label right)."""
+    cdef double hits = 0, loss
+    cdef const double* w = _weights(weight)
+    cdef double* scratch = _scratch(2 * z.shape[0])
+    try:
+        with nogil:
+            loss = _sigmoid_xent(&z[0, 0], &y[0, 0], w, total_weight,
+                                 NULL if dz is None else &dz[0, 0], z.shape[0], z.shape[1],
+                                 scratch, &hits, n_threads)
+    finally:
+        free(scratch)
+    return loss, hits
+
+
+def dropout(const floating[:, ::1] x, floating[:, ::1] y, double rate, uint64_t seed,
+            int64_t step, int layer, int n_threads):
+    """y = x * keep / (1 - rate), keep drawn from (seed, step, layer, row, unit)."""
+    with nogil:
+        dropout_rows(&x[0, 0], &y[0, 0], x.shape[0], x.shape[1], rate, seed, step, layer,
+                     n_threads)
 
 
 def activation_forward(int kind, const floating[::1] x, floating[::1] y, double alpha,
@@ -136,14 +189,3 @@ def activation_backward(int kind, const floating[::1] dy, const floating[::1] y,
     if y.shape[0]:
         with nogil:
             act.act_backward(kind, &dy[0], &y[0], &dx[0], y.shape[0], <floating> alpha, n_threads)
-
-
-def update(int rule, floating[::1] w, const floating[::1] g,
-           floating[::1] s1,        # first moment (momentum, adam) or None
-           floating[::1] s2,        # second moment (rmsprop, adam) or None
-           double lr, double beta1, double beta2, double eps, long t, int n_threads):
-    """One update; t is the step number, counting from 1 (Adam's bias corrections)."""
-    with nogil:
-        opt.optim_update(rule, &w[0], &g[0], NULL if s1 is None else &s1[0],
-                         NULL if s2 is None else &s2[0], w.shape[0], lr, beta1, beta2, eps,
-                         t, n_threads)

@@ -7,6 +7,12 @@
 #     adam:      m = beta1 * m + (1 - beta1) * g
 #                v = beta2 * v + (1 - beta2) * g^2
 #                w -= lr * (m / c1) / (sqrt(v / c2) + eps),  c1 = 1 - beta1^t, c2 = 1 - beta2^t
+#     adamw:     w -= lr * weight_decay * w, then adam without the L2 term
+#                (decoupled weight decay, Loshchilov & Hutter 2019; torch.optim.AdamW)
+# Weight decay (L2) in the other rules adds weight_decay * w to g first
+# (PyTorch's weight_decay=). It applies only where the caller says: the
+# decay segments of the flat array (a model's weight matrices, not its
+# biases or batch norm's gamma and beta).
 # The caller passes the step number t (counting from 1).
 # Adam is computed in the equivalent order of Kingma & Ba (2015, sec. 2),
 #     w -= (lr * sqrt(c2) / c1) * m / (sqrt(v) + eps * sqrt(c2)),
@@ -15,11 +21,17 @@
 # A model keeps all its parameters in one flat buffer, so one call updates
 # them all.
 #
+# Adding a rule: a kernel function below (any number of state arrays, any
+# hyperparameters in h[]), one line in _apply, its name in RULE_NAMES
+# (fastnn/_kernels/_network.pyx), and an Optimizer subclass in
+# fastnn/optim.py naming the rule, its state slots and its hyperparameters.
+#
 # Cores: raw pointers, no GIL.
 
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport pow, sqrt, sqrtf
+from libc.stdint cimport int64_t
 
 from fastnn._kernels._parallel cimport PARALLEL_MIN, BLOCK, n_blocks
 
@@ -28,6 +40,25 @@ cdef enum:
     MOMENTUM = 1
     RMSPROP = 2
     ADAM = 3
+    ADAMW = 4
+    N_RULES = 5
+    MAX_SLOTS = 4             # state arrays per rule, at most
+    MAX_HYPER = 4             # hyperparameters per rule, at most
+
+
+cdef struct Update:
+    # One optimizer step over a flat parameter array.
+    int rule
+    Py_ssize_t size
+    char* w                   # IN/OUT (size,) parameters
+    char* g                   # IN     (size,) gradients
+    char* s[MAX_SLOTS]        # IN/OUT (size,) state arrays, in the rule's order
+    double lr
+    double h[MAX_HYPER]       # the rule's hyperparameters, in its order
+    double weight_decay
+    const int64_t* decay      # (2 * n_decay,) sorted [start, end) segments weight decay applies to
+    Py_ssize_t n_decay
+    int64_t t                 # this step's number, counting from 1
 
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
@@ -37,44 +68,94 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
-cdef inline void optim_update(int rule,
-                              floating* w,            # IN/OUT (size,) parameters
-                              const floating* g,      # IN     (size,) gradients
-                              floating* s1,           # IN/OUT (size,) first moment, or NULL
-                              floating* s2,           # IN/OUT (size,) second moment, or NULL
-                              Py_ssize_t size,
-                              double lr, double beta1, double beta2, double eps,
-                              long t, int n_threads) noexcept nogil:
-    cdef Py_ssize_t b, lo
-    cdef double root_c2
-    if rule == ADAM:        # fold the bias corrections into the step and eps
-        root_c2 = sqrt(1.0 - pow(beta2, t))
-        lr, eps = lr * root_c2 / (1.0 - pow(beta1, t)), eps * root_c2
-    for b in prange(n_blocks(size, BLOCK), num_threads=n_threads, schedule='static',
-                    use_threads_if=size >= PARALLEL_MIN):
-        lo = b * BLOCK
-        _update(rule, w + lo, g + lo, NULL if s1 == NULL else s1 + lo,
-                NULL if s2 == NULL else s2 + lo, min(BLOCK, size - lo),
-                <floating> lr, <floating> beta1, <floating> beta2, <floating> eps)
-
-
-cdef inline void _update(int rule, floating* w, const floating* g, floating* s1,
-                         floating* s2, Py_ssize_t n, floating lr, floating b1,
-                         floating b2, floating eps) noexcept nogil:
-    cdef Py_ssize_t i
-    if rule == SGD:
-        for i in range(n):
-            w[i] -= lr * g[i]
-    elif rule == MOMENTUM:
-        for i in range(n):
-            s1[i] = b1 * s1[i] + (1 - b1) * g[i]
-            w[i] -= lr * s1[i]
-    elif rule == RMSPROP:
-        for i in range(n):
-            s2[i] = b2 * s2[i] + (1 - b2) * g[i] * g[i]
-            w[i] -= lr * g[i] / (_sqrt(s2[i]) + eps)
+cdef inline void optim_update(const Update* u, bint is_double, int n_threads) noexcept nogil:
+    if is_double:
+        _update_all(u, <double*> u.w, n_threads)
     else:
-        for i in range(n):
-            s1[i] = b1 * s1[i] + (1 - b1) * g[i]
-            s2[i] = b2 * s2[i] + (1 - b2) * g[i] * g[i]
-            w[i] -= lr * s1[i] / (_sqrt(s2[i]) + eps)
+        _update_all(u, <float*> u.w, n_threads)
+
+
+cdef inline void _update_all(const Update* u, floating* w, int n_threads) noexcept nogil:
+    cdef Py_ssize_t b, lo, hi, pos, k, start, end
+    cdef double lr = u.lr, eps = 0, root_c2
+    if u.rule == ADAM or u.rule == ADAMW:   # fold the bias corrections into the step and eps
+        root_c2 = sqrt(1.0 - pow(u.h[1], u.t))
+        lr, eps = lr * root_c2 / (1.0 - pow(u.h[0], u.t)), u.h[2] * root_c2
+    for b in prange(n_blocks(u.size, BLOCK), num_threads=n_threads, schedule='static',
+                    use_threads_if=u.size >= PARALLEL_MIN):
+        lo = b * BLOCK
+        hi = min(BLOCK, u.size - lo) + lo
+        if u.weight_decay == 0:
+            _apply(u, w, lo, hi, lr, eps, 0)
+            continue
+        pos = lo                          # this block, cut at the decay segments' edges
+        for k in range(u.n_decay):
+            start, end = max(u.decay[2 * k], pos), min(u.decay[2 * k + 1], hi)
+            if end <= start:
+                continue
+            if start > pos:
+                _apply(u, w, pos, start, lr, eps, 0)
+            _apply(u, w, start, end, lr, eps, u.weight_decay)
+            pos = end
+        if pos < hi:
+            _apply(u, w, pos, hi, lr, eps, 0)
+
+
+cdef inline void _apply(const Update* u, floating* w, Py_ssize_t lo, Py_ssize_t hi,
+                        double lr, double eps, double wd) noexcept nogil:
+    """The rule on w[lo:hi], with weight decay wd there."""
+    cdef const floating* g = <const floating*> u.g + lo
+    cdef floating** s = <floating**> u.s
+    cdef Py_ssize_t n = hi - lo
+    w = w + lo
+    if u.rule == SGD:
+        _sgd(w, g, n, <floating> lr, <floating> wd)
+    elif u.rule == MOMENTUM:
+        _momentum(w, g, s[0] + lo, n, <floating> lr, <floating> u.h[0], <floating> wd)
+    elif u.rule == RMSPROP:
+        _rmsprop(w, g, s[0] + lo, n, <floating> lr, <floating> u.h[0], <floating> u.h[1],
+                 <floating> wd)
+    elif u.rule == ADAM:
+        _adam(w, g, s[0] + lo, s[1] + lo, n, <floating> lr, <floating> u.h[0],
+              <floating> u.h[1], <floating> eps, <floating> wd, 1)
+    elif u.rule == ADAMW:
+        _adam(w, g, s[0] + lo, s[1] + lo, n, <floating> lr, <floating> u.h[0],
+              <floating> u.h[1], <floating> eps, 0, <floating> (1.0 - u.lr * wd))
+
+
+cdef inline void _sgd(floating* w, const floating* g, Py_ssize_t n, floating lr,
+                      floating wd) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        w[i] -= lr * (g[i] + wd * w[i])
+
+
+cdef inline void _momentum(floating* w, const floating* g, floating* v, Py_ssize_t n,
+                           floating lr, floating b1, floating wd) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        v[i] = b1 * v[i] + (1 - b1) * (g[i] + wd * w[i])
+        w[i] -= lr * v[i]
+
+
+cdef inline void _rmsprop(floating* w, const floating* g, floating* s, Py_ssize_t n,
+                          floating lr, floating b2, floating eps, floating wd) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi
+    for i in range(n):
+        gi = g[i] + wd * w[i]
+        s[i] = b2 * s[i] + (1 - b2) * gi * gi
+        w[i] -= lr * gi / (_sqrt(s[i]) + eps)
+
+
+cdef inline void _adam(floating* w, const floating* g, floating* m, floating* v, Py_ssize_t n,
+                       floating lr, floating b1, floating b2, floating eps, floating wd,
+                       floating shrink) noexcept nogil:
+    """Adam; wd adds L2 to the gradient, shrink (1 - lr * weight_decay) decouples it (AdamW)."""
+    cdef Py_ssize_t i
+    cdef floating gi
+    for i in range(n):
+        gi = g[i] + wd * w[i]
+        m[i] = b1 * m[i] + (1 - b1) * gi
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi
+        w[i] = w[i] * shrink - lr * m[i] / (_sqrt(v[i]) + eps)

@@ -6,9 +6,10 @@
 #     softmax(z)[j]     = exp(z[j] - m) / s
 #     log_softmax(z)[j] = z[j] - lse
 #     loss_i            = lse - z[y_i]          (never log(softmax))
-#     dz[i, j]          = (softmax(z)[j] - [j == y_i]) / n
-# The loss is the mean over rows; per-row losses are summed in row order,
-# so the result does not depend on the thread count. The fused kernel also
+#     dz[i, j]          = w_i (softmax(z)[j] - [j == y_i]) / sum(w)
+# The loss is the weighted mean over rows, sum_i w_i loss_i / sum(w) (the
+# plain mean without weights); per-row losses are summed in row order, so
+# the result does not depend on the thread count. The fused kernel also
 # counts the rows whose first argmax is the label (training accuracy for
 # free).
 #
@@ -20,6 +21,7 @@ from libc.math cimport log
 from libc.stdint cimport int64_t
 
 from fastnn._kernels._math cimport exp_neg, fmax_
+from fastnn._kernels._op cimport Ctx, LossKind, Op, row_scale, weighted_mean
 from fastnn._kernels._parallel cimport PARALLEL_MIN
 
 
@@ -124,40 +126,68 @@ cdef inline void _softmax_row(const floating* z, floating* out, bint log_space,
 
 cdef inline double softmax_xent(const floating* z,         # IN  (n, C) logits
                                 const int64_t* labels,     # IN  (n,) in [0, C)
+                                const double* weight,      # IN  (n,) sample weights, or NULL
+                                double total_weight,       # sum of weight (n without), > 0
                                 floating* dz,              # OUT (n, C) or NULL
                                 Py_ssize_t n, Py_ssize_t C,
                                 double* scratch,           # 2 * n doubles
-                                Py_ssize_t* n_correct,     # OUT rows whose first argmax is the label
+                                double* hits,              # OUT weighted count of rows whose first argmax is the label
                                 int n_threads) noexcept nogil:
-    """Return the mean loss; write dz = (softmax(z) - onehot) / n if dz is given."""
+    """Return sum_i w_i loss_i / total_weight; write dz = w_i (softmax(z) - onehot) / total_weight."""
     cdef Py_ssize_t i
-    cdef double total = 0, inv_n = 1.0 / n
     cdef double* loss = scratch
     cdef double* hit = scratch + n
     for i in prange(n, num_threads=n_threads, schedule='static',
                     use_threads_if=n * C >= PARALLEL_MIN):
-        loss[i] = _xent_row(z + i * C, labels[i], NULL if dz == NULL else dz + i * C, C, inv_n,
-                            hit + i)
-    n_correct[0] = 0
-    for i in range(n):
-        total += loss[i]
-        n_correct[0] += <Py_ssize_t> hit[i]
-    return total * inv_n
+        loss[i] = _xent_row(z + i * C, labels[i], NULL if dz == NULL else dz + i * C, C,
+                            row_scale(weight, i, total_weight), hit + i)
+    return weighted_mean(loss, hit, weight, n, total_weight, hits)
 
 
 cdef inline double _xent_row(const floating* z, int64_t label, floating* dz, Py_ssize_t C,
-                             double inv_n, double* hit) noexcept nogil:
+                             double scale_i, double* hit) noexcept nogil:
     cdef Py_ssize_t j
     cdef floating m = _row_max(z, C)
     cdef floating scale
     cdef double s
     if dz != NULL:
         s = _row_exp(z, m, C, dz)
-        scale = <floating> (inv_n / s)
+        scale = <floating> (scale_i / s)
         for j in range(C):
             dz[j] *= scale
-        dz[label] = <floating> (dz[label] - inv_n)
+        dz[label] = <floating> (dz[label] - scale_i)
     else:
         s = _row_exp_sum(z, m, C)
     hit[0] = _first_argmax_is(z, m, label)
     return log(s) + m - z[label]
+
+
+# ---------------------------------------------------------------- the loss
+# Targets: int64 class indices. Output: softmax probabilities.
+
+cdef inline double _loss(const char* z, const char* target, const double* weight,
+                         double total_weight, char* dz, Py_ssize_t C, double* hits,
+                         const Ctx* c) noexcept nogil:
+    if c.is_double:
+        return softmax_xent(<const double*> z, <const int64_t*> target, weight, total_weight,
+                            <double*> dz, c.n, C, c.scratch, hits, c.n_threads)
+    return softmax_xent(<const float*> z, <const int64_t*> target, weight, total_weight,
+                        <float*> dz, c.n, C, c.scratch, hits, c.n_threads)
+
+
+cdef inline void _output(char* z, Py_ssize_t n, Py_ssize_t C, bint is_double,
+                         int n_threads) noexcept nogil:
+    if is_double:
+        softmax_rows(<double*> z, <double*> z, False, n, C, n_threads)
+    else:
+        softmax_rows(<float*> z, <float*> z, False, n, C, n_threads)
+
+
+cdef inline Py_ssize_t _scratch(const Op* op, Py_ssize_t n) noexcept nogil:
+    return 2 * n
+
+
+cdef inline LossKind softmax_xent_kind() noexcept nogil:
+    cdef LossKind k
+    k.loss, k.scratch, k.int_target, k.output = _loss, _scratch, True, _output
+    return k

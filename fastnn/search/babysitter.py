@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastnn.io import load
+from fastnn.model import load
 from fastnn.optim import Adam, Optimizer
 from fastnn.search.fingerprint import fingerprint
 from fastnn.train import DivergedError
@@ -189,12 +189,8 @@ class Babysitter:
     # ------------------------------------------------------------ persistence
     def _validate_and_build(self) -> None:
         """Check the data as fit would, and build the model so epoch 0 can be saved."""
-        model = self.model
-        X = model._check_X(self.X)
-        classes = model.classes_ if model.classes_ is not None else model._classes_for(np.asarray(self.y))
-        model._encode(self.y, X.shape[0], classes=classes)
-        model._adopt(classes, X.shape[1])
-        model.optimizer = self.optimizer
+        self.model.prepare(self.X, self.y)
+        self.model.optimizer = self.optimizer
 
     def _log(self, event: str, **details) -> None:
         record = {"time": time.time(), "event": event, "epoch": self.epoch, **details}
@@ -272,10 +268,10 @@ class Babysitter:
         return records
 
     def _one_epoch(self) -> dict:
-        self.model._rng = self._rng      # fit shuffles with the babysitter's generator
-        try:
+        try:       # fit shuffles with the babysitter's generator
             history = self.model.fit(self.X, self.y, epochs=1, batch_size=self.batch_size,
-                                     optimizer=self.optimizer, validation_data=self.validation_data)
+                                     optimizer=self.optimizer, validation_data=self.validation_data,
+                                     seed=self._rng)
         except DivergedError as exc:
             self._log("diverged", lr=self.optimizer.lr, message=str(exc))
             self._restore(self.epoch)

@@ -1,0 +1,179 @@
+"""Losses: what a model is trained to minimize, and what its outputs mean.
+
+Each loss is fused with the network's last layer in compiled code
+(``fastnn/_kernels/_softmax.pxd``, ``_sigmoid.pxd``, ``_mse.pxd``) and is
+the weighted mean over rows ``sum_i w_i l_i / sum_i w_i`` (the plain mean
+without sample weights):
+
+- ``"softmax_cross_entropy"`` (classification; the model ends in
+  ``Softmax``): ``l_i = logsumexp(z_i) - z_i[y_i]``. Targets: class labels
+  of any sortable type, shape (n,). ``predict`` gives the most probable
+  class, ``predict_proba`` the class probabilities. Metric: accuracy.
+- ``"sigmoid_cross_entropy"`` (binary and multi-label; the model ends in
+  ``Sigmoid``, or a linear layer): each output is the logit of its own
+  label, ``l_i = mean_k [max(z, 0) - z y + log(1 + exp(-|z|))]``, PyTorch's
+  ``BCEWithLogitsLoss``. Targets: 0/1 of shape (n,) or (n, k).
+  ``predict`` gives 0/1 of the targets' shape, ``predict_proba`` each
+  label's probability. Metric: accuracy (a row counts when every label is
+  right, as scikit-learn counts multi-label accuracy).
+- ``"mse"`` (regression; the model ends in a linear layer):
+  ``l_i = mean_k (z_ik - y_ik)^2``, PyTorch's ``MSELoss``. Targets: real
+  values of shape (n,) or (n, k); ``predict`` gives values of that shape.
+  Metric: R^2 (scikit-learn's ``r2_score``, averaged over outputs).
+
+The width of the output layer comes from the targets at the first fit: one
+unit per class, per label, or per target column.
+
+Adding a loss: its kernel and LossKind in a new ``.pxd``, one line in
+LOSSES of ``fastnn/_kernels/_network.pyx``, a twin in ``fastnn._reference``
+and a :class:`Loss` here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastnn import layers as L
+
+__all__ = ["Loss", "LOSSES", "get_loss"]
+
+
+class Loss:
+    """How one loss reads targets and shapes predictions. Subclasses name a kernel."""
+
+    name = ""
+    output_layer: type | None = None    # the last layer the loss absorbs, if any
+    metric = "accuracy"
+    classifier = True
+
+    # -- targets
+    def outputs_for(self, y: np.ndarray) -> int:
+        """Output width a first fit on targets ``y`` gives the model (it sets nothing)."""
+        raise NotImplementedError
+
+    def targets(self, model, y, n_samples: int, name: str = "y") -> np.ndarray:
+        """``y`` in the kernel's form: int64 labels (n,) or floats (n, n_outputs)."""
+        raise NotImplementedError
+
+    # -- predictions from the network's outputs (probabilities if proba_output)
+    def predict(self, model, out: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def proba(self, model, out: np.ndarray) -> np.ndarray:
+        raise TypeError(f"a model trained with loss={self.name!r} gives values, not "
+                        "probabilities: use predict")
+
+    def score(self, model, out: np.ndarray, targets: np.ndarray, weight) -> float:
+        """The metric of outputs ``out`` (probabilities for classifiers) on kernel targets."""
+        raise NotImplementedError
+
+
+def _as_2d(model, y, n_samples, name, what):
+    arr = np.asarray(y)
+    if arr.ndim not in (1, 2) or arr.shape[0] != n_samples:
+        raise ValueError(f"{name} must have shape ({n_samples},) or ({n_samples}, n_outputs); "
+                         f"got {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers ({what}); got dtype {arr.dtype}")
+    arr2 = arr.reshape(n_samples, -1)
+    if model.built and arr2.shape[1] != model.n_outputs:
+        raise ValueError(f"{name} has {arr2.shape[1]} columns but the model has "
+                         f"{model.n_outputs} outputs")
+    if model.y_ndim_ is not None and arr.ndim != model.y_ndim_:
+        raise ValueError(f"{name} must be {model.y_ndim_}-dimensional, as at the first fit; "
+                         f"got shape {arr.shape}")
+    out = np.ascontiguousarray(arr2, dtype=model.dtype)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or infinite values (or values beyond "
+                         f"{model.dtype.name}'s range)")
+    return out
+
+
+def _reshape_like(model, values: np.ndarray) -> np.ndarray:
+    return values[:, 0] if model.y_ndim_ == 1 else values
+
+
+class SoftmaxCrossEntropy(Loss):
+    name = "softmax_cross_entropy"
+    output_layer = L.Softmax
+
+    def outputs_for(self, y):
+        return None                      # the model's classes decide (Sequential._classes_for)
+
+    def targets(self, model, y, n_samples, name="y"):
+        return model._encode(y, n_samples, name)
+
+    def predict(self, model, out):
+        return model.classes_[np.argmax(out, axis=1)]
+
+    def proba(self, model, out):
+        return out
+
+    def score(self, model, out, targets, weight):
+        hit = (np.argmax(out, axis=1) == targets).astype(np.float64)
+        return float(np.average(hit, weights=weight))
+
+
+class SigmoidCrossEntropy(Loss):
+    name = "sigmoid_cross_entropy"
+    output_layer = L.Sigmoid
+
+    def outputs_for(self, y):
+        arr = np.asarray(y)
+        return 1 if arr.ndim == 1 else arr.shape[1]
+
+    def targets(self, model, y, n_samples, name="y"):
+        out = _as_2d(model, y, n_samples, name, "0 or 1 per label")
+        if not np.isin(out, (0, 1)).all():
+            raise ValueError(f"{name} must hold 0 or 1 (one column per label) for "
+                             "loss='sigmoid_cross_entropy'")
+        return out
+
+    def predict(self, model, out):
+        return _reshape_like(model, (out > 0.5).astype(np.int64))
+
+    def proba(self, model, out):
+        return _reshape_like(model, out)
+
+    def score(self, model, out, targets, weight):
+        hit = np.all((out > 0.5) == (targets > 0.5), axis=1).astype(np.float64)
+        return float(np.average(hit, weights=weight))
+
+
+class MeanSquaredError(Loss):
+    name = "mse"
+    output_layer = None
+    metric = "r2"
+    classifier = False
+
+    def outputs_for(self, y):
+        arr = np.asarray(y)
+        return 1 if arr.ndim == 1 else arr.shape[1]
+
+    def targets(self, model, y, n_samples, name="y"):
+        return _as_2d(model, y, n_samples, name, "real values")
+
+    def predict(self, model, out):
+        return _reshape_like(model, out)
+
+    def score(self, model, out, targets, weight):
+        """R^2 per output, averaged (scikit-learn's r2_score, uniform_average)."""
+        pred, y = out.astype(np.float64), targets.astype(np.float64)
+        w = np.ones(len(y)) if weight is None else np.asarray(weight, np.float64)
+        mean = np.average(y, axis=0, weights=w)
+        ss_res = (w[:, None] * (y - pred) ** 2).sum(axis=0)
+        ss_tot = (w[:, None] * (y - mean) ** 2).sum(axis=0)
+        r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1),
+                      np.where(ss_res > 0, 0.0, 1.0))
+        return float(np.mean(r2))
+
+
+#: the losses by name
+LOSSES = {cls.name: cls() for cls in (SoftmaxCrossEntropy, SigmoidCrossEntropy, MeanSquaredError)}
+
+
+def get_loss(name) -> Loss:
+    """The loss called ``name``, with a clear error for any other value."""
+    if not isinstance(name, str) or name not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}; got {name!r}")
+    return LOSSES[name]
