@@ -1,7 +1,8 @@
 """Build the compiled kernels.
 
-OpenMP: the build compiles a tiny OpenMP program first. If that fails it
-warns and builds serial kernels (every ``prange`` then runs on one thread).
+OpenMP: the build compiles and runs a tiny OpenMP program first. If that
+fails it warns and builds serial kernels (every ``prange`` then runs on one
+thread).
 Environment variables:
 
 - ``FASTNN_NO_OPENMP=1``: build serial kernels even if OpenMP works;
@@ -19,6 +20,7 @@ flags skips the variant with a warning.
 
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -40,10 +42,14 @@ OPENMP_TEST = textwrap.dedent(
     """
     #include <omp.h>
     int main(void) {
-        int n = 0;
+        int n = 0, team = 0;
         #pragma omp parallel reduction(+:n)
-        n += 1;
-        return n == omp_get_max_threads() ? 0 : 1;
+        {
+            n += 1;
+            #pragma omp single
+            team = omp_get_num_threads();
+        }
+        return n == team ? 0 : 1;
     }
     """
 )
@@ -67,7 +73,13 @@ def _openmp_flags(compiler):
                 objs = compiler.compile([str(src)], output_dir=tmp, extra_postargs=cflags)
                 exe = str(Path(tmp) / "omp_probe")
                 compiler.link_executable(objs, exe, extra_postargs=ldflags)
-            except Exception:  # any compiler or linker failure means "no OpenMP"
+                # run it as well: a runtime that links but does not load or
+                # work is no OpenMP either
+                ran = subprocess.run([compiler.executable_filename(exe)], capture_output=True,
+                                     timeout=60)
+            except Exception:  # any compile, link or run failure means "no OpenMP"
+                continue
+            if ran.returncode != 0:
                 continue
         return cflags, ldflags
     return None
