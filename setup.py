@@ -12,10 +12,11 @@ Environment variables:
 - ``FASTNN_NO_ISA_VARIANTS=1``: build only the baseline kernels.
 
 Instruction-set variants: on x86-64 the kernel modules (``_ops``,
-``_network``) are also built for AVX2 + FMA and for AVX-512, from generated
-copies of their sources (``_ops_avx2.pyx``...); fastnn loads the best one
-the CPU runs (``fastnn/_kernels/__init__.py``). A compiler that lacks the
-flags skips the variant with a warning.
+``_network``) are also built for AVX2 + FMA and for AVX-512, from copies
+of their sources that the build writes under ``build/isa_src/``
+(``_ops_avx2.pyx``...); fastnn loads the best one the CPU runs
+(``fastnn/_kernels/__init__.py``). A compiler that lacks the flags skips
+the variant with a warning.
 """
 
 import os
@@ -31,6 +32,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 KERNELS = Path("fastnn") / "_kernels"
+VARIANTS = Path("build") / "isa_src"   # the variant copies go to VARIANTS / KERNELS
 VARIANT_MODULES = ("_ops", "_network")
 ISA_FLAGS = {
     "avx2": ["-mavx2", "-mfma"],
@@ -141,9 +143,10 @@ class BuildExt(build_ext):
 def _variant_source(name, isa):
     """Write (if changed) the copy of a kernel module's source for one instruction set."""
     src = KERNELS / f"{name}.pyx"
-    copy = KERNELS / f"{name}_{isa}.pyx"
-    text = GENERATED.format(src=src.name, isa=isa) + src.read_text()
+    copy = VARIANTS / KERNELS / f"{name}_{isa}.pyx"
+    text = GENERATED.format(src=src.as_posix(), isa=isa) + src.read_text()
     if not copy.exists() or copy.read_text() != text:
+        copy.parent.mkdir(parents=True, exist_ok=True)
         copy.write_text(text)
     return copy
 
@@ -162,6 +165,7 @@ def extensions():
                                       extra_compile_args=list(flags)))
     return cythonize(
         exts,
+        include_path=["."],            # the copies cimport fastnn._kernels.* from the source tree
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,
