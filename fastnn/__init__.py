@@ -1,5 +1,7 @@
 """fastnn: fast CPU training and hyperparameter search for fully connected networks."""
 
+import importlib as _importlib
+
 from fastnn._config import config, show_config
 from fastnn._threads import get_num_threads, set_num_threads
 from fastnn._version import __version__
@@ -16,3 +18,18 @@ __all__ = [
     "ExponentialDecay", "StepDecay",
     "History", "Callback", "EarlyStopping", "DivergedError", "load",
 ]
+
+# Subpackages loaded on first use: fastnn.datasets.load_digits() works with
+# no `import fastnn.datasets`, and `import fastnn` stays quick (fastnn.search
+# alone would add about half to its time).
+_SUBMODULES = ("datasets", "search")
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_SUBMODULES})

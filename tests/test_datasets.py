@@ -1,4 +1,6 @@
 import hashlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -34,3 +36,19 @@ def test_stratified_split():
         train_test_split(X, y, test_size=1.5)
     with pytest.raises(ValueError, match="same number of rows"):
         train_test_split(X, y[:10])
+
+
+def test_datasets_and_search_load_on_first_use():
+    # A fresh interpreter: `import fastnn` imports neither subpackage, and
+    # fastnn.datasets / fastnn.search work without importing them by name.
+    code = (
+        "import sys, fastnn\n"
+        "assert 'fastnn.datasets' not in sys.modules and 'fastnn.search' not in sys.modules\n"
+        "assert {'datasets', 'search'} <= set(dir(fastnn))\n"
+        "X, y = fastnn.datasets.load_digits()\n"
+        "assert X.shape == (1797, 64) and 'fastnn.search' not in sys.modules\n"
+        "assert fastnn.search.Study is sys.modules['fastnn.search'].Study\n"
+        "assert not hasattr(fastnn, 'no_such_module')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
