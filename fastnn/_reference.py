@@ -71,15 +71,82 @@ def log_softmax(z):
     return (z - _logsumexp(z)).astype(z.dtype)
 
 
-def softmax_cross_entropy(z, labels, *, compute_grad=True):
+def _weights(sample_weight, n):
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    return w, w.sum()
+
+
+def softmax_cross_entropy(z, labels, *, sample_weight=None, compute_grad=True):
     n = z.shape[0]
     rows = np.arange(n)
-    loss = float(np.mean(_logsumexp(z)[:, 0] - z[rows, labels]))
+    w, total = _weights(sample_weight, n)
+    per_row = _logsumexp(z)[:, 0] - z[rows, labels]
+    loss = float(np.sum(w * per_row) / total)
     if not compute_grad:
         return loss, None
     dz = softmax(z).astype(np.float64)
     dz[rows, labels] -= 1
-    return loss, (dz / n).astype(z.dtype)
+    return loss, (dz * (w / total)[:, None]).astype(z.dtype)
+
+
+def _as_2d(z, y):
+    z = np.asarray(z)
+    z2 = z.reshape(z.shape[0], -1) if z.ndim == 1 else z
+    return z2, np.asarray(y).reshape(z2.shape)
+
+
+def sigmoid_cross_entropy(z, y, *, sample_weight=None, compute_grad=True):
+    z, y = _as_2d(z, y)
+    z64, y64 = z.astype(np.float64), y.astype(np.float64)
+    w, total = _weights(sample_weight, z.shape[0])
+    per = np.maximum(z64, 0) - z64 * y64 + np.log1p(np.exp(-np.abs(z64)))
+    loss = float(np.sum(w * per.mean(axis=1)) / total)
+    if not compute_grad:
+        return loss, None
+    p = 0.5 * (1 + np.tanh(0.5 * z64))
+    dz = (p - y64) * (w / (total * z.shape[1]))[:, None]
+    return loss, dz.astype(z.dtype)
+
+
+def mse(z, y, *, sample_weight=None, compute_grad=True):
+    z, y = _as_2d(z, y)
+    e = z.astype(np.float64) - y.astype(np.float64)
+    w, total = _weights(sample_weight, z.shape[0])
+    loss = float(np.sum(w * (e * e).mean(axis=1)) / total)
+    if not compute_grad:
+        return loss, None
+    return loss, (2 * e * (w / (total * z.shape[1]))[:, None]).astype(z.dtype)
+
+
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_G1, _G2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xD1B54A32D192ED03)
+
+
+def _mix64(z):
+    z = np.asarray(z, np.uint64)
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+def dropout_mask(shape, rate, seed, step, layer=0):
+    """The keep mask of fastnn's dropout (fastnn/_kernels/_dropout.pxd), in NumPy."""
+    n, d = shape
+    with np.errstate(over="ignore"):
+        k = _mix64(np.uint64(seed) + np.uint64(step) * _G1 + np.uint64(layer))
+        rows = _mix64(k ^ (np.arange(n, dtype=np.uint64) * _G2))
+        h = _mix64(rows[:, None] + np.arange(d, dtype=np.uint64)[None, :] * _G1)
+    threshold = np.uint64(int(rate * 2.0**32))
+    return (h >> np.uint64(32)) >= threshold
+
+
+def dropout(x, rate, seed, step, *, layer=0):
+    keep = dropout_mask(x.shape, rate, seed, step, layer)
+    return (x * (keep * x.dtype.type(1.0 / (1.0 - rate)))).astype(x.dtype)
+
+
+def dropout_backward(dy, rate, seed, step, *, layer=0):
+    return dropout(dy, rate, seed, step, layer=layer)
 
 
 def relu(x):
@@ -115,27 +182,36 @@ def sigmoid_backward(dy, y):
     return dy * y * (1 - y)
 
 
-def sgd_update(param, grad, lr):
-    param -= lr * grad
+def sgd_update(param, grad, lr, *, weight_decay=0.0):
+    param -= lr * (grad + weight_decay * param)
     return param
 
 
-def momentum_update(param, grad, velocity, lr, beta=0.9):
-    velocity[...] = beta * velocity + (1 - beta) * grad
+def momentum_update(param, grad, velocity, lr, beta=0.9, *, weight_decay=0.0):
+    velocity[...] = beta * velocity + (1 - beta) * (grad + weight_decay * param)
     param -= lr * velocity
     return param
 
 
-def rmsprop_update(param, grad, sq_avg, lr, beta2=0.999, eps=1e-8):
-    sq_avg[...] = beta2 * sq_avg + (1 - beta2) * grad * grad
-    param -= lr * grad / (np.sqrt(sq_avg) + eps)
+def rmsprop_update(param, grad, sq_avg, lr, beta2=0.999, eps=1e-8, *, weight_decay=0.0):
+    g = grad + weight_decay * param
+    sq_avg[...] = beta2 * sq_avg + (1 - beta2) * g * g
+    param -= lr * g / (np.sqrt(sq_avg) + eps)
     return param
 
 
-def adam_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8):
-    m[...] = beta1 * m + (1 - beta1) * grad
-    v[...] = beta2 * v + (1 - beta2) * grad * grad
+def adam_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, *,
+                weight_decay=0.0):
+    g = grad + weight_decay * param
+    m[...] = beta1 * m + (1 - beta1) * g
+    v[...] = beta2 * v + (1 - beta2) * g * g
     m_hat = m / (1 - beta1 ** step)
     v_hat = v / (1 - beta2 ** step)
     param -= lr * m_hat / (np.sqrt(v_hat) + eps)
     return param
+
+
+def adamw_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, *,
+                 weight_decay=0.01):
+    param *= 1 - lr * weight_decay
+    return adam_update(param, grad, m, v, lr, step, beta1, beta2, eps)
