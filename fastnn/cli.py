@@ -65,12 +65,20 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-batch-norm", action="store_true", help="no batch normalization")
     p.add_argument("--bn-position", choices=("before", "after"), default="before",
                    help="batch norm before (default) or after the activation")
-    p.add_argument("--activation", choices=("relu", "leaky_relu", "tanh", "sigmoid"), default="relu")
+    from fastnn.layers import ACTIVATIONS
+    from fastnn.optim import OPTIMIZERS
+
+    p.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout rate after each hidden layer, in [0, 1) (default 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--optimizer", choices=("adam", "sgd", "momentum", "rmsprop"), default="adam")
+    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
     p.add_argument("--beta", type=float, default=None,
-                   help="momentum's beta, Adam's beta1 (default 0.9)")
+                   help="momentum's beta, Adam's and AdamW's beta1 (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="L2 on the weight matrices (decoupled for adamw; default 0, "
+                        "adamw 0.01)")
     p.add_argument("--lr-decay", type=float, default=0.0,
                    help="inverse-time decay rate: lr = lr0 / (1 + rate * epoch) (default 0)")
     p.add_argument("--epochs", type=_positive_int, default=20)
@@ -156,16 +164,20 @@ def load_data(args) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return read_csv(args.data, target=args.target)
 
 
-def make_optimizer(name: str, lr: float, beta: float | None):
-    from fastnn import SGD, Adam, Momentum, RMSprop
+def make_optimizer(name: str, lr: float, beta: float | None, weight_decay: float | None = None):
+    from fastnn.optim import OPTIMIZERS
 
-    if name == "adam":
-        return Adam(lr=lr) if beta is None else Adam(lr=lr, beta1=beta)
-    if name == "momentum":
-        return Momentum(lr=lr) if beta is None else Momentum(lr=lr, beta=beta)
+    kwargs = {"lr": lr}
     if beta is not None:
-        raise UsageError(f"--beta applies to adam and momentum, not to {name}")
-    return SGD(lr=lr) if name == "sgd" else RMSprop(lr=lr)
+        if name not in ("adam", "adamw", "momentum"):
+            raise UsageError(f"--beta applies to adam, adamw and momentum, not to {name}")
+        kwargs["beta" if name == "momentum" else "beta1"] = beta
+    if weight_decay is not None:
+        kwargs["weight_decay"] = weight_decay
+    try:
+        return OPTIMIZERS[name](**kwargs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _split(args):
@@ -179,8 +191,13 @@ def _model(args, names):
     """The MLP the model options describe, knowing its input columns' names."""
     from fastnn import MLP
 
-    model = MLP(hidden=args.hidden, batch_norm=not args.no_batch_norm, bn_position=args.bn_position,
-                activation=args.activation, dtype=args.dtype, n_threads=args.threads, seed=args.seed)
+    try:
+        model = MLP(hidden=args.hidden, batch_norm=not args.no_batch_norm,
+                    bn_position=args.bn_position, activation=args.activation,
+                    dropout=args.dropout, dtype=args.dtype, n_threads=args.threads,
+                    seed=args.seed)
+    except ValueError as exc:
+        raise UsageError(f"--dropout: {exc}") from None
     model.feature_names_in_ = names
     return model
 
@@ -190,7 +207,7 @@ def cmd_train(args) -> int:
 
     X_tr, X_val, y_tr, y_val, names = _split(args)
     model = _model(args, names)
-    optimizer = make_optimizer(args.optimizer, args.lr, args.beta)
+    optimizer = make_optimizer(args.optimizer, args.lr, args.beta, args.weight_decay)
     decay = InverseTimeDecay(args.lr_decay) if args.lr_decay else None
     print(f"training {model!r} on {X_tr.shape[0]} samples, validating on {X_val.shape[0]}, "
           f"{len(np.union1d(y_tr, y_val))} classes", flush=True)
@@ -277,7 +294,7 @@ def cmd_babysit(args) -> int:
         print(f"resumed {args.checkpoint_dir} at epoch {sitter.epoch}, lr {sitter.lr:.3g}")
     else:
         sitter = Babysitter(_model(args, names), X_tr, y_tr, (X_val, y_val), args.checkpoint_dir,
-                            make_optimizer(args.optimizer, args.lr, args.beta),
+                            make_optimizer(args.optimizer, args.lr, args.beta, args.weight_decay),
                             batch_size=args.batch_size, seed=args.seed)
     seen = len(sitter.events())
     for _ in range(args.epochs):

@@ -11,7 +11,10 @@
 # columns, whichever are more: a (32, 512) output cut by rows would give
 # each block a 16-row GEMM, which BLAS runs at half speed. How C is cut
 # depends on its shape alone, never on the thread count, so results have
-# the same bits with 1 thread or 4.
+# the same bits with 1 thread or 4. Each block packs the operand it shares
+# with the others again, so a block costs: at most GEMM_MAX_BLOCKS = 2
+# (one thread then runs 2 to 4% slower than with one call; a GEMM uses
+# at most 2 threads).
 
 from cython cimport floating
 from cython.parallel cimport prange
@@ -21,7 +24,7 @@ cdef enum:
     GEMM_PARALLEL_MIN = 262144   # multiply-adds; below this one thread
     GEMM_ALIGN = 16              # rows or columns per block: a multiple of this
     GEMM_MIN_SPAN = 64           # rows or columns per block, at least
-    GEMM_MAX_BLOCKS = 4          # blocks per GEMM, at most (so up to 4 threads share one)
+    GEMM_MAX_BLOCKS = 2          # blocks per GEMM, at most: each block packs an operand again
 
 
 cdef inline void _gemv_row(bint trans_a, bint trans_b, int n, int k, floating alpha,
