@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from fastnn import _kernels
 from fastnn._kernels import _info
 from fastnn._threads import get_num_threads
 from fastnn._version import __version__
@@ -42,8 +43,6 @@ def config() -> dict:
         be told apart) (``internal_api``, ``version``, ``threading_layer``,
         ``num_threads``, ``architecture``, ``filepath``); ``python``.
     """
-    from fastnn import _kernels   # loads the kernels, and so scipy's BLAS
-
     return {
         "version": __version__,
         "openmp": _info.openmp_enabled(),

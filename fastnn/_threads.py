@@ -19,6 +19,7 @@ import numbers
 import os
 import threading
 
+from fastnn import _kernels
 from fastnn._kernels import _info
 
 # Multiply-adds below which no BLAS we know runs a GEMM on several threads
@@ -101,8 +102,6 @@ class _BlasHeld:
             if _holders == 0:
                 if _controller is None:
                     from threadpoolctl import ThreadpoolController
-
-                    from fastnn import _kernels
 
                     _kernels.ops            # load the kernels, and scipy's BLAS, first:
                     #                         the controller sees only the BLAS loaded now

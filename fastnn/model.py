@@ -313,6 +313,22 @@ class Sequential:
         """
         return self._net.train_step(ws, n_threads, step)
 
+    def _run_epoch(self, workspaces, X, targets, weight, order, bounds, optimizer, lr: float,
+                   n_threads: int):
+        """One compiled epoch over the batches ``order[bounds[k]:bounds[k + 1]]``; the
+        optimizer's step count follows. Returns (status, loss sum, hits, stopping batch,
+        its loss); see ``Network.train_epoch``."""
+        update = optimizer.update_for(self._params, self._grads, lr, self._decay)
+        status, loss_sum, hits, _, stop, stop_loss = self._net.train_epoch(
+            workspaces, X, targets, weight, order, bounds, update, n_threads)
+        optimizer.t = update.t
+        return status, loss_sum, hits, stop, stop_loss
+
+    def _record_epoch(self, record: dict) -> None:
+        """An epoch of fit is done: count it and keep its record."""
+        self.epochs_trained_ = record["epoch"]
+        self.history_.append(record)
+
     def _set_dropout_seed(self, rng: np.random.Generator) -> None:
         """A first fit of a model with dropout draws its dropout seed (kept, saved)."""
         if self.has_dropout and self.dropout_seed_ is None:

@@ -361,10 +361,8 @@ def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, 
                 raise ValueError(f"lr_decay gave the learning rate {lr!r} for epoch {epoch}")
             if shuffle:
                 order = rng.permutation(n)
-            update = optimizer.update_for(model._params, model._grads, lr, model._decay)
-            status, loss_sum, hits, steps, stop, stop_loss = model._net.train_epoch(
-                workspaces, X, targets, weight, order, bounds, update, n_threads)
-            optimizer.t = update.t
+            status, loss_sum, hits, stop, stop_loss = model._run_epoch(
+                workspaces, X, targets, weight, order, bounds, optimizer, lr, n_threads)
             if status == network.EPOCH_NO_WORKSPACE:
                 raise RuntimeError(f"internal error: no training buffers for batch {stop} of "
                                    f"epoch {epoch}")
@@ -372,7 +370,6 @@ def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, 
                 raise DivergedError(
                     f"the training loss became {stop_loss} in epoch {epoch} (lr {lr:.3g}); "
                     "lower the learning rate", epoch, history)
-            model.epochs_trained_ = epoch
             record = {"epoch": epoch, "loss": loss_sum / total_weight,
                       "accuracy": hits / total_weight if model.loss.classifier else None,
                       "lr": lr, "val_loss": None, "val_accuracy": None, "val_r2": None}
@@ -382,7 +379,7 @@ def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, 
                 record["val_accuracy"], record["val_r2"] = scores.get("accuracy"), scores.get("r2")
             record["time"] = time.perf_counter() - start
             history.append(record)
-            model.history_.append(record)
+            model._record_epoch(record)
             if verbose:
                 _print_epoch(record, last_epoch, sys.stdout)
             stop = [cb.on_epoch_end(model, epoch, dict(record)) for cb in cbs]

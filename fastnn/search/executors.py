@@ -35,6 +35,8 @@ from concurrent.futures import (FIRST_COMPLETED, Executor, Future, ProcessPoolEx
                                 ThreadPoolExecutor, wait)
 from contextlib import contextmanager
 
+from fastnn._threads import get_num_threads
+
 __all__ = ["check_executor", "open_executor", "run_jobs", "threads_per_trial", "LivePruner"]
 
 
@@ -76,8 +78,6 @@ def open_executor(executor, n_jobs: int):
 
 def threads_per_trial(n_jobs: int) -> int:
     """Kernel threads per trial when ``n_jobs`` trials share this machine's cores."""
-    from fastnn import get_num_threads
-
     return max(1, get_num_threads() // n_jobs)
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastnn._version import __version__
 from fastnn.search._checks import count
 from fastnn.search.executors import check_executor, open_executor, run_jobs, threads_per_trial
 from fastnn.search.tables import format_table
@@ -82,18 +81,15 @@ def _check_seeds(seeds) -> tuple[int, ...]:
     return tuple(int(s) for s in seeds)
 
 
-def run_retest(study, objective, top_k, seeds, n_jobs, executor, n_threads) -> RetestReport:
-    """Run :meth:`Study.retest <fastnn.search.Study.retest>`."""
+def run_retest(best, objective, seeds, n_jobs, executor, n_threads, retest, direction,
+               record) -> RetestReport:
+    """Re-run the trials ``best`` (ranked, best first) with each seed; ``record(number,
+    seed, outcome)`` stores each run. See :meth:`Study.retest <fastnn.search.Study.retest>`."""
     if not callable(objective):
         raise TypeError(f"objective must be callable(params, trial) -> float; got {objective!r}")
-    top_k, n_jobs, seeds = count(top_k, "top_k"), count(n_jobs, "n_jobs"), \
-        _check_seeds(seeds)
+    n_jobs, seeds = count(n_jobs, "n_jobs"), _check_seeds(seeds)
     n_threads = threads_per_trial(n_jobs) if n_threads is None else count(n_threads, "n_threads")
     check_executor(executor)
-    best = study.ranked()[:top_k]
-    if not best:
-        raise ValueError(f"study {study.name!r} has no complete trial to retest")
-    storage, retest = study._storage, study._storage.next_retest(study._id)
     jobs = deque((t, s) for t in best for s in seeds)
     values: dict[int, list] = {t.number: [] for t in best}
 
@@ -105,13 +101,12 @@ def run_retest(study, objective, top_k, seeds, n_jobs, executor, n_threads) -> R
 
     def on_done(key, future):
         outcome = future_outcome(future)
-        storage.add_retest(study._id, retest, key[0], key[1], outcome, __version__,
-                           study.data_fingerprint)
+        record(key[0], key[1], outcome)
         values[key[0]].append(outcome.value if outcome.state == TrialState.COMPLETE else None)
 
     with open_executor(executor, n_jobs) as (pool, _):
         run_jobs(pool, n_jobs, next_job, on_done)
-    return RetestReport(retest, study.direction, _rank(best, values, study.direction))
+    return RetestReport(retest, direction, _rank(best, values, direction))
 
 
 def _rank(best, values, direction) -> tuple:

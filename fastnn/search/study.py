@@ -26,6 +26,7 @@ from fastnn._version import __version__
 from fastnn.search._checks import count, seconds
 from fastnn.search.executors import (LivePruner, check_executor, open_executor, run_jobs,
                                      threads_per_trial)
+from fastnn.search.retest import run_retest
 from fastnn.search.sampling import SAMPLERS, Sampler, trial_seed, zoom
 from fastnn.search.schedulers import DIRECTIONS, Scheduler
 from fastnn.search.space import Space
@@ -395,9 +396,17 @@ class Study:
             mean and standard deviation, and the new rank; ``str()`` gives a
             table.
         """
-        from fastnn.search.retest import run_retest
+        best = self.ranked()[:count(top_k, "top_k")]
+        if not best:
+            raise ValueError(f"study {self.name!r} has no complete trial to retest")
+        retest = self._storage.next_retest(self._id)
 
-        return run_retest(self, objective, top_k, seeds, n_jobs, executor, n_threads)
+        def record(number, seed, outcome):
+            self._storage.add_retest(self._id, retest, number, seed, outcome, __version__,
+                                     self.data_fingerprint)
+
+        return run_retest(best, objective, seeds, n_jobs, executor, n_threads, retest,
+                          self.direction, record)
 
     def retests(self) -> list[dict]:
         """Every stored retest run (retest, number, seed, state, value, error, data_fingerprint)."""
