@@ -74,7 +74,17 @@ class Placement:
 
 
 class Layer:
-    """Base class of all layers."""
+    """Base class of all layers.
+
+    A layer of your own, written in NumPy, subclasses it and defines
+    ``forward(x, training) -> y`` and ``backward(x, y, dy) -> dx`` (which
+    also writes the gradients of its parameters into ``self.grads[name]``),
+    and, if it has parameters, ``param_shapes`` and ``initialize``; ``build``
+    if it changes the width. It trains inside a ``Sequential`` like any
+    other: the compiled epoch calls it, with the GIL, on NumPy views of its
+    buffers (a slower path than the compiled layers). Such a model is not
+    saved to files (they hold only fastnn's own layers).
+    """
 
     def __init__(self):
         self.n_in: int | None = None
@@ -109,6 +119,19 @@ class Layer:
     def spec(self, place: Placement) -> dict:
         """This layer as an op of the compiled network (``fastnn._kernels._network``):
         ``{"kind", "n_out", "arrays", "values", "flags"}`` in the kind's slot order."""
+        if type(self).forward is not Layer.forward:      # a layer written in Python
+            if type(self).backward is Layer.backward:
+                raise TypeError(f"{type(self).__name__} defines forward but not backward")
+            return {"kind": "python", "n_out": self.n_out, "object": self}
+        raise NotImplementedError(f"{type(self).__name__} must define forward and backward")
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        """A Python layer's output on ``x`` (n, n_in): (n, n_out)."""
+        raise NotImplementedError
+
+    def backward(self, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        """A Python layer's input gradient (n, n_in) from its input, output and the
+        gradient ``dy`` of the loss with respect to the output; writes ``self.grads``."""
         raise NotImplementedError
 
     # -- configuration
@@ -336,8 +359,8 @@ class Dropout(Layer):
 #: activation layers by name (MLP's ``activation=``, the command line, the search space)
 ACTIVATIONS = {cls.kind: cls for cls in (ReLU, LeakyReLU, Tanh, Sigmoid)}
 
-_LAYERS = {cls.__name__: cls for cls in (Dense, BatchNorm, ReLU, LeakyReLU, Tanh, Sigmoid, Softmax,
-                                         Dropout)}
+BUILTIN_LAYERS = (Dense, BatchNorm, ReLU, LeakyReLU, Tanh, Sigmoid, Softmax, Dropout)
+_LAYERS = {cls.__name__: cls for cls in BUILTIN_LAYERS}
 
 
 def plan(layers, output: type | None = None) -> list[Placement]:

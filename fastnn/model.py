@@ -482,6 +482,10 @@ class Sequential:
             can resume exactly (checkpoints).
         """
         self._require_built()
+        custom = [type(x).__name__ for x in self.layers if type(x) not in L.BUILTIN_LAYERS]
+        if custom:
+            raise TypeError(f"a model with layers of your own ({', '.join(custom)}) cannot be "
+                            "saved: model files hold fastnn's own layers only")
         header = {
             "config": self.get_config(),
             "n_features": self.n_features_in_,

@@ -21,6 +21,7 @@
 # a time per model (the model's fit lock).
 
 from cpython.buffer cimport PyBUF_ANY_CONTIGUOUS, PyBuffer_Release, PyObject_GetBuffer
+from cython.view cimport array as cvarray
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport malloc, free
@@ -46,10 +47,10 @@ cdef enum:
 # One line per op kind, loss and optimizer rule; names are what layers.py,
 # the losses of model.py and optim.py give.
 
-cdef OpKind KINDS[4]
-KINDS[0], KINDS[1], KINDS[2], KINDS[3] = (dense_kind(), batchnorm_kind(), activation_kind(),
-                                          dropout_kind())
-OP_KINDS = {"dense": 0, "batchnorm": 1, "activation": 2, "dropout": 3}
+cdef OpKind KINDS[5]
+KINDS[0], KINDS[1], KINDS[2], KINDS[3], KINDS[4] = (
+    dense_kind(), batchnorm_kind(), activation_kind(), dropout_kind(), python_kind())
+OP_KINDS = {"dense": 0, "batchnorm": 1, "activation": 2, "dropout": 3, "python": 4}
 
 cdef LossKind LOSSES[3]
 LOSSES[0], LOSSES[1], LOSSES[2] = softmax_xent_kind(), mse_kind(), sigmoid_xent_kind()
@@ -65,6 +66,7 @@ cdef enum:                    # how an epoch ended
     DONE = 0
     DIVERGED = 1
     NO_WORKSPACE = 2
+    OP_FAILED = 3
 EPOCH_DONE, EPOCH_DIVERGED, EPOCH_NO_WORKSPACE = DONE, DIVERGED, NO_WORKSPACE
 
 
@@ -84,6 +86,75 @@ cdef char* _ptr(object arr, object dtype, Py_ssize_t size, str what,
     data = <char*> view.buf
     PyBuffer_Release(&view)
     return data
+
+
+# ---------------------------------------------------------------- the Python op
+# A layer written in NumPy (a fastnn.Layer subclass with forward and
+# backward): its op takes the GIL and calls the layer on NumPy views of the
+# buffers. The slower per-step path, but inside the same compiled epoch. An
+# exception in the layer sets Ctx.error: the epoch stops before any update
+# and the Network raises it.
+
+cdef object _view(const char* p, Py_ssize_t n, Py_ssize_t d, bint is_double):
+    """A NumPy (n, d) array over p (no copy; valid while the buffer lives)."""
+    cdef cvarray arr = cvarray(shape=(max(n, 1), max(d, 1)), itemsize=8 if is_double else 4,
+                               format="d" if is_double else "f", mode="c",
+                               allocate_buffer=False)
+    arr.data = <char*> p
+    return np.asarray(arr)[:n, :d]
+
+
+cdef void _py_call(const Op* op, int which, const char* x, const char* y, char* dy, char* out,
+                   const Ctx* c) noexcept nogil:
+    with gil:
+        layer = <object> <void*> op.a[0]
+        try:
+            if which != 1:          # 0: training forward, 2: test time
+                result = layer.forward(_view(x, c.n, op.n_in, c.is_double), which == 0)
+                want, name = (c.n, op.n_out), "forward"
+            else:
+                result = layer.backward(_view(x, c.n, op.n_in, c.is_double),
+                                        _view(y, c.n, op.n_out, c.is_double),
+                                        _view(dy, c.n, op.n_out, c.is_double))
+                want, name = (c.n, op.n_in), "backward"
+                if out == NULL:
+                    return
+            result = np.asarray(result)
+            if result.shape != want:
+                raise ValueError(f"{type(layer).__name__}.{name} returned shape {result.shape}; "
+                                 f"expected {want}")
+            np.copyto(_view(out, want[0], want[1], c.is_double), result, casting="same_kind")
+        except BaseException as exc:
+            layer._engine_error = exc
+            c.error[0] = 1
+
+
+cdef void _py_forward(const Op* op, const char* x, char* y, const Ctx* c) noexcept nogil:
+    _py_call(op, 0, x, NULL, NULL, y, c)
+
+
+cdef void _py_infer(const Op* op, const char* x, char* y, const Ctx* c) noexcept nogil:
+    _py_call(op, 2, x, NULL, NULL, y, c)
+
+
+cdef void _py_backward(const Op* op, const char* x, const char* y, char* dy, char* dx,
+                       const Ctx* c) noexcept nogil:
+    _py_call(op, 1, x, y, dy, dx, c)
+
+
+cdef Py_ssize_t _py_zero(const Op* op, Py_ssize_t n) noexcept nogil:
+    return 0
+
+
+cdef Py_ssize_t _py_array_size(const Op* op, int k) noexcept nogil:
+    return 0
+
+
+cdef OpKind python_kind() noexcept nogil:
+    cdef OpKind k
+    k.forward, k.backward, k.infer = _py_forward, _py_backward, _py_infer
+    k.scratch, k.array_size = _py_zero, _py_array_size
+    return k
 
 
 cdef class Update:
@@ -248,6 +319,8 @@ cdef class Network:
                 op.a[k] = NULL
             else:
                 op.a[k] = _ptr(arr, self.dtype, abs(size), f"{spec['kind']} op array {k}")
+        if spec.get("object") is not None:     # a Python op's layer, kept alive by _keep
+            op.a[0] = <char*> <void*> spec["object"]
 
     cdef Py_ssize_t _scratch_size(self, Py_ssize_t n):
         cdef Py_ssize_t size = self.loss.scratch(NULL, n), i
@@ -293,9 +366,12 @@ cdef class Network:
         gradients land in the model's flat gradient array.
         """
         cdef double hits = 0, loss, total = self._total_weight(ws)
-        cdef Ctx c = self._ctx(&ws.c, n_threads, step)
+        cdef int error = 0
+        cdef Ctx c = self._ctx(&ws.c, n_threads, step, &error)
         with nogil:
             loss = _step(self.ops, self.n_ops, self.loss, &ws.c, total, &c, &hits)
+        if error:
+            self._raise_op_error()
         return loss, hits
 
     cdef double _total_weight(self, Workspace ws) except -1:
@@ -306,11 +382,21 @@ cdef class Network:
             raise ValueError("the batch's sample weights sum to 0")
         return total
 
-    cdef Ctx _ctx(self, WS* ws, int n_threads, int64_t step):
+    cdef Ctx _ctx(self, WS* ws, int n_threads, int64_t step, int* error):
         cdef Ctx c
         c.n, c.is_double, c.scratch, c.n_threads = ws.n, self.is_double, ws.scratch, n_threads
-        c.seed, c.step = self.seed, step
+        c.seed, c.step, c.error = self.seed, step, error
         return c
+
+    def _raise_op_error(self):
+        """Raise what a layer written in Python raised inside the kernels."""
+        for spec in self._keep:
+            layer = spec.get("object")
+            exc = getattr(layer, "_engine_error", None)
+            if exc is not None:
+                layer._engine_error = None
+                raise exc
+        raise RuntimeError("an op of the network failed")
 
     def train_epoch(self, dict workspaces, X, target, weight, order, bounds, Update update,
                     int n_threads):
@@ -353,10 +439,13 @@ cdef class Network:
         a.n_batches, a.n_in, a.n_threads = n_batches, self.n_in, n_threads
         a.loss_sum, a.hits, a.steps, a.stop_batch, a.stop_loss = 0, 0, 0, -1, 0
         cdef Py_ssize_t item = self.dtype.itemsize
-        c = self._ctx(wss[0], n_threads, 0)
+        cdef int error = 0
+        c = self._ctx(wss[0], n_threads, 0, &error)
         with nogil:
             status = _epoch(self.ops, self.n_ops, self.loss, wss, n_ws, &a, &c, item,
                             self.is_double)
+        if status == OP_FAILED:
+            self._raise_op_error()
         return status, a.loss_sum, a.hits, a.steps, a.stop_batch, a.stop_loss
 
     def set_seed(self, uint64_t seed):
@@ -381,8 +470,8 @@ cdef class Network:
         cdef double* scratch = <double*> malloc(max(1, self.loss.scratch(NULL, n)) * sizeof(double))
         if scratch == NULL:
             raise MemoryError()
-        c.n, c.is_double, c.scratch, c.n_threads, c.seed, c.step = (
-            n, self.is_double, scratch, n_threads, 0, 0)
+        c.n, c.is_double, c.scratch, c.n_threads, c.seed, c.step, c.error = (
+            n, self.is_double, scratch, n_threads, 0, 0, NULL)
         try:
             with nogil:
                 value = self.loss.loss(zp, tp, wp, total_weight, NULL, C, &hits, &c)
@@ -419,13 +508,17 @@ cdef class Network:
         if scratch == NULL:
             raise MemoryError()
         bufs = <char*> (scratch + scratch_size)
+        cdef int error = 0
         c.is_double, c.scratch, c.n_threads, c.seed, c.step = self.is_double, scratch, n_threads, 0, 0
+        c.error = &error
         try:
             with nogil:
                 _infer(self.ops, self.n_ops, self.loss if output else NULL, x, y, n, self.n_in,
                        self.n_out, chunk, self.max_width * item, bufs, item, &c)
         finally:
             free(scratch)
+        if error:
+            self._raise_op_error()
 
 
 cdef struct EpochArgs:
@@ -478,6 +571,9 @@ cdef int _epoch(const Op* ops, int n_ops, const LossKind* loss, WS** wss, Py_ssi
         else:                   # every row weighs 0: a zero gradient
             batch_loss = 0
             memset(a.update.g, 0, a.update.size * item)
+        if c.error[0]:
+            a.stop_batch = k
+            return OP_FAILED
         if not isfinite(batch_loss):
             a.stop_batch, a.stop_loss = k, batch_loss
             return DIVERGED
@@ -498,6 +594,8 @@ cdef double _step(const Op* ops, int n_ops, const LossKind* loss, WS* ws, double
     for i in range(n_ops):
         ops[i].kind.forward(&ops[i], x, ws.act[i], c)
         x = ws.act[i]
+    if c.error[0]:
+        return 0
     value = loss.loss(x, ws.target, ws.weight, total, ws.grad[n_ops - 1], ops[n_ops - 1].n_out,
                       hits, c)
     if not isfinite(value):
@@ -531,6 +629,8 @@ cdef void _infer(const Op* ops, int n_ops, const LossKind* loss, const char* X, 
                 continue
             y = out + lo * n_out * item if i == last else bufs + flip * chunk * row_buf
             ops[i].kind.infer(&ops[i], x, y, c)
+            if c.error[0]:
+                return
             x = y
             flip = 1 - flip
         if loss != NULL and loss.output != NULL:

@@ -15,6 +15,9 @@
 # whether they hold float32 or float64: each kind casts to its fused-type
 # kernels once, in its adapter functions.
 #
+# A kind may also take one Python object (the spec's "object", in a[0]):
+# the Python op of _network.pyx keeps the layer it calls there.
+#
 # Adding an op kind: write its kernels and an OpKind in a new .pxd, add one
 # line to KINDS in _network.pyx, and describe it from a layer (layers.py).
 
@@ -34,6 +37,7 @@ cdef struct Ctx:
     int n_threads
     uint64_t seed        # the model's dropout seed
     int64_t step         # training step number, counting from 1 (dropout's counter)
+    int* error           # an op that fails sets *error to 1 (a layer written in Python)
 
 
 cdef struct Op
