@@ -32,7 +32,8 @@ from fastnn import layers as L
 from fastnn._threads import BLAS_THREADING_MIN, blas_held, resolve_n_threads
 from fastnn.losses import get_loss
 from fastnn.optim import optimizer_from_config
-from fastnn.train import History, check_sample_weight, fit
+from fastnn.ops import check_sample_weight
+from fastnn.train import History, fit
 
 __all__ = ["Sequential", "MLP", "load"]
 

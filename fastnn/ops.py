@@ -33,7 +33,7 @@ __all__ = [
     "dense_forward", "dense_backward",
     "batchnorm_forward", "batchnorm_inference", "batchnorm_backward", "batchnorm_fold",
     "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy", "mse",
-    "dropout", "dropout_backward",
+    "dropout", "dropout_backward", "check_sample_weight",
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
     "tanh", "tanh_backward", "sigmoid", "sigmoid_backward",
     "sgd_update", "momentum_update", "rmsprop_update", "adam_update", "adamw_update",
@@ -434,22 +434,28 @@ def log_softmax(z, *, out=None, n_threads=None):
     return _softmax_rows(z, True, out, n_threads)
 
 
-def _sample_weight(sample_weight, n):
-    """Checked weights (float64, finite, >= 0, positive sum) and their sum; (None, n) without."""
+def check_sample_weight(sample_weight, n_samples):
+    """``sample_weight`` as a float64 (n_samples,) array of finite weights >= 0 with a
+    positive sum, or None."""
     if sample_weight is None:
-        return None, float(n)
+        return None
     w = np.asarray(sample_weight)
     if w.dtype.kind not in "biuf":
         raise TypeError(f"sample_weight must hold numbers; got dtype {w.dtype}")
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight must have shape ({n},); got {w.shape}")
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have shape ({n_samples},); got {w.shape}")
     w = np.ascontiguousarray(w, dtype=np.float64)
     if not np.isfinite(w).all() or (w < 0).any():
         raise ValueError("sample_weight must hold finite values >= 0")
-    total = float(w.sum())
-    if not total > 0:
-        raise ValueError("sample_weight sums to 0")
-    return w, total
+    if not w.sum() > 0:
+        raise ValueError("sample_weight sums to 0: no sample would count")
+    return w
+
+
+def _sample_weight(sample_weight, n):
+    """Checked weights and their sum; (None, n) without weights."""
+    w = check_sample_weight(sample_weight, n)
+    return w, float(n) if w is None else float(w.sum())
 
 
 def softmax_cross_entropy(z, labels, *, sample_weight=None, compute_grad=True, out=None,
@@ -487,16 +493,24 @@ def softmax_cross_entropy(z, labels, *, sample_weight=None, compute_grad=True, o
     return loss, dz
 
 
-def _float_targets(z, y, name):
+def _float_loss(kernel, z, y, sample_weight, compute_grad, out, n_threads):
+    """A loss on float targets of z's shape: (loss, dz or None)."""
     z = _nonempty(_floats(z, "z", None), "z")
     if z.ndim == 1:
         z = z.reshape(-1, 1)
     if z.ndim != 2:
         raise ValueError(f"z must be 1- or 2-dimensional; got shape {z.shape}")
-    y = _floats(y, name, None, z.dtype, "z").reshape(z.shape) if np.size(y) == z.size else None
-    if y is None:
-        raise ValueError(f"{name} must have the shape of z {z.shape}")
-    return z, np.ascontiguousarray(y)
+    if np.size(y) != z.size:
+        raise ValueError(f"y must have the shape of z {z.shape}; got {np.shape(y)}")
+    y = np.ascontiguousarray(_floats(y, "y", None, z.dtype, "z").reshape(z.shape))
+    if not np.isfinite(y).all():
+        raise ValueError("y contains NaN or infinite values")
+    if kernel is _kernels.ops.sigmoid_cross_entropy and np.any((y < 0) | (y > 1)):
+        raise ValueError("y must lie in [0, 1]")
+    w, total = _sample_weight(sample_weight, z.shape[0])
+    dz = _out(out, "out", z.shape, z.dtype, (z, y)) if compute_grad else None
+    result = kernel(z, y, w, total, dz, resolve_n_threads(n_threads))
+    return (result[0] if isinstance(result, tuple) else result), dz
 
 
 def sigmoid_cross_entropy(z, y, *, sample_weight=None, compute_grad=True, out=None,
@@ -524,13 +538,8 @@ def sigmoid_cross_entropy(z, y, *, sample_weight=None, compute_grad=True, out=No
     loss : float
     dz : array of shape (n_samples, n_labels), or None
     """
-    z, y = _float_targets(z, y, "y")
-    if np.any((y < 0) | (y > 1)):
-        raise ValueError("y must lie in [0, 1]")
-    w, total = _sample_weight(sample_weight, z.shape[0])
-    dz = _out(out, "out", z.shape, z.dtype, (z, y)) if compute_grad else None
-    loss, _ = _kernels.ops.sigmoid_cross_entropy(z, y, w, total, dz, resolve_n_threads(n_threads))
-    return loss, dz
+    return _float_loss(_kernels.ops.sigmoid_cross_entropy, z, y, sample_weight, compute_grad,
+                       out, n_threads)
 
 
 def mse(z, y, *, sample_weight=None, compute_grad=True, out=None, n_threads=None):
@@ -555,13 +564,7 @@ def mse(z, y, *, sample_weight=None, compute_grad=True, out=None, n_threads=None
     loss : float
     dz : array of shape (n_samples, n_outputs), or None
     """
-    z, y = _float_targets(z, y, "y")
-    if not np.isfinite(y).all():
-        raise ValueError("y contains NaN or infinite values")
-    w, total = _sample_weight(sample_weight, z.shape[0])
-    dz = _out(out, "out", z.shape, z.dtype, (z, y)) if compute_grad else None
-    loss = _kernels.ops.mse(z, y, w, total, dz, resolve_n_threads(n_threads))
-    return loss, dz
+    return _float_loss(_kernels.ops.mse, z, y, sample_weight, compute_grad, out, n_threads)
 
 
 # ---------------------------------------------------------------- dropout
@@ -726,8 +729,7 @@ def _update(rule, param, grad, states, lr, hyper, step, weight_decay, n_threads)
     weight_decay = _scalar(weight_decay, "weight_decay", lo=0)
     _kernels.network.Update(rule, param.reshape(-1), grad.reshape(-1),
                             [s.reshape(-1) for _, s in states], lr, hyper, weight_decay,
-                            np.array([0, param.size], np.int64), step - 1).step(
-                                resolve_n_threads(n_threads))
+                            None, step - 1).step(resolve_n_threads(n_threads))
     return param
 
 

@@ -168,10 +168,10 @@ class Optimizer:
         state = self._slots_for([p for p, _ in checked])
         n_threads = resolve_n_threads(n_threads)
         for (p, g), slots in zip(checked, state):
-            decay = np.array([0, p.size], np.int64) if p.ndim >= 2 else None
+            decay = self.weight_decay if p.ndim >= 2 else 0.0      # weight matrices only
             _kernels.network.Update(self.rule, p.reshape(-1), g.reshape(-1),
                                     [slots[s].reshape(-1) for s in self.slots], lr, self.hyper(),
-                                    self.weight_decay, decay, self.t).step(n_threads)
+                                    decay, None, self.t).step(n_threads)
         self.t += 1
 
 

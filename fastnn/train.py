@@ -28,11 +28,11 @@ import numpy as np
 
 from fastnn import _kernels
 from fastnn import layers as L
+from fastnn.ops import check_sample_weight
 from fastnn._threads import blas_held, resolve_n_threads
 from fastnn.optim import Adam, Optimizer, check_decay
 
-__all__ = ["fit", "History", "Callback", "EarlyStopping", "DivergedError", "batch_bounds",
-           "check_sample_weight"]
+__all__ = ["fit", "History", "Callback", "EarlyStopping", "DivergedError", "batch_bounds"]
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_r2", "lr", "time")
 MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy", "val_r2")
@@ -189,24 +189,6 @@ def _callbacks(callbacks) -> list[Callback]:
         else:
             raise TypeError(f"a callback must be a Callback or a function; got {type(cb).__name__}")
     return out
-
-
-def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
-    """``sample_weight`` as a float64 (n_samples,) array of finite weights >= 0 with a
-    positive sum, or None."""
-    if sample_weight is None:
-        return None
-    w = np.asarray(sample_weight)
-    if w.dtype.kind not in "biuf":
-        raise TypeError(f"sample_weight must hold numbers; got dtype {w.dtype}")
-    if w.shape != (n_samples,):
-        raise ValueError(f"sample_weight must have shape ({n_samples},); got {w.shape}")
-    w = np.ascontiguousarray(w, dtype=np.float64)
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError("sample_weight must hold finite values >= 0")
-    if not w.sum() > 0:
-        raise ValueError("sample_weight sums to 0: no sample would count")
-    return w
 
 
 def _print_epoch(record: dict, last_epoch: int, file) -> None:

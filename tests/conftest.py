@@ -15,6 +15,21 @@ def assert_close(actual, expected, dtype, scale=1.0):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale)
 
 
+def numeric_grad(f, x, eps=1e-6):
+    """d f() / dx by central differences, perturbing each element of x in turn."""
+    grad = np.empty_like(x)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        hi = f()
+        flat[i] = old - eps
+        lo = f()
+        flat[i] = old
+        gflat[i] = (hi - lo) / (2 * eps)
+    return grad
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -7,24 +7,10 @@ R, so the analytic input gradient is the op's backward pass applied to R.
 import numpy as np
 import pytest
 
+from conftest import numeric_grad
+
 from fastnn import ops
 
-EPS = 1e-6
-
-
-def numeric_grad(f, x):
-    """dL/dx by central differences, perturbing each element of x in turn."""
-    grad = np.empty_like(x)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + EPS
-        hi = f()
-        flat[i] = old - EPS
-        lo = f()
-        flat[i] = old
-        gflat[i] = (hi - lo) / (2 * EPS)
-    return grad
 
 
 def check(analytic, f, x):

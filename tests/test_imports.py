@@ -70,3 +70,18 @@ def test_import_fastnn_loads_no_kernels_and_no_subpackages():
             "'fastnn._kernels._network', 'fastnn.search', 'fastnn.datasets', 'scipy'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_names_agree_between_the_python_registries_and_the_kernel_tables():
+    from fastnn import _kernels
+    from fastnn.layers import ACTIVATIONS
+    from fastnn.losses import LOSSES
+    from fastnn.optim import OPTIMIZERS
+
+    assert set(ACTIVATIONS) == set(_kernels.ops.ACTIVATIONS)
+    assert set(LOSSES) == set(_kernels.network.LOSS_KINDS)
+    assert {cls.rule for cls in OPTIMIZERS.values()} == set(_kernels.network.RULES)
+    for cls in OPTIMIZERS.values():
+        opt = cls(lr=0.1)
+        assert len(opt.slots) == _kernels.network.RULE_SLOTS[cls.rule]
+        assert len(opt.hyper()) == _kernels.network.RULE_HYPER[cls.rule]

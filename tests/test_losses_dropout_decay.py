@@ -4,7 +4,7 @@ their gradients by central differences in float64."""
 
 import numpy as np
 import pytest
-from conftest import assert_close
+from conftest import assert_close, numeric_grad
 
 from fastnn import _reference as ref
 from fastnn import ops
@@ -148,20 +148,6 @@ def test_aliased_optimizer_state_is_refused(rng):
 
 # ---------------------------------------------------------------- gradients (float64)
 
-def _numeric(f, x, eps=1e-6):
-    grad = np.empty_like(x)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        hi = f()
-        flat[i] = old - eps
-        lo = f()
-        flat[i] = old
-        gflat[i] = (hi - lo) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("weighted", [False, True], ids=["plain", "weighted"])
 @pytest.mark.parametrize("name", ["softmax_cross_entropy", "sigmoid_cross_entropy", "mse"])
 def test_loss_gradients(name, weighted):
@@ -173,7 +159,7 @@ def test_loss_gradients(name, weighted):
     w = rng.uniform(0, 2, 6) if weighted else None
     fn = getattr(ops, name)
     _, dz = fn(z, target, sample_weight=w)
-    numeric = _numeric(lambda: fn(z, target, sample_weight=w, compute_grad=False)[0], z)
+    numeric = numeric_grad(lambda: fn(z, target, sample_weight=w, compute_grad=False)[0], z)
     np.testing.assert_allclose(dz, numeric, rtol=1e-6, atol=1e-9)
 
 
@@ -182,6 +168,6 @@ def test_dropout_gradient():
     x = rng.standard_normal((7, 9))
     R = rng.standard_normal((7, 9))
     dx = ops.dropout_backward(R, 0.4, 3, 5)
-    numeric = _numeric(lambda: float((ops.dropout(x, 0.4, 3, 5) * R).sum()), x)
+    numeric = numeric_grad(lambda: float((ops.dropout(x, 0.4, 3, 5) * R).sum()), x)
     np.testing.assert_allclose(dx, numeric, rtol=1e-6, atol=1e-9)
     assert (dx == 0).any() and (dx != 0).any()

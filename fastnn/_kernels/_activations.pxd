@@ -15,7 +15,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 from fastnn._kernels._math cimport ftanh, leaky, leaky_mask, mask, relu, sigmoid
-from fastnn._kernels._op cimport Ctx, Op, OpKind
+from fastnn._kernels._op cimport Ctx, Op, OpKind, no_arrays, no_scratch
 from fastnn._kernels._parallel cimport PARALLEL_MIN, BLOCK, n_blocks
 
 cdef enum:
@@ -48,18 +48,10 @@ cdef inline void _op_backward(const Op* op, const char* x, const char* y, char* 
                      c.n * op.n_out, <float> op.v[0], c.n_threads)
 
 
-cdef inline Py_ssize_t _op_scratch(const Op* op, Py_ssize_t n) noexcept nogil:
-    return 0
-
-
-cdef inline Py_ssize_t _op_array_size(const Op* op, int k) noexcept nogil:
-    return 0
-
-
 cdef inline OpKind activation_kind() noexcept nogil:
     cdef OpKind k
     k.forward, k.backward, k.infer = _op_forward, _op_backward, _op_forward
-    k.scratch, k.array_size = _op_scratch, _op_array_size
+    k.scratch, k.array_size = no_scratch, no_arrays
     return k
 
 

@@ -23,7 +23,7 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 cdef enum:
     GEMM_PARALLEL_MIN = 262144   # multiply-adds; below this one thread
     GEMM_ALIGN = 16              # rows or columns per block: a multiple of this
-    GEMM_MIN_SPAN = 64           # rows or columns per block, at least
+    GEMM_MIN_SPAN = 16           # rows or columns per block, at least
     GEMM_MAX_BLOCKS = 2          # blocks per GEMM, at most: each block packs an operand again
 
 

@@ -17,7 +17,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
-from fastnn._kernels._op cimport Ctx, Op, OpKind
+from fastnn._kernels._op cimport Ctx, Op, OpKind, no_arrays, no_scratch
 from fastnn._kernels._parallel cimport PARALLEL_MIN
 
 cdef extern from *:
@@ -89,16 +89,8 @@ cdef inline void _op_backward(const Op* op, const char* x, const char* y, char* 
         _op_forward(op, dy, dx, c)
 
 
-cdef inline Py_ssize_t _op_scratch(const Op* op, Py_ssize_t n) noexcept nogil:
-    return 0
-
-
-cdef inline Py_ssize_t _op_array_size(const Op* op, int k) noexcept nogil:
-    return 0
-
-
 cdef inline OpKind dropout_kind() noexcept nogil:
     cdef OpKind k
     k.forward, k.backward, k.infer = _op_forward, _op_backward, NULL
-    k.scratch, k.array_size = _op_scratch, _op_array_size
+    k.scratch, k.array_size = no_scratch, no_arrays
     return k

@@ -29,7 +29,8 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
-from fastnn._kernels._op cimport Ctx, LossKind, Op, OpKind, OP_ARRAYS, OP_FLAGS, OP_VALUES
+from fastnn._kernels._op cimport (Ctx, LossKind, Op, OpKind, OP_ARRAYS, OP_FLAGS, OP_VALUES,
+                                  no_arrays, no_scratch)
 from fastnn._kernels._activations cimport activation_kind
 from fastnn._kernels._batchnorm cimport batchnorm_kind
 from fastnn._kernels._dense cimport dense_kind
@@ -142,18 +143,10 @@ cdef void _py_backward(const Op* op, const char* x, const char* y, char* dy, cha
     _py_call(op, 1, x, y, dy, dx, c)
 
 
-cdef Py_ssize_t _py_zero(const Op* op, Py_ssize_t n) noexcept nogil:
-    return 0
-
-
-cdef Py_ssize_t _py_array_size(const Op* op, int k) noexcept nogil:
-    return 0
-
-
 cdef OpKind python_kind() noexcept nogil:
     cdef OpKind k
     k.forward, k.backward, k.infer = _py_forward, _py_backward, _py_infer
-    k.scratch, k.array_size = _py_zero, _py_array_size
+    k.scratch, k.array_size = no_scratch, no_arrays
     return k
 
 
@@ -172,40 +165,47 @@ cdef class Update:
         The rule's hyperparameters, in its order (RULE_HYPER[rule] of them).
     weight_decay : float
     decay : int64 array (2 * k,) or None
-        Sorted [start, end) segments of params that weight decay applies to.
+        Sorted [start, end) segments of params that weight decay applies
+        to; None: all of params.
     t : int
         Steps taken before; the next step is t + 1.
     """
 
     cdef _optim.Update c
+    cdef int64_t whole[2]
     cdef readonly object params, grads, slots, decay
     cdef readonly bint is_double
 
     def __init__(self, str rule, params, grads, list slots, double lr, hyper,
                  double weight_decay=0.0, decay=None, int64_t t=0):
-        if rule not in RULES:
+        cdef Py_ssize_t k
+        n_slots, n_hyper = RULE_SLOTS.get(rule), RULE_HYPER.get(rule)
+        if n_slots is None:
             raise ValueError(f"unknown optimizer rule {rule!r}")
-        if len(slots) != RULE_SLOTS[rule] or len(hyper) != RULE_HYPER[rule]:
-            raise ValueError(f"rule {rule!r} takes {RULE_SLOTS[rule]} state arrays and "
-                             f"{RULE_HYPER[rule]} hyperparameters")
+        if len(slots) != n_slots or len(hyper) != n_hyper:
+            raise ValueError(f"rule {rule!r} takes {n_slots} state arrays and {n_hyper} "
+                             "hyperparameters")
         dt = params.dtype
         self.is_double = dt == np.float64
         self.c.rule, self.c.size = RULES[rule], params.size
         self.c.w = _ptr(params, dt, params.size, "params")
-        self.c.g = _ptr(grads, dt, params.size, "grads")
+        self.c.g = _ptr(grads, dt, params.size, "grads", False)
         for k in range(_optim.MAX_SLOTS):
-            self.c.s[k] = _ptr(slots[k], dt, params.size, "optimizer state") if k < len(slots) else NULL
+            self.c.s[k] = _ptr(slots[k], dt, params.size, "optimizer state") if k < n_slots else NULL
         for k in range(_optim.MAX_HYPER):
-            self.c.h[k] = hyper[k] if k < len(hyper) else 0.0
+            self.c.h[k] = hyper[k] if k < n_hyper else 0.0
         self.c.lr, self.c.weight_decay, self.c.t = lr, weight_decay, t
         if decay is None:
-            decay = np.zeros(0, np.int64)
-        decay = np.ascontiguousarray(decay, np.int64)
-        if decay.size % 2 or np.any(np.diff(decay) < 0) or (decay.size and (
-                decay[0] < 0 or decay[decay.size - 1] > params.size)):
-            raise ValueError("decay must hold sorted [start, end) pairs within params")
-        self.c.n_decay = decay.size // 2
-        self.c.decay = <int64_t*> _ptr(decay, np.dtype(np.int64), decay.size, "decay") if decay.size else NULL
+            self.whole[0], self.whole[1] = 0, params.size
+            self.c.decay, self.c.n_decay = self.whole, 1
+        else:
+            decay = np.ascontiguousarray(decay, np.int64)
+            if decay.size % 2 or np.any(np.diff(decay) < 0) or (decay.size and (
+                    decay[0] < 0 or decay[decay.size - 1] > params.size)):
+                raise ValueError("decay must hold sorted [start, end) pairs within params")
+            self.c.n_decay = decay.size // 2
+            self.c.decay = (<int64_t*> _ptr(decay, np.dtype(np.int64), decay.size, "decay")
+                            if decay.size else NULL)
         self.params, self.grads, self.slots, self.decay = params, grads, slots, decay
 
     @property

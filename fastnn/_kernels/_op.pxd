@@ -127,3 +127,13 @@ cdef inline double weighted_mean(const double* loss,    # IN (n,) per-row losses
                 h += weight[i] * hit[i]
     hits[0] = h
     return total / total_weight
+
+
+cdef inline Py_ssize_t no_scratch(const Op* op, Py_ssize_t n) noexcept nogil:
+    """The scratch_fn of a kind that needs none."""
+    return 0
+
+
+cdef inline Py_ssize_t no_arrays(const Op* op, int k) noexcept nogil:
+    """The array_size_fn of a kind without arrays."""
+    return 0
