@@ -120,10 +120,10 @@ class Sequential:
     @property
     def n_outputs(self) -> int | None:
         """Width of the output layer (None until known)."""
+        if self._net is not None:
+            return self._net.n_out
         out = [x for x in self.layers if isinstance(x, L.Dense)]
-        if not out:
-            return self.n_features_in_
-        return out[-1].units
+        return out[-1].units if out else None
 
     @property
     def n_classes(self) -> int | None:
