@@ -79,7 +79,8 @@ def main(argv=None) -> int:
     for key in keys:
         before = statistics.median(c[key] for c in runs["before"])
         after = statistics.median(c[key] for c in runs["after"])
-        print(f"| {key[0]} | {key[1]} | {key[2]} | {before:,.1f} | {after:,.1f} | "
+        fmt = (lambda v: f"{v:.4f}") if max(before, after) < 10 else (lambda v: f"{v:,.1f}")
+        print(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(before)} | {fmt(after)} | "
               f"{after / before:.3f} |")
     return 0
 
