@@ -535,8 +535,20 @@ def load(path) -> Sequential:
                          f"{type(exc).__name__}: {exc}") from None
 
 
+def _migrate(header: dict) -> dict:
+    """The model configuration of a file, in this version's form (version 1 files,
+    fastnn 0.1, had one loss and no dropout)."""
+    config = dict(header["config"])
+    if header.get("format_version") == 1:
+        config.setdefault("loss", "softmax_cross_entropy")
+        if "mlp" in config:
+            config["mlp"] = {**config["mlp"], "dropout": config["mlp"].get("dropout", 0.0)}
+    return config
+
+
 def _restore(header: dict, arrays: dict) -> Sequential:
-    model = Sequential.from_config(header["config"])
+    config = _migrate(header)
+    model = Sequential.from_config(config)
     classes = header.get("classes")
     n_outputs = header.get("n_outputs")
     if classes is not None:
@@ -545,7 +557,7 @@ def _restore(header: dict, arrays: dict) -> Sequential:
     model.y_ndim_ = header.get("y_ndim", 1)
     model.dropout_seed_ = header.get("dropout_seed")
     model.build(header["n_features"], n_outputs)
-    if model.get_config() != header["config"]:
+    if model.get_config() != config:
         raise io.InvalidFile("its architecture is inconsistent (the layers do not match the "
                              "model's settings)")
     for key, target in (("params", model._params), ("state", model._state)):

@@ -119,3 +119,19 @@ def test_file_is_a_plain_npz_without_pickles(tmp_path):
     with np.load(path, allow_pickle=False) as archive:
         header = json.loads(str(archive["header"]))
     assert header["format"] == "fastnn-model" and header["fastnn_version"] == fastnn.__version__
+
+
+def test_a_file_written_by_fastnn_0_1_still_loads():
+    # tests/data/model-0.1.fnn: a digits MLP(hidden=(32,)) saved by fastnn 0.1 (format
+    # version 1) with its optimizer; its probabilities on 10 rows were saved beside it
+    from pathlib import Path
+
+    from fastnn.datasets import load_digits
+
+    data = Path(__file__).parent / "data"
+    model = fastnn.load(data / "model-0.1.fnn")
+    assert model.loss.name == "softmax_cross_entropy" and model.dropout == 0.0
+    X, _ = load_digits()
+    np.testing.assert_allclose(model.predict_proba(X[1000:1010]),
+                               np.load(data / "model-0.1-proba.npy"), rtol=1e-5, atol=1e-7)
+    assert type(model.optimizer).__name__ == "Adam" and model.optimizer.t > 0
