@@ -3,7 +3,7 @@
 import importlib as _importlib
 
 from fastnn._config import config, show_config
-from fastnn._threads import get_num_threads, set_num_threads
+from fastnn._threads import get_num_threads, num_threads, set_num_threads
 from fastnn._version import __version__
 from fastnn.layers import (BatchNorm, Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Softmax,
                            Tanh)
@@ -13,7 +13,7 @@ from fastnn.optim import (SGD, Adam, AdamW, ExponentialDecay, InverseTimeDecay, 
 from fastnn.train import Callback, DivergedError, EarlyStopping, History
 
 __all__ = [
-    "__version__", "config", "show_config", "get_num_threads", "set_num_threads",
+    "__version__", "config", "show_config", "get_num_threads", "set_num_threads", "num_threads",
     "Sequential", "MLP", "Dense", "BatchNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax",
     "Dropout", "Layer", "SGD", "Momentum", "RMSprop", "Adam", "AdamW", "InverseTimeDecay",
     "ExponentialDecay", "StepDecay",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numbers
 import os
 import threading
+from contextlib import contextmanager
 
 from fastnn import _kernels
 from fastnn._kernels import _info
@@ -34,19 +35,88 @@ _limiter = None
 _controller = None
 
 
-def _cpu_count() -> int:
+def _affinity() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
 
 
+def cgroup_cpu_limit(root: str = "/sys/fs/cgroup", proc: str = "/proc/self/cgroup") -> int | None:
+    """CPUs the process's cgroup quota allows (ceil(quota / period)), or None without a quota.
+
+    Reads cgroup v2 (``cpu.max`` of the process's group and its parents) or v1
+    (``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``), as containers set them.
+    """
+    try:
+        with open(proc) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    limits = []
+    for line in lines:
+        hierarchy, _, path = line.partition(":")[2].partition(":")
+        if hierarchy == "":                       # v2: "0::/path"
+            files = [("cpu.max", None)]
+            base = root
+        elif "cpu" in hierarchy.split(","):       # v1: "4:cpu,cpuacct:/path"
+            files = [("cpu.cfs_quota_us", "cpu.cfs_period_us")]
+            base = os.path.join(root, hierarchy)
+            if not os.path.isdir(base):
+                base = os.path.join(root, "cpu")
+        else:
+            continue
+        parts = [p for p in path.strip("/").split("/") if p]
+        for depth in range(len(parts), -1, -1):   # the group and every parent
+            folder = os.path.join(base, *parts[:depth])
+            for quota_file, period_file in files:
+                limit = _read_quota(folder, quota_file, period_file)
+                if limit is not None:
+                    limits.append(limit)
+    return min(limits) if limits else None
+
+
+def _read_quota(folder: str, quota_file: str, period_file: str | None) -> int | None:
+    try:
+        with open(os.path.join(folder, quota_file)) as f:
+            fields = f.read().split()
+        if period_file is None:                   # v2: "max 100000" or "150000 100000"
+            quota, period = fields[0], fields[1]
+        else:
+            with open(os.path.join(folder, period_file)) as f:
+                quota, period = fields[0], f.read().split()[0]
+        if quota in ("max", "-1"):
+            return None
+        return max(1, -(-int(quota) // int(period)))
+    except (OSError, ValueError, IndexError, ZeroDivisionError):
+        return None
+
+
+def _env_threads() -> int | None:
+    """OMP_NUM_THREADS as a positive int (its first entry), or None."""
+    text = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if value >= 1 else None
+
+
+def available_cores() -> int:
+    """Cores this process may use: its CPU affinity, capped by a cgroup CPU quota."""
+    limit = cgroup_cpu_limit()
+    return max(1, min(_affinity(), limit) if limit else _affinity())
+
+
 def get_num_threads() -> int:
     """Return the number of threads fastnn's kernels use when ``n_threads=None``.
 
-    It is the number of cores this process may run on (capped by
-    ``OMP_NUM_THREADS`` when set), or 1 when fastnn was built without OpenMP;
-    it is found on the first call and kept (:func:`set_num_threads` changes it).
+    fastnn's own count, found once: ``OMP_NUM_THREADS`` when set, else the
+    cores this process may use (its CPU affinity, capped by a cgroup CPU
+    quota as containers set), or 1 when fastnn was built without OpenMP.
+    Other libraries calling ``omp_set_num_threads`` (PyTorch, scikit-learn)
+    do not change it; :func:`set_num_threads`, :func:`num_threads` and
+    ``threadpoolctl.threadpool_limits`` do.
     """
     global _detected_n_threads
     if _default_n_threads is not None:
@@ -54,10 +124,8 @@ def get_num_threads() -> int:
     if _detected_n_threads is None:        # read once: it asks the OS
         if not _info.openmp_enabled():
             _detected_n_threads = 1
-        elif os.environ.get("OMP_NUM_THREADS"):
-            _detected_n_threads = _info.openmp_max_threads()
         else:
-            _detected_n_threads = min(_info.openmp_max_threads(), _cpu_count())
+            _detected_n_threads = _env_threads() or available_cores()
     return _detected_n_threads
 
 
@@ -65,6 +133,19 @@ def set_num_threads(n_threads: int | None) -> None:
     """Set the default thread count of fastnn's kernels; ``None`` restores the default."""
     global _default_n_threads
     _default_n_threads = None if n_threads is None else resolve_n_threads(n_threads)
+
+
+@contextmanager
+def num_threads(n_threads: int | None):
+    """Within the block, fastnn's kernels default to ``n_threads`` (None: the detected
+    count); the previous setting comes back after it."""
+    global _default_n_threads
+    previous = _default_n_threads
+    set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        _default_n_threads = previous
 
 
 def resolve_n_threads(n_threads: int | None) -> int:
@@ -121,3 +202,39 @@ class _BlasHeld:
 
 
 blas_held = _BlasHeld()
+
+
+def _register_with_threadpoolctl() -> None:
+    """List fastnn in ``threadpoolctl.threadpool_info()`` and let ``threadpool_limits``
+    limit it, as scikit-learn users limit their thread pools (threadpoolctl >= 3.5)."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return
+    if not hasattr(threadpoolctl, "register"):
+        return
+
+    class FastnnController(threadpoolctl.LibController):
+        """fastnn's kernels: an OpenMP pool with a thread count of its own."""
+
+        user_api = "openmp"
+        internal_api = "fastnn"
+        filename_prefixes = ("_info",)
+        check_symbols = ("fastnn_threadpool_api",)
+
+        def get_num_threads(self):
+            return get_num_threads()
+
+        def set_num_threads(self, num_threads):
+            set_num_threads(num_threads)
+
+        def get_version(self):
+            from fastnn._version import __version__
+
+            return __version__
+
+    threadpoolctl.register(FastnnController)
+
+
+_register_with_threadpoolctl()
+

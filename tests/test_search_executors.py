@@ -19,6 +19,7 @@ def score(params, trial):
     value = -abs(math.log10(params["lr"]) + 2.5) + 0.1 * params["k"]
     trial.report(1, value - 0.5)
     trial.user_attrs["seed"] = trial.seed
+    trial.user_attrs["n_threads"] = trial.n_threads
     return value
 
 
@@ -93,3 +94,26 @@ def test_dask_retest(dask_client):
     report = study.retest(score, top_k=3, seeds=(0, 1), n_jobs=2,
                           executor=dask_client.get_executor())
     assert [r.old_rank for r in report.rows] == [1, 2, 3]   # same objective: same order
+
+
+def _worker_default():
+    import fastnn
+
+    return fastnn.get_num_threads()
+
+
+def test_trials_do_not_oversubscribe_the_cores(dask_client):
+    import fastnn
+
+    study = Study(None, space=space(), seed=1)
+    study.optimize(score, n_trials=4, n_jobs=2)                 # threads of this process
+    assert {t.user_attrs["n_threads"] for t in study.trials} == {max(1, fastnn.get_num_threads() // 2)}
+    study = Study(None, space=space(), seed=1)
+    study.optimize(score, n_trials=4, n_jobs=2, executor="process")
+    assert {t.user_attrs["n_threads"] for t in study.trials} == {max(1, fastnn.get_num_threads() // 2)}
+    # on Dask a trial takes its worker's share: fastnn's default there (Dask's nanny sets
+    # OMP_NUM_THREADS for its workers) over the worker's 1 task thread
+    expected = set(dask_client.run(_worker_default).values())
+    study = Study(None, space=space(), seed=1)
+    study.optimize(score, n_trials=4, n_jobs=2, executor=dask_client.get_executor())
+    assert {t.user_attrs["n_threads"] for t in study.trials} <= expected

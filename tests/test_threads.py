@@ -79,3 +79,98 @@ def test_gemms_give_the_same_bits_at_any_thread_count(shape, dtype):
     for run in runs[1:]:
         for got, want in zip(run, runs[0]):
             np.testing.assert_array_equal(got, want)
+
+
+def test_fit_and_predict_give_the_same_bits_at_1_to_4_threads():
+    # float32 45-257-129-11 with batch norm, 5 SGD then 5 Adam steps at batch 1031
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((1031, 45)).astype(np.float32)
+    y = rng.integers(0, 11, 1031)
+    runs = []
+    for n_threads in (1, 2, 3, 4):
+        m = fastnn.MLP(hidden=(257, 129), n_threads=n_threads, seed=0)
+        m.fit(X, y, epochs=5, batch_size=1031, optimizer=fastnn.SGD(0.1))
+        m.fit(X, y, epochs=5, batch_size=1031, optimizer=fastnn.Adam(1e-3))
+        runs.append((m.get_weights(), m.predict_proba(X)))
+    for weights, proba in runs[1:]:
+        np.testing.assert_array_equal(weights["params"], runs[0][0]["params"])
+        np.testing.assert_array_equal(weights["state"], runs[0][0]["state"])
+        np.testing.assert_array_equal(proba, runs[0][1])
+
+
+def _fresh(code, env=None):
+    import os
+    import subprocess
+    import sys
+
+    full_env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    full_env.update(env or {})
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=full_env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_the_default_is_fastnns_own_not_the_openmp_runtimes():
+    from fastnn._threads import available_cores
+
+    cores = available_cores()
+    # another library setting the OpenMP default before fastnn loads does not change it
+    code = ("import ctypes, ctypes.util; "
+            "ctypes.CDLL(ctypes.util.find_library('gomp') or 'libgomp.so.1').omp_set_num_threads(1); "
+            "import fastnn; print(fastnn.get_num_threads())")
+    assert _fresh(code) == str(cores)
+    code = "import torch; torch.set_num_threads(1); import fastnn; print(fastnn.get_num_threads())"
+    assert _fresh(code) == str(cores)
+    assert _fresh("import fastnn; print(fastnn.get_num_threads())", {"OMP_NUM_THREADS": "1"}) == "1"
+    assert _fresh("import fastnn; print(fastnn.get_num_threads())",
+                  {"OMP_NUM_THREADS": "3,2"}) == "3"
+    code = "import os; os.sched_setaffinity(0, {0}); import fastnn; print(fastnn.get_num_threads())"
+    assert _fresh(code) == "1"
+
+
+def test_cgroup_quotas_cap_the_cores(tmp_path):
+    from fastnn._threads import cgroup_cpu_limit
+
+    v2 = tmp_path / "v2"
+    (v2 / "app" / "job").mkdir(parents=True)
+    (v2 / "app" / "cpu.max").write_text("150000 100000\n")
+    (v2 / "app" / "job" / "cpu.max").write_text("max 100000\n")
+    proc = tmp_path / "cgroup2"
+    proc.write_text("0::/app/job\n")
+    assert cgroup_cpu_limit(str(v2), str(proc)) == 2          # 1.5 CPUs, from the parent
+    v1 = tmp_path / "v1"
+    (v1 / "cpu,cpuacct" / "box").mkdir(parents=True)
+    (v1 / "cpu,cpuacct" / "box" / "cpu.cfs_quota_us").write_text("100000\n")
+    (v1 / "cpu,cpuacct" / "box" / "cpu.cfs_period_us").write_text("100000\n")
+    proc1 = tmp_path / "cgroup1"
+    proc1.write_text("4:memory:/box\n3:cpu,cpuacct:/box\n")
+    assert cgroup_cpu_limit(str(v1), str(proc1)) == 1
+    (v1 / "cpu,cpuacct" / "box" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert cgroup_cpu_limit(str(v1), str(proc1)) is None
+    assert cgroup_cpu_limit(str(tmp_path / "none"), str(tmp_path / "missing")) is None
+
+
+def test_threadpoolctl_lists_and_limits_fastnn():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    default = fastnn.get_num_threads()
+    mine = [lib for lib in threadpool_info() if lib["internal_api"] == "fastnn"]
+    assert len(mine) == 1 and mine[0]["num_threads"] == default
+    assert mine[0]["version"] == fastnn.__version__
+    with threadpool_limits(limits=1):
+        assert fastnn.get_num_threads() == 1
+    assert fastnn.get_num_threads() == default
+    with threadpool_limits(limits=1, user_api="openmp"):     # as scikit-learn limits OpenMP
+        assert fastnn.get_num_threads() == 1
+    assert fastnn.get_num_threads() == default
+
+
+def test_num_threads_context_manager():
+    default = fastnn.get_num_threads()
+    with fastnn.num_threads(1):
+        assert fastnn.get_num_threads() == 1
+        with fastnn.num_threads(3):
+            assert fastnn.get_num_threads() == 3
+        assert fastnn.get_num_threads() == 1
+    assert fastnn.get_num_threads() == default

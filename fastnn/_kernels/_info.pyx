@@ -35,3 +35,8 @@ def openmp_max_threads():
 def cpu_isas():
     """The kernel variants this CPU can run, best first."""
     return ("avx512", "avx2", "baseline")[2 - fastnn_cpu_level():]
+
+
+# An exported symbol by which threadpoolctl tells fastnn's library from other
+# "_info" modules (fastnn._threads registers a controller for it).
+cdef public int fastnn_threadpool_api = 1

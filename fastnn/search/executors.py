@@ -3,14 +3,16 @@
 - ``executor=None`` or ``"thread"``: a ``ThreadPoolExecutor(n_jobs)``.
   fastnn's kernels release the GIL, so ``n_jobs`` trials use ``n_jobs``
   cores with no process start-up and no copies of the data. Each trial's
-  kernels get ``max(1, cores // n_jobs)`` threads.
+  kernels get ``max(1, cores // n_jobs)`` threads (processes too).
 - ``executor="process"``: a ``ProcessPoolExecutor(n_jobs)`` (forkserver
   start method where available, else spawn). The objective and its data
   are pickled for every trial: it must be a module-level function of an
   importable module (not a notebook's) or a picklable object.
 - any ``concurrent.futures.Executor``: e.g. a Dask cluster's
   ``distributed.Client(...).get_executor()`` (cloudpickle: closures work).
-  The caller owns it; a ``ThreadPoolExecutor`` counts as in-process.
+  The caller owns it; a ``ThreadPoolExecutor`` counts as in-process. On a
+  Dask worker a trial's kernels get fastnn's default there divided by the
+  worker's task threads.
 
 Reports and early stopping. A trial running in a thread of the driver's
 process asks the study's scheduler after each ``trial.report`` (under a
@@ -29,6 +31,7 @@ the driver alone writes to storage.
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import (FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor,
@@ -76,9 +79,34 @@ def open_executor(executor, n_jobs: int):
         pool.shutdown(wait=True)
 
 
-def threads_per_trial(n_jobs: int) -> int:
-    """Kernel threads per trial when ``n_jobs`` trials share this machine's cores."""
-    return max(1, get_num_threads() // n_jobs)
+def threads_per_trial(n_jobs: int, executor=None) -> int | None:
+    """Kernel threads per trial, so that trials times threads stay within the cores.
+
+    Threads and processes of this machine (``None``, ``"thread"``,
+    ``"process"``, a ``ThreadPoolExecutor`` or ``ProcessPoolExecutor``):
+    ``n_jobs`` trials share its cores, ``max(1, cores // n_jobs)`` each.
+    Any other executor (a Dask cluster): None, decided where the trial runs
+    (:func:`worker_threads`).
+    """
+    if executor in (None, "thread", "process") or isinstance(
+            executor, (ThreadPoolExecutor, ProcessPoolExecutor)):
+        return max(1, get_num_threads() // n_jobs)
+    return None
+
+
+def worker_threads() -> int:
+    """Kernel threads for a trial running here: in a Dask worker, fastnn's default there
+    (which honours the ``OMP_NUM_THREADS`` Dask's nanny sets for its workers) shared
+    among the worker's task threads; elsewhere fastnn's default."""
+    distributed = sys.modules.get("distributed")
+    if distributed is not None:
+        try:
+            worker = distributed.get_worker()
+        except ValueError:          # not inside a worker
+            worker = None
+        if worker is not None:
+            return max(1, get_num_threads() // max(1, worker.state.nthreads))
+    return get_num_threads()
 
 
 class LivePruner:

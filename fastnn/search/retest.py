@@ -88,7 +88,8 @@ def run_retest(best, objective, seeds, n_jobs, executor, n_threads, retest, dire
     if not callable(objective):
         raise TypeError(f"objective must be callable(params, trial) -> float; got {objective!r}")
     n_jobs, seeds = count(n_jobs, "n_jobs"), _check_seeds(seeds)
-    n_threads = threads_per_trial(n_jobs) if n_threads is None else count(n_threads, "n_threads")
+    n_threads = (threads_per_trial(n_jobs, executor) if n_threads is None
+                 else count(n_threads, "n_threads"))
     check_executor(executor)
     jobs = deque((t, s) for t in best for s in seeds)
     values: dict[int, list] = {t.number: [] for t in best}

@@ -278,7 +278,7 @@ class Study:
             raise ValueError(f"rounds ({rounds}) must not exceed n_trials ({n_trials})")
         if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not margin >= 0:
             raise ValueError(f"margin must be a number >= 0; got {margin!r}")
-        n_threads = (threads_per_trial(n_jobs) if n_threads is None
+        n_threads = (threads_per_trial(n_jobs, executor) if n_threads is None
                      else count(n_threads, "n_threads"))
         deadline = seconds(timeout, "timeout")
         deadline = None if deadline is None else time.monotonic() + deadline

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
+from fastnn.search.executors import worker_threads
+
 __all__ = ["TrialState", "Trial", "FrozenTrial", "Outcome", "run_trial", "future_outcome"]
 
 
@@ -62,12 +64,13 @@ class Trial:
         and the number (or a retest's seed).
     n_threads : int
         Threads the trial's kernels may use, so that concurrent trials do
-        not oversubscribe the cores.
+        not oversubscribe the cores (set where the trial runs when the
+        study leaves it to the worker).
     user_attrs : dict
         Anything JSON-ready the objective wants stored with the trial.
     """
 
-    def __init__(self, number: int, params: dict, seed: int, n_threads: int,
+    def __init__(self, number: int, params: dict, seed: int, n_threads: int | None,
                  pruner: Pruner | None = None):
         self.number, self.params, self.seed, self.n_threads = number, dict(params), seed, n_threads
         self.user_attrs: dict = {}
@@ -128,6 +131,8 @@ def _failed(reason: str, trial: Trial, start: float, tb: str | None = None) -> O
 def run_trial(objective, trial: Trial) -> Outcome:
     """Run ``objective(trial.params, trial)`` and classify the result (never raises)."""
     start = time.time()
+    if trial.n_threads is None:             # decided where the trial runs (a Dask worker)
+        trial.n_threads = worker_threads()
     try:
         value = objective(dict(trial.params), trial)
     except Exception as exc:  # the study goes on; the reason is stored
