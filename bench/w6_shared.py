@@ -1,0 +1,154 @@
+"""W6: a shared machine. Training throughput beside other busy processes, and after
+NumPy BLAS work in the same process.
+
+The W1 model (784-512-256-10, BN + ReLU, Adam, float32). Candidates: fastnn
+at its default thread count (``n_threads=None``), at fixed 1 and 2 threads,
+and PyTorch at its default (all cores). Loads: quiet, and beside 1 and 2
+processes each spinning on a core (``while True: pass``), started before the
+measurement and stopped after it. Under load single runs swing widely, so
+each figure is the median of the interleaved repeats, not the best.
+
+Then "after NumPy": a NumPy matmul on its own BLAS threads right before each
+fastnn epoch (OpenBLAS's threads keep spinning for a while after it),
+against the same epoch alone, interleaved.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import fastnn
+from context import Context, cores
+from report import Table, Target, fmt_rate, fmt_ratio, ratio
+from timing import interleave
+import torch_mlp
+from w1_training import HIDDEN, data
+
+BATCHES = (32, 128)
+LOADS = (0, 1, 2)
+STEPS = {32: 64, 128: 32}
+REPEATS = 5
+GOAL_QUIET, GOAL_BUSY, GOAL_TORCH, GOAL_NUMPY = 0.90, 0.85, 2.0, 0.90
+DEFAULT, ONE, TWO, TORCH = "fastnn default", "fastnn 1t", "fastnn 2t", "torch default"
+
+
+def busy(n: int) -> list[subprocess.Popen]:
+    """``n`` processes spinning on a core each."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def _fastnn(X, y, batch, n_threads):
+    model = fastnn.MLP(hidden=HIDDEN, n_classes=10, seed=0, n_threads=n_threads)
+    model.fit(X, y, epochs=1, batch_size=batch, optimizer=fastnn.Adam(1e-3))
+
+    def run() -> float:
+        start = time.perf_counter()
+        model.fit(X, y, epochs=1, batch_size=batch)
+        return time.perf_counter() - start
+    return run
+
+
+def _torch(ctx: Context, X, y, batch):
+    torch, n = ctx.torch, cores()
+    ctx.set_torch_threads(n)
+    model, opt = torch_mlp.build(torch, 784, HIDDEN, 10, seed=0)
+    Xt, yt = torch_mlp.tensors(torch, X, y)
+    torch_mlp.train_epoch(torch, model, opt, Xt, yt, batch)
+
+    def run() -> float:
+        ctx.set_torch_threads(n)
+        start = time.perf_counter()
+        torch_mlp.train_epoch(torch, model, opt, Xt, yt, batch)
+        return time.perf_counter() - start
+    return run
+
+
+def measure(ctx: Context, X, y, batch: int, load: int) -> dict[str, float]:
+    """Median samples/s of each candidate at one batch size beside ``load`` busy processes."""
+    steps = 8 if ctx.quick else STEPS[batch]
+    n = batch * steps
+    Xn, yn = X[:n], y[:n]
+    runs = {DEFAULT: _fastnn(Xn, yn, batch, None), ONE: _fastnn(Xn, yn, batch, 1),
+            TWO: _fastnn(Xn, yn, batch, 2)}
+    if ctx.torch is not None:
+        runs[TORCH] = _torch(ctx, Xn, yn, batch)
+    procs = busy(load)
+    try:
+        times = interleave(runs, ctx.repeats(REPEATS))
+    finally:
+        stop(procs)
+    return {key: n / statistics.median(values) for key, values in times.items()}
+
+
+def after_numpy(ctx: Context, X, y) -> tuple[float, float]:
+    """(samples/s of a batch-32 epoch alone, right after a NumPy matmul), medians."""
+    steps = 8 if ctx.quick else STEPS[32]
+    n = 32 * steps
+    epoch = _fastnn(X[:n], y[:n], 32, None)
+    a = np.random.default_rng(0).standard_normal((768, 768))
+
+    def alone() -> float:
+        time.sleep(0.2)                 # the same pause before both
+        return epoch()
+
+    def after() -> float:
+        time.sleep(0.2)
+        a @ a                           # NumPy's BLAS on its own threads
+        return epoch()
+    times = interleave({"alone": alone, "after": after}, ctx.repeats(2 * REPEATS))
+    return n / statistics.median(times["alone"]), n / statistics.median(times["after"])
+
+
+def run(ctx: Context) -> tuple[list[Table], list[Target]]:
+    X, y = data(n=max(STEPS[b] * b for b in BATCHES))
+    keys = [DEFAULT, ONE, TWO] + ([TORCH] if ctx.torch is not None else [])
+    table = Table("W6: a shared machine, MLP 784-512-256-10 training (samples/s, medians)",
+                  ["load", "batch"] + keys + ["default / best fixed", "default / torch default"])
+    targets = []
+    for load in LOADS:
+        for batch in BATCHES:
+            r = measure(ctx, X, y, batch, load)
+            fixed = max(r[ONE], r[TWO])
+            rel, vs_torch = ratio(r[DEFAULT], fixed), ratio(r[DEFAULT], r.get(TORCH))
+            name = "quiet" if load == 0 else f"busy {load}"
+            table.add(name, batch, *(fmt_rate(r[k]) for k in keys), fmt_ratio(rel),
+                      fmt_ratio(vs_torch))
+            goal = GOAL_QUIET if load == 0 else GOAL_BUSY
+            targets.append(Target(f"W6 default vs best fixed threads, {name}, batch {batch}",
+                                  f"{fmt_rate(r[DEFAULT])} samples/s",
+                                  f"best fixed {fmt_rate(fixed)}", rel, goal, fmt_ratio(rel),
+                                  f">= {goal}x"))
+            if load and vs_torch is not None:
+                targets.append(Target(f"W6 default vs torch default, {name}, batch {batch}",
+                                      f"{fmt_rate(r[DEFAULT])} samples/s",
+                                      f"torch {fmt_rate(r[TORCH])}", vs_torch, GOAL_TORCH,
+                                      fmt_ratio(vs_torch), f">= {GOAL_TORCH}x"))
+    alone, after = after_numpy(ctx, X, y)
+    rel = ratio(after, alone)
+    table.add("after NumPy BLAS", 32, fmt_rate(after), "", "", *([""] if ctx.torch else []),
+              f"{fmt_ratio(rel)} of alone ({fmt_rate(alone)})", "")
+    targets.append(Target("W6 right after NumPy BLAS work, batch 32", f"{fmt_rate(after)} samples/s",
+                          f"alone {fmt_rate(alone)}", rel, GOAL_NUMPY, fmt_ratio(rel),
+                          f">= {GOAL_NUMPY}x"))
+    table.notes += [
+        f"Median of {ctx.repeats(REPEATS)} interleaved repeats of one epoch ("
+        + ", ".join(f"{STEPS[b]} x {b}" for b in BATCHES) + " samples) per cell, after a "
+        "warm-up epoch; 'busy N': N other processes spinning on a core each, during the "
+        f"whole cell; fastnn default = {fastnn.get_num_threads()} threads here; torch "
+        f"default = {cores()} threads.",
+        "After NumPy: a 768x768 float64 matmul on NumPy's own BLAS threads right before each "
+        "fastnn epoch (batch 32, default threads), against the epoch alone; medians of "
+        f"{ctx.repeats(2 * REPEATS)} interleaved repeats, 0.2 s pause before each.",
+    ]
+    return [table], targets
