@@ -38,6 +38,9 @@ def config() -> dict:
         ``version``; ``openmp`` (True when the kernels were built with
         OpenMP); ``isa`` (the instruction-set variant of the kernels in use:
         "avx512", "avx2" or "baseline"); ``n_threads`` (the default thread count of the kernels);
+        ``openmp_wait`` (how idle OpenMP threads wait: fastnn's bounded
+        spinning, the environment's setting, or the runtime's own when it was
+        loaded before fastnn);
         ``blas``, a list of dicts describing the BLAS library that fastnn's
         GEMMs call through scipy (every loaded BLAS when scipy's own cannot
         be told apart) (``internal_api``, ``version``, ``threading_layer``,
@@ -48,6 +51,7 @@ def config() -> dict:
         "openmp": _info.openmp_enabled(),
         "isa": _kernels.isa,
         "n_threads": get_num_threads(),
+        "openmp_wait": _kernels.wait_policy,
         "blas": _blas_info(),
         "python": sys.version.split()[0],
     }
@@ -61,6 +65,7 @@ def show_config(file=None) -> None:
         f"  openmp:    {'yes' if cfg['openmp'] else 'no (serial kernels)'}",
         f"  kernels:   {cfg['isa']}",
         f"  n_threads: {cfg['n_threads']}",
+        f"  waiting:   {cfg['openmp_wait']}",
     ]
     for lib in cfg["blas"]:
         lines.append(

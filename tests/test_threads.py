@@ -103,7 +103,8 @@ def _fresh(code, env=None):
     import subprocess
     import sys
 
-    full_env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     full_env.update(env or {})
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=full_env, timeout=120)
@@ -174,3 +175,16 @@ def test_num_threads_context_manager():
             assert fastnn.get_num_threads() == 3
         assert fastnn.get_num_threads() == 1
     assert fastnn.get_num_threads() == default
+
+
+def test_idle_threads_spin_briefly_unless_the_user_says_otherwise():
+    code = ("import os, fastnn; from fastnn import _kernels; "
+            "print(_kernels.wait_policy, '|', 'GOMP_SPINCOUNT' in os.environ)")
+    out = _fresh(code, {})
+    assert out.startswith("GOMP_SPINCOUNT=1000") and out.endswith("| False")   # not inherited
+    assert _fresh(code, {"OMP_WAIT_POLICY": "active"}).startswith("as the environment sets it")
+    out = _fresh(code, {"GOMP_SPINCOUNT": "5"})
+    assert out.startswith("as the environment sets it") and out.endswith("| True")
+    code = ("import ctypes, ctypes.util; ctypes.CDLL(ctypes.util.find_library('gomp') or "
+            "'libgomp.so.1'); from fastnn import _kernels; print(_kernels.wait_policy)")
+    assert "loaded before fastnn" in _fresh(code, {})

@@ -13,7 +13,43 @@ inputs: call them through fastnn.ops or a model.
 import importlib
 import os
 
-from fastnn._kernels import _info
+# How long an idle OpenMP thread spins before it sleeps. libgomp's default
+# (300,000 spins) is right on a quiet machine and ruinous on a shared one:
+# a thread spinning at a barrier while its partner waits for a core that
+# another process holds halved throughput beside one busy process
+# (bench/RESULTS.md, W6). 1,000 spins cost nothing measurable when quiet.
+# libgomp reads GOMP_SPINCOUNT once, when it loads, which is here (the first
+# module linked with OpenMP); a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins,
+# and the variable is removed again so that child processes do not inherit it.
+SPIN_COUNT = "1000"
+
+
+def _libgomp_loaded() -> bool | None:
+    try:
+        with open("/proc/self/maps") as f:
+            return "libgomp" in f.read()
+    except OSError:
+        return None
+
+
+def _load_info():
+    """Import _info (and so the OpenMP runtime); return (module, how waiting was set)."""
+    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+        how = "as the environment sets it"
+    elif _libgomp_loaded() is not False:
+        how = "the OpenMP runtime's (it was loaded before fastnn)"
+    else:
+        os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
+        how = f"GOMP_SPINCOUNT={SPIN_COUNT} (fastnn's default)"
+    try:
+        from fastnn._kernels import _info as module
+    finally:
+        if how.startswith("GOMP_SPINCOUNT"):
+            del os.environ["GOMP_SPINCOUNT"]
+    return module, how
+
+
+_info, wait_policy = _load_info()
 
 ISAS = ("avx512", "avx2", "baseline")
 _SUFFIX = {"avx512": "_avx512", "avx2": "_avx2", "baseline": ""}
