@@ -135,6 +135,57 @@ def set_num_threads(n_threads: int | None) -> None:
     _default_n_threads = None if n_threads is None else resolve_n_threads(n_threads)
 
 
+def default_is_fixed() -> bool:
+    """Whether the user fixed the default thread count (set_num_threads, num_threads,
+    threadpool_limits, OMP_NUM_THREADS), rather than fastnn detecting it."""
+    return _default_n_threads is not None or _env_threads() is not None
+
+
+class ThreadChooser:
+    """The thread count of a model's training, chosen by timing it.
+
+    Training gives the same bits at any thread count, so the count may
+    change between segments of an epoch. Each candidate (1, the default
+    count, and half of it from 4 cores up) trains one segment; the fastest
+    is kept. The others are timed again every ``PROBE_EVERY`` segments, and
+    at once when the kept count's rate falls ``DRIFT`` times below the rate
+    that chose it (another process took a core). On a quiet machine this
+    costs one slower segment in ``PROBE_EVERY``; beside busy processes it
+    keeps training off the cores they hold.
+    """
+
+    PROBE_EVERY = 16
+    DRIFT = 1.3
+
+    def __init__(self, n_max: int):
+        candidates = {1, n_max} | ({n_max // 2} if n_max >= 4 else set())
+        self.candidates = sorted(candidates, reverse=True)
+        self.rates: dict[int, float] = {}
+        self.current = self.candidates[0]
+        self.chosen_rate = 0.0
+        self.since = 0
+        self._queue = list(self.candidates)           # counts to time next
+
+    def next(self) -> int:
+        """The thread count for the next segment."""
+        return self._queue[0] if self._queue else self.current
+
+    def record(self, n_threads: int, samples: int, seconds: float) -> None:
+        """A segment of ``samples`` rows took ``seconds`` on ``n_threads``."""
+        rate = samples / max(seconds, 1e-9)
+        self.rates[n_threads] = rate
+        if self._queue:
+            if self._queue[0] == n_threads:
+                self._queue.pop(0)
+            if not self._queue:
+                self.current = max(self.rates, key=self.rates.get)
+                self.chosen_rate, self.since = self.rates[self.current], 0
+            return
+        self.since += 1
+        if self.since >= self.PROBE_EVERY or rate * self.DRIFT < self.chosen_rate:
+            self._queue = [c for c in self.candidates if c != self.current] + [self.current]
+
+
 @contextmanager
 def num_threads(n_threads: int | None):
     """Within the block, fastnn's kernels default to ``n_threads`` (None: the detected
@@ -204,6 +255,19 @@ class _BlasHeld:
 blas_held = _BlasHeld()
 
 
+_UNSET = object()
+
+
+def get_num_threads_detected() -> int:
+    """The count fastnn detects, whatever was set."""
+    global _default_n_threads
+    saved, _default_n_threads = _default_n_threads, None
+    try:
+        return get_num_threads()
+    finally:
+        _default_n_threads = saved
+
+
 def _register_with_threadpoolctl() -> None:
     """List fastnn in ``threadpoolctl.threadpool_info()`` and let ``threadpool_limits``
     limit it, as scikit-learn users limit their thread pools (threadpoolctl >= 3.5)."""
@@ -222,11 +286,22 @@ def _register_with_threadpoolctl() -> None:
         filename_prefixes = ("_info",)
         check_symbols = ("fastnn_threadpool_api",)
 
+        _saved = _UNSET
+
         def get_num_threads(self):
             return get_num_threads()
 
         def set_num_threads(self, num_threads):
-            set_num_threads(num_threads)
+            # threadpool_limits restores by setting the count it read; give back the
+            # setting it found instead (None: detected), so a limit leaves nothing fixed
+            global _default_n_threads
+            if self._saved is _UNSET:
+                self._saved = _default_n_threads
+                set_num_threads(num_threads)
+            elif num_threads == (self._saved or get_num_threads_detected()):
+                _default_n_threads, self._saved = self._saved, _UNSET
+            else:
+                set_num_threads(num_threads)
 
         def get_version(self):
             from fastnn._version import __version__

@@ -24,12 +24,14 @@ from __future__ import annotations
 import numbers
 import os
 import threading
+import time
 
 import numpy as np
 
 from fastnn import _kernels, io
 from fastnn import layers as L
-from fastnn._threads import BLAS_THREADING_MIN, blas_held, resolve_n_threads
+from fastnn._threads import (BLAS_THREADING_MIN, ThreadChooser, blas_held, default_is_fixed,
+                             get_num_threads, resolve_n_threads)
 from fastnn.losses import get_loss
 from fastnn.optim import optimizer_from_config
 from fastnn.ops import check_sample_weight
@@ -38,6 +40,7 @@ from fastnn.train import History, fit
 __all__ = ["Sequential", "MLP", "load"]
 
 _MAX_WORKSPACES = 4            # batch sizes whose training buffers are kept
+_SEGMENT_ROWS = 4096           # rows per timed segment when training picks its thread count
 
 
 class Sequential:
@@ -57,7 +60,11 @@ class Sequential:
     dtype : {"float32", "float64"}, default "float32"
         Precision of parameters and computation.
     n_threads : int, optional
-        Threads for the kernels; default :func:`fastnn.get_num_threads`.
+        Threads for the kernels. Default: fastnn's count
+        (:func:`fastnn.get_num_threads`) for prediction; training then times
+        itself on 1 thread and on that count, keeps the faster and checks
+        again now and then (a busy machine can make fewer threads faster).
+        Results have the same bits either way.
     seed : int, optional
         Seeds the weight initialization and, unless ``fit`` gets its own
         seed, the shuffling and dropout. A given seed gives the same model
@@ -110,6 +117,7 @@ class Sequential:
         self._workspaces: dict = {}
         self._net = None
         self._fit_lock = threading.Lock()
+        self._chooser: ThreadChooser | None = None
         self.plan: list[L.Placement] = L.plan(layers, self.loss.output_layer)
 
     # ------------------------------------------------------------ building
@@ -314,15 +322,44 @@ class Sequential:
         """
         return self._net.train_step(ws, n_threads, step)
 
+    def _threads_for_training(self):
+        """A fixed thread count, or the model's ThreadChooser when the count is fastnn's
+        detected default (then training times itself and picks; see ThreadChooser)."""
+        if self.n_threads is not None or default_is_fixed() or get_num_threads() == 1:
+            return resolve_n_threads(self.n_threads)
+        if self._chooser is None or self._chooser.candidates[0] != get_num_threads():
+            self._chooser = ThreadChooser(get_num_threads())
+        return self._chooser
+
     def _run_epoch(self, workspaces, X, targets, weight, order, bounds, optimizer, lr: float,
-                   n_threads: int):
+                   threads):
         """One compiled epoch over the batches ``order[bounds[k]:bounds[k + 1]]``; the
-        optimizer's step count follows. Returns (status, loss sum, hits, stopping batch,
-        its loss); see ``Network.train_epoch``."""
+        optimizer's step count follows. ``threads``: a count, or a ThreadChooser (the
+        epoch then runs in timed segments). Returns (status, loss sum, hits, stopping
+        batch, its loss); see ``Network.train_epoch``."""
         update = optimizer.update_for(self._params, self._grads, lr, self._decay)
-        status, loss_sum, hits, _, stop, stop_loss = self._net.train_epoch(
-            workspaces, X, targets, weight, order, bounds, update, n_threads)
-        optimizer.t = update.t
+        n_batches = len(bounds) - 1
+        if isinstance(threads, ThreadChooser):
+            size = max(4, -(-_SEGMENT_ROWS // max(1, int(bounds[1] - bounds[0]))))
+        else:
+            size = n_batches
+        loss_sum = hits = 0.0
+        status, stop, stop_loss = _kernels.network.EPOCH_DONE, -1, 0.0
+        try:
+            for k0 in range(0, n_batches, size):
+                k1 = min(n_batches, k0 + size)
+                n = threads.next() if isinstance(threads, ThreadChooser) else threads
+                start = time.perf_counter()
+                status, part_loss, part_hits, _, stop, stop_loss = self._net.train_epoch(
+                    workspaces, X, targets, weight, order, bounds[k0:k1 + 1], update, n)
+                if isinstance(threads, ThreadChooser):
+                    threads.record(n, int(bounds[k1] - bounds[k0]), time.perf_counter() - start)
+                loss_sum, hits = loss_sum + part_loss, hits + part_hits
+                if status != _kernels.network.EPOCH_DONE:
+                    stop += k0
+                    break
+        finally:
+            optimizer.t = update.t
         return status, loss_sum, hits, stop, stop_loss
 
     def _record_epoch(self, record: dict) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 from fastnn import _kernels
 from fastnn import layers as L
 from fastnn.ops import check_sample_weight
-from fastnn._threads import blas_held, resolve_n_threads
+from fastnn._threads import blas_held
 from fastnn.optim import Adam, Optimizer, check_decay
 
 __all__ = ["fit", "History", "Callback", "EarlyStopping", "DivergedError", "batch_bounds"]
@@ -321,7 +321,7 @@ def _validation(model, validation_data, n_features, first):
 def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, val, shuffle,
             rng, cbs, verbose) -> History:
     n = X.shape[0]
-    n_threads = resolve_n_threads(model.n_threads)
+    threads = model._threads_for_training()
     edges = batch_bounds(n, batch_size)
     bounds = np.array([lo for lo, _ in edges] + [n], dtype=np.int64)
     weighted = weight is not None
@@ -344,7 +344,7 @@ def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, 
             if shuffle:
                 order = rng.permutation(n)
             status, loss_sum, hits, stop, stop_loss = model._run_epoch(
-                workspaces, X, targets, weight, order, bounds, optimizer, lr, n_threads)
+                workspaces, X, targets, weight, order, bounds, optimizer, lr, threads)
             if status == network.EPOCH_NO_WORKSPACE:
                 raise RuntimeError(f"internal error: no training buffers for batch {stop} of "
                                    f"epoch {epoch}")

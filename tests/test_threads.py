@@ -188,3 +188,63 @@ def test_idle_threads_spin_briefly_unless_the_user_says_otherwise():
     code = ("import ctypes, ctypes.util; ctypes.CDLL(ctypes.util.find_library('gomp') or "
             "'libgomp.so.1'); from fastnn import _kernels; print(_kernels.wait_policy)")
     assert "loaded before fastnn" in _fresh(code, {})
+
+
+def test_thread_chooser_keeps_the_faster_count_and_checks_again():
+    from fastnn._threads import ThreadChooser
+
+    c = ThreadChooser(2)
+    assert c.candidates == [2, 1]
+    speed = {2: 2.0, 1: 1.0}                      # quiet: 2 threads twice as fast
+    for _ in range(2):
+        n = c.next()
+        c.record(n, 1000, 1000 / speed[n] / 1e4)
+    assert c.current == 2 and c.next() == 2
+    speed = {2: 0.5, 1: 1.0}                      # a neighbour takes a core
+    c.record(c.next(), 1000, 1000 / speed[2] / 1e4)          # 4x slower: drift
+    assert c.next() == 1                          # times the other count at once
+    c.record(1, 1000, 1000 / speed[1] / 1e4)
+    c.record(c.next(), 1000, 1000 / speed[2] / 1e4)          # and the kept one again
+    assert c.current == 1
+    for _ in range(ThreadChooser.PROBE_EVERY):    # steady: re-checked after PROBE_EVERY
+        assert c.next() == 1
+        c.record(1, 1000, 1000 / speed[1] / 1e4)
+    assert c.next() == 2
+    assert ThreadChooser(8).candidates == [8, 4, 1]
+
+
+def test_a_default_fit_times_its_thread_counts_and_keeps_the_bits(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((3000, 20)).astype(np.float32), rng.integers(0, 3, 3000)
+    auto = fastnn.MLP(hidden=(64,), seed=0)
+    auto.fit(X, y, epochs=3, batch_size=64)
+    if fastnn.get_num_threads() > 1:
+        assert set(auto._chooser.rates) == {1, fastnn.get_num_threads()}
+    fixed = fastnn.MLP(hidden=(64,), seed=0, n_threads=1)
+    fixed.fit(X, y, epochs=3, batch_size=64)
+    assert fixed._chooser is None
+    np.testing.assert_array_equal(auto.get_weights()["params"], fixed.get_weights()["params"])
+    with fastnn.num_threads(2):                   # a count the user fixed is used as is
+        m = fastnn.MLP(hidden=(8,), seed=0)
+        m.fit(X, y, epochs=1)
+        assert m._chooser is None
+
+
+def test_a_threadpoolctl_limit_leaves_the_default_detected(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    from threadpoolctl import threadpool_limits
+
+    from fastnn._threads import default_is_fixed
+
+    assert not default_is_fixed()
+    with threadpool_limits(limits=1):
+        assert default_is_fixed()
+    assert not default_is_fixed()
+    fastnn.set_num_threads(2)
+    try:
+        with threadpool_limits(limits=1):
+            assert fastnn.get_num_threads() == 1
+        assert default_is_fixed() and fastnn.get_num_threads() == 2
+    finally:
+        fastnn.set_num_threads(None)
