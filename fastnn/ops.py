@@ -493,8 +493,8 @@ def softmax_cross_entropy(z, labels, *, sample_weight=None, compute_grad=True, o
     return loss, dz
 
 
-def _float_loss(kernel, z, y, sample_weight, compute_grad, out, n_threads):
-    """A loss on float targets of z's shape: (loss, dz or None)."""
+def _float_loss(kernel, z, y, sample_weight, compute_grad, out, n_threads, unit_targets=False):
+    """A loss on float targets of z's shape (in [0, 1] if ``unit_targets``): (loss, dz or None)."""
     z = _nonempty(_floats(z, "z", None), "z")
     if z.ndim == 1:
         z = z.reshape(-1, 1)
@@ -505,7 +505,7 @@ def _float_loss(kernel, z, y, sample_weight, compute_grad, out, n_threads):
     y = np.ascontiguousarray(_floats(y, "y", None, z.dtype, "z").reshape(z.shape))
     if not np.isfinite(y).all():
         raise ValueError("y contains NaN or infinite values")
-    if kernel is _kernels.ops.sigmoid_cross_entropy and np.any((y < 0) | (y > 1)):
+    if unit_targets and np.any((y < 0) | (y > 1)):
         raise ValueError("y must lie in [0, 1]")
     w, total = _sample_weight(sample_weight, z.shape[0])
     dz = _out(out, "out", z.shape, z.dtype, (z, y)) if compute_grad else None
@@ -539,7 +539,7 @@ def sigmoid_cross_entropy(z, y, *, sample_weight=None, compute_grad=True, out=No
     dz : array of shape (n_samples, n_labels), or None
     """
     return _float_loss(_kernels.ops.sigmoid_cross_entropy, z, y, sample_weight, compute_grad,
-                       out, n_threads)
+                       out, n_threads, unit_targets=True)
 
 
 def mse(z, y, *, sample_weight=None, compute_grad=True, out=None, n_threads=None):
