@@ -5,6 +5,7 @@
     fastnn babysit [data and model options] --epochs 30 --checkpoint-dir DIR [--resume]
     fastnn study show study.db
     fastnn predict MODEL.fnn FILE.csv [--out PREDICTIONS.csv] [--proba]
+    fastnn export  MODEL.fnn MODEL.onnx [--opset 17]
     fastnn info
 
 Bad arguments or files give a one-line error and exit status 2.
@@ -137,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write predictions here (default: standard output)")
     p.add_argument("--proba", action="store_true", help="also write each class's probability")
     p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("export", help="write a saved model as an ONNX file (needs onnx)")
+    p.add_argument("model", help="a model file written by 'fastnn train --save'")
+    p.add_argument("onnx", help="the ONNX file to write (e.g. model.onnx)")
+    p.add_argument("--opset", type=_positive_int, default=None, help="ONNX opset (default 17)")
+    p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("info", help="show the build: version, OpenMP, threads, BLAS")
     p.set_defaults(run=lambda args: _info())
@@ -360,6 +367,20 @@ def cmd_predict(args) -> int:
             out.close()
     if args.out:
         print(f"wrote {len(labels)} predictions to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args) -> int:
+    import fastnn
+
+    model = fastnn.load(args.model)
+    try:
+        proto = model.to_onnx(args.onnx, opset=args.opset)
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    outputs = ", ".join(out.name for out in proto.graph.output)
+    print(f"wrote {args.onnx}: input X ({model.n_features_in_} features, {model.dtype.name}), "
+          f"outputs {outputs}")
     return 0
 
 

@@ -542,6 +542,27 @@ class Sequential:
                 arrays[f"optimizer/{key}"] = np.asarray(value)
         io.write(path, header, arrays)
 
+    def to_onnx(self, path=None, *, opset: int | None = None):
+        """Export to ONNX: a graph that computes ``predict_proba`` and ``predict``.
+
+        Needs the ``onnx`` package (``pip install "fastnn[onnx]"``); see
+        :func:`fastnn.export.to_onnx` for the graph's inputs and outputs.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Where to write the ``.onnx`` file; without it only the proto is returned.
+        opset : int, optional
+            ONNX opset (default 17).
+
+        Returns
+        -------
+        onnx.ModelProto
+        """
+        from fastnn.export import to_onnx
+
+        return to_onnx(self, path, opset=opset)
+
 
 def load(path) -> Sequential:
     """Read a model written by :meth:`Sequential.save`.

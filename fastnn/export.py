@@ -1,0 +1,287 @@
+"""Export a fitted model to ONNX, for runtimes in other languages (onnxruntime and others).
+
+The file computes what ``predict_proba`` and ``predict`` compute, with
+test-time batch norm and no dropout. It is built in two passes:
+
+1. :func:`inference_steps` reads the layers into a short list of steps,
+   each an array computation: ``dense`` (``x @ W + b``), ``affine``
+   (``x * a + b``: a batch norm with its running estimates folded in, one
+   multiply-add per element) and ``activation``. Dropout is the identity
+   at test time and leaves no step; a ReLU fused into the batch norm before
+   it comes back as its own step. An ``affine`` that directly follows a
+   ``dense`` is folded into its weights (``W * a``, ``b * a + shift``).
+2. :func:`to_onnx` writes each step as ONNX nodes (``Gemm`` or ``MatMul``,
+   ``Mul`` and ``Add``, ``Relu``/``LeakyRelu``/``Tanh``/``Sigmoid``) with
+   the ``onnx`` package's helpers, then the loss's output map.
+
+The graph has one input, ``X`` of shape (n_samples, n_features) in the
+model's dtype (float32 or float64), with a dynamic batch dimension, and
+these outputs:
+
+- softmax cross-entropy: ``label`` (n_samples,), the class of
+  ``predict``, and ``probabilities`` (n_samples, n_classes);
+- sigmoid cross-entropy: ``label`` (0/1, int64) and ``probabilities``,
+  both in the shape of the targets the model was fitted on ((n_samples,)
+  or (n_samples, n_labels));
+- mse: ``predictions``, in the shape of the targets.
+
+``onnx`` is an optional dependency (``pip install "fastnn[onnx]"``),
+imported only when a model is exported.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+
+import numpy as np
+
+from fastnn import layers as L
+from fastnn._version import __version__
+
+__all__ = ["to_onnx", "inference_steps", "DEFAULT_OPSET", "MIN_OPSET"]
+
+#: the opset written by default: supported by onnxruntime 1.12 and later
+DEFAULT_OPSET = 17
+#: the oldest opset the graph can be written in (Softmax over one axis, ArgMax as written)
+MIN_OPSET = 13
+
+_ONNX_ACTIVATIONS = {"relu": "Relu", "leaky_relu": "LeakyRelu", "tanh": "Tanh",
+                     "sigmoid": "Sigmoid"}
+
+
+def _import_onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("exporting to ONNX needs the onnx package: pip install onnx "
+                          "(or pip install 'fastnn[onnx]')") from None
+    return onnx
+
+
+def inference_steps(model) -> list[tuple]:
+    """The model's test-time computation as a list of steps on float64 arrays.
+
+    Parameters
+    ----------
+    model : Sequential
+        A built (fitted or loaded) model of fastnn's own layers.
+
+    Returns
+    -------
+    list of tuple
+        ``("dense", W, b)`` with ``W`` of shape (n_in, n_out) and ``b`` of
+        shape (n_out,) or None; ``("affine", a, b)``, ``y = x * a + b``
+        per column; ``("activation", name, alpha)``. The loss's output map
+        (softmax, sigmoid) is not a step.
+
+    Raises
+    ------
+    TypeError
+        If the model holds a layer written in Python (a ``fastnn.Layer``
+        subclass with its own ``forward``): it has no ONNX equivalent.
+    RuntimeError
+        If the model has no weights yet.
+    """
+    _check_model(model)
+    steps: list[tuple] = []
+    for layer, place in zip(model.layers, model.plan):
+        if isinstance(layer, L.Dense):
+            W = layer.params["W"].astype(np.float64)
+            b = layer.params.get("b")
+            steps.append(("dense", W, None if b is None else b.astype(np.float64)))
+        elif isinstance(layer, L.BatchNorm):
+            a = layer.gamma.astype(np.float64) / np.sqrt(
+                layer.running_var.astype(np.float64) + layer.eps)
+            shift = layer.beta.astype(np.float64) - layer.running_mean.astype(np.float64) * a
+            steps.append(("affine", a, shift))
+            if place.fused_relu:
+                steps.append(("activation", "relu", 0.0))
+        elif isinstance(layer, L._Activation) and not place.absorbed:
+            steps.append(("activation", layer.kind, float(layer._alpha)))
+        # Dropout (the identity at test time), the ReLU fused into a BatchNorm (written
+        # above) and the output Softmax/Sigmoid fused with the loss leave no step.
+    return _fold(steps)
+
+
+def _check_model(model) -> None:
+    layers = getattr(model, "layers", None)
+    if layers is None or not hasattr(model, "plan") or not hasattr(model, "loss"):
+        raise TypeError(f"model must be a fastnn Sequential or MLP; got {type(model).__name__}")
+    for i, layer in enumerate(layers):
+        if type(layer) not in L.BUILTIN_LAYERS:
+            raise TypeError(f"layer {i}, {type(layer).__name__}, is a layer written in Python: "
+                            "it cannot be exported to ONNX (only fastnn's own layers can: "
+                            f"{', '.join(c.__name__ for c in L.BUILTIN_LAYERS)})")
+    if not model.built:
+        raise RuntimeError("the model has no weights yet: call fit (or build) before exporting")
+
+
+def _fold(steps: list[tuple]) -> list[tuple]:
+    """Fold each affine step that directly follows a dense step into its weights."""
+    out: list[tuple] = []
+    for step in steps:
+        if step[0] == "affine" and out and out[-1][0] == "dense":
+            _, W, b = out.pop()
+            _, a, shift = step
+            out.append(("dense", W * a, shift if b is None else b * a + shift))
+        else:
+            out.append(step)
+    return out
+
+
+def to_onnx(model, path=None, *, opset: int | None = None):
+    """Write ``model`` as an ONNX graph that computes ``predict_proba`` and ``predict``.
+
+    Parameters
+    ----------
+    model : Sequential or MLP
+        Fitted (or loaded), made of fastnn's own layers.
+    path : str or path-like, optional
+        Where to write the ``.onnx`` file (replaced atomically). Without
+        it nothing is written and only the model proto is returned.
+    opset : int, optional
+        ONNX opset of the default domain, from 13 to the installed
+        ``onnx`` package's newest; default 17.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Input ``X`` (n_samples, n_features) in the model's dtype; outputs
+        ``label`` and ``probabilities`` for the classification losses,
+        ``predictions`` for mse (see :mod:`fastnn.export`).
+
+    Raises
+    ------
+    ImportError
+        If the ``onnx`` package is not installed.
+    TypeError
+        If the model holds a layer written in Python.
+    RuntimeError
+        If the model has no weights yet.
+    """
+    onnx = _import_onnx()
+    opset = _check_opset(onnx, opset)
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or path-like) or None; got "
+                        f"{type(path).__name__}")
+    steps = inference_steps(model)
+    proto = _GraphWriter(onnx, model.dtype).model(model, steps, opset)
+    onnx.checker.check_model(proto, full_check=True)
+    if path is not None:
+        _write(os.fspath(path), proto.SerializeToString())
+    return proto
+
+
+def _check_opset(onnx, opset) -> int:
+    newest = onnx.defs.onnx_opset_version()
+    if opset is None:
+        return min(DEFAULT_OPSET, newest)
+    if isinstance(opset, bool) or not isinstance(opset, numbers.Integral) or not (
+            MIN_OPSET <= opset <= newest):
+        raise ValueError(f"opset must be an integer from {MIN_OPSET} to {newest} (the installed "
+                         f"onnx package's newest); got {opset!r}")
+    return int(opset)
+
+
+def _write(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class _GraphWriter:
+    """Nodes and initializers of one graph, named in order."""
+
+    def __init__(self, onnx, dtype: np.dtype):
+        self.onnx, self.h = onnx, onnx.helper
+        self.dtype = np.dtype(dtype)
+        self.elem = self.h.np_dtype_to_tensor_dtype(self.dtype)
+        self.nodes: list = []
+        self.inits: list = []
+
+    def const(self, name: str, value) -> str:
+        arr = np.asarray(value)
+        if arr.dtype.kind == "U":
+            arr = arr.astype(object)
+        self.inits.append(self.onnx.numpy_helper.from_array(arr, name))
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str, **attrs) -> str:
+        self.nodes.append(self.h.make_node(op, inputs, [output], name=output, **attrs))
+        return output
+
+    def steps(self, steps: list[tuple], x: str) -> str:
+        for i, step in enumerate(steps):
+            if step[0] == "dense":
+                _, W, b = step
+                inputs = [x, self.const(f"W{i}", W.astype(self.dtype))]
+                if b is not None:
+                    inputs.append(self.const(f"b{i}", b.astype(self.dtype)))
+                x = self.node("Gemm", inputs, f"dense{i}")
+            elif step[0] == "affine":
+                _, a, b = step
+                x = self.node("Mul", [x, self.const(f"scale{i}", a.astype(self.dtype))],
+                              f"scaled{i}")
+                x = self.node("Add", [x, self.const(f"shift{i}", b.astype(self.dtype))],
+                              f"batchnorm{i}")
+            else:
+                _, kind, alpha = step
+                attrs = {"alpha": alpha} if kind == "leaky_relu" else {}
+                x = self.node(_ONNX_ACTIVATIONS[kind], [x], f"{kind}{i}", **attrs)
+        return x
+
+    def as_targets(self, model, x: str, name: str) -> str:
+        """``x`` (n, k) in the shape of the targets the model was fitted on, as ``name``."""
+        if model.y_ndim_ == 1:
+            return self.node("Reshape", [x, self.const("flat", np.array([-1], np.int64))], name)
+        return self.node("Identity", [x], name)
+
+    def outputs(self, model, z: str) -> list:
+        h, n_out = self.h, model.n_outputs
+        loss = model.loss.name
+        if loss == "softmax_cross_entropy":
+            self.node("Softmax", [z], "probabilities", axis=1)
+            index = self.node("ArgMax", ["probabilities"], "class_index", axis=1, keepdims=0)
+            classes = np.arange(n_out) if model.classes_ is None else model.classes_
+            classes = classes.astype(np.int64) if classes.dtype.kind in "iu" else classes
+            self.node("Gather", [self.const("classes", classes), index], "label", axis=0)
+            label_type = h.np_dtype_to_tensor_dtype(
+                np.dtype(object) if classes.dtype.kind == "U" else classes.dtype)
+            return [h.make_tensor_value_info("label", label_type, ["n_samples"]),
+                    h.make_tensor_value_info("probabilities", self.elem,
+                                             ["n_samples", n_out])]
+        shape = ["n_samples"] if model.y_ndim_ == 1 else ["n_samples", n_out]
+        if loss == "sigmoid_cross_entropy":
+            probs = self.node("Sigmoid", [z], "sigmoid")
+            self.as_targets(model, probs, "probabilities")
+            half = self.const("half", np.array(0.5, self.dtype))
+            above = self.node("Greater", ["probabilities", half], "above_half")
+            self.node("Cast", [above], "label", to=self.onnx.TensorProto.INT64)
+            return [h.make_tensor_value_info("label", self.onnx.TensorProto.INT64, shape),
+                    h.make_tensor_value_info("probabilities", self.elem, shape)]
+        self.as_targets(model, z, "predictions")
+        return [h.make_tensor_value_info("predictions", self.elem, shape)]
+
+    def model(self, model, steps: list[tuple], opset: int):
+        h = self.h
+        x = h.make_tensor_value_info("X", self.elem, ["n_samples", model.n_features_in_])
+        outputs = self.outputs(model, self.steps(steps, "X"))
+        graph = h.make_graph(self.nodes, "fastnn_model", [x], outputs, self.inits,
+                             doc_string=repr(model))
+        opsets = [h.make_opsetid("", opset)]
+        proto = h.make_model(graph, opset_imports=opsets, producer_name="fastnn",
+                             producer_version=__version__,
+                             ir_version=h.find_min_ir_version_for(opsets))
+        meta = {"loss": model.loss.name, "dtype": self.dtype.name}
+        if model.feature_names_in_ is not None:
+            meta["feature_names"] = json.dumps(model.feature_names_in_)
+        h.set_model_props(proto, meta)
+        return proto
