@@ -40,7 +40,7 @@ def counts(path):
     """Trials per state, as another process sees the file (empty until it exists)."""
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
-            return dict(db.execute("SELECT state, COUNT(*) FROM trials GROUP BY state"))
+            return dict(db.execute("SELECT state, COUNT(*) FROM fastnn_trials GROUP BY state"))
     except sqlite3.OperationalError:   # file or table not created yet
         return {}
 

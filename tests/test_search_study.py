@@ -62,10 +62,10 @@ def test_trial_fields_and_storage_columns(tmp_path):
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         name, direction, seed, sampler, desc = db.execute(
-            "SELECT name, direction, seed, sampler, space FROM studies").fetchone()
+            "SELECT name, direction, seed, sampler, space FROM fastnn_studies").fetchone()
         assert (name, direction, seed, sampler) == ("s", "maximize", "5", "random")
         assert Space.from_dict(json.loads(desc)) == space()
-        row = db.execute("SELECT params, value, state FROM trials WHERE number = 0").fetchone()
+        row = db.execute("SELECT params, value, state FROM fastnn_trials WHERE number = 0").fetchone()
         assert json.loads(row[0]) == ran[0].params and row[1] == ran[0].value
 
 

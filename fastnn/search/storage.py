@@ -1,15 +1,18 @@
 """One SQLite file (stdlib sqlite3, WAL mode) holding studies, trials and retests.
 
-Only a study's driver writes; workers send results back to it. Each write
-commits at once, so a driver killed at any moment loses no finished trial.
-Several studies (by name) can share a file. ``path=None`` keeps everything
-in memory.
+Each write commits at once, so a driver killed at any moment loses no
+finished trial. Several studies (by name) can share a file. ``path=None``
+keeps everything in memory.
 
-Tables: ``studies`` (name, direction, seed, sampler, space description,
-data fingerprint, fastnn version), ``trials`` (number, state, params and
+Tables, all prefixed ``fastnn_`` so that other tools (Optuna) can keep their
+own tables in the same file: ``fastnn_schema`` (the schema version),
+``fastnn_studies`` (name, direction, seed, sampler, space description, data
+fingerprint, fastnn version), ``fastnn_trials`` (number, state, params and
 reported values as JSON, final value, seed, start and end times, error and
-traceback, fastnn version, data fingerprint) and ``retests`` (one row per
-re-evaluation of a trial with a seed).
+traceback, fastnn version, data fingerprint, and while RUNNING its owner
+and heartbeat) and ``fastnn_retests`` (one row per re-evaluation of a trial
+with a seed). A file written by fastnn 0.1 (tables ``studies``, ``trials``,
+``retests``) is migrated when it is opened.
 """
 
 from __future__ import annotations
@@ -18,14 +21,25 @@ import json
 import os
 import sqlite3
 import threading
+import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
+from fastnn._version import __version__
 from fastnn.search.trial import FrozenTrial, TrialState
 
-__all__ = ["Storage", "now"]
+__all__ = ["Storage", "StudyFileError", "SCHEMA_VERSION", "now"]
+
+#: Version of the tables this fastnn writes; 1 is fastnn 0.1's unprefixed tables.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS studies (
+CREATE TABLE IF NOT EXISTS fastnn_schema (
+    version INTEGER NOT NULL,
+    fastnn_version TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fastnn_studies (
     study_id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     direction TEXT NOT NULL,
@@ -36,8 +50,8 @@ CREATE TABLE IF NOT EXISTS studies (
     fastnn_version TEXT NOT NULL,
     created TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS trials (
-    study_id INTEGER NOT NULL REFERENCES studies(study_id),
+CREATE TABLE IF NOT EXISTS fastnn_trials (
+    study_id INTEGER NOT NULL REFERENCES fastnn_studies(study_id),
     number INTEGER NOT NULL,
     state TEXT NOT NULL,
     params TEXT NOT NULL,
@@ -51,10 +65,14 @@ CREATE TABLE IF NOT EXISTS trials (
     traceback TEXT,
     fastnn_version TEXT,
     data_fingerprint TEXT,
+    owner_driver TEXT,
+    owner_pid INTEGER,
+    owner_host TEXT,
+    heartbeat REAL,
     PRIMARY KEY (study_id, number)
 );
-CREATE TABLE IF NOT EXISTS retests (
-    study_id INTEGER NOT NULL REFERENCES studies(study_id),
+CREATE TABLE IF NOT EXISTS fastnn_retests (
+    study_id INTEGER NOT NULL REFERENCES fastnn_studies(study_id),
     retest INTEGER NOT NULL,
     number INTEGER NOT NULL,
     seed INTEGER NOT NULL,
@@ -71,9 +89,34 @@ CREATE TABLE IF NOT EXISTS retests (
 );
 """
 
+_TABLES = ("fastnn_schema", "fastnn_studies", "fastnn_trials", "fastnn_retests")
+_OLD_TABLES = ("studies", "trials", "retests")      # fastnn 0.1, schema version 1
+
+_STUDY_COLUMNS = ("study_id", "name", "direction", "seed", "sampler", "space",
+                  "data_fingerprint", "fastnn_version", "created")
 _TRIAL_COLUMNS = ("number", "state", "params", "value", "intermediate", "user_attrs", "seed",
                   "datetime_start", "datetime_end", "error", "traceback", "fastnn_version",
                   "data_fingerprint")
+_RETEST_COLUMNS = ("study_id", "retest", "number", "seed", "state", "value", "user_attrs",
+                   "datetime_start", "datetime_end", "error", "traceback", "fastnn_version",
+                   "data_fingerprint")
+
+# what sqlite3 says -> what it means for the user
+_REASONS = (
+    ("file is not a database", "is not an SQLite database (is it a fastnn study file?)"),
+    ("malformed", "is damaged (truncated or corrupted); restore it from a copy or start a new "
+                  "file"),
+    ("readonly", "is read-only: fastnn writes to the file and creates files next to it "
+                 "(-wal, -shm) in its directory"),
+    ("unable to open", "cannot be opened: check that its directory exists and is writable"),
+    ("locked", "stayed locked by another process"),
+    ("disk i/o", "could not be read or written (disk I/O error)"),
+    ("disk is full", "could not be written: the disk is full"),
+)
+
+
+class StudyFileError(ValueError):
+    """A study file that cannot be used; the message names the file and what is wrong."""
 
 
 def now(timestamp: float | None = None) -> str:
@@ -94,6 +137,21 @@ def dumps(obj) -> str:
     return json.dumps(obj, default=_jsonable, allow_nan=True)
 
 
+def _check_path(path: str) -> None:
+    """Refuse, before sqlite3 tries, paths it would fail on with a vague message."""
+    if os.path.isdir(path):
+        raise StudyFileError(f"study file {path!r} is a directory; give a file name")
+    if os.path.exists(path):
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StudyFileError(f"study file {path!r} cannot be created: its directory {folder!r} "
+                             "does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StudyFileError(f"study file {path!r} cannot be created: its directory {folder!r} "
+                             "is read-only")
+
+
 class Storage:
     """A study database.
 
@@ -101,47 +159,173 @@ class Storage:
     ----------
     path : str or os.PathLike or None
         The SQLite file (created if missing), or None for memory.
+    busy_timeout : float, default 60
+        Seconds to keep retrying while another process holds the write lock.
+
+    Raises
+    ------
+    StudyFileError
+        The path is a directory, its directory is missing or read-only, or
+        the file is not a fastnn study file (another kind of file, a damaged
+        one, another program's database, or one from a newer fastnn).
     """
 
-    def __init__(self, path: str | os.PathLike | None):
+    def __init__(self, path: str | os.PathLike | None, busy_timeout: float = 60.0):
         self.path = None if path is None else os.fspath(path)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(":memory:" if path is None else self.path, timeout=30.0,
-                                   isolation_level=None, check_same_thread=False)
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self.busy_timeout = float(busy_timeout)
+        self._lock = threading.RLock()
+        if self.path is not None:
+            _check_path(self.path)
+        with self._errors():
+            self._db = sqlite3.connect(":memory:" if path is None else self.path,
+                                       timeout=min(5.0, self.busy_timeout),
+                                       isolation_level=None, check_same_thread=False)
+            try:
+                if path is not None:
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                    self._db.execute("PRAGMA synchronous=NORMAL")
+                self._prepare()
+            except BaseException:
+                self._db.close()
+                raise
+
+    @property
+    def _where(self) -> str:
+        return "the in-memory study database" if self.path is None else \
+            f"study file {self.path!r}"
+
+    @contextmanager
+    def _errors(self):
+        """Turn sqlite3's errors into a StudyFileError naming the file."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            text = str(exc).lower()
+            reason = next((said for key, said in _REASONS if key in text), None)
+            if reason is None:
+                reason = f"cannot be used: {exc}"
+            elif "locked" in text:
+                reason += f" for more than {self.busy_timeout:g} s"
+            raise StudyFileError(f"{self._where} {reason}") from exc
+
+    @contextmanager
+    def _transaction(self):
+        """A write transaction taken at once (BEGIN IMMEDIATE), retried while the file is busy."""
+        with self._lock, self._errors():
+            deadline = time.monotonic() + self.busy_timeout
+            while True:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:
+                    busy = "locked" in str(exc) or "busy" in str(exc)
+                    if not busy or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.01)
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _run(self, sql: str, args=()) -> list:
+        with self._lock, self._errors():
+            return self._db.execute(sql, args).fetchall()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def _run(self, sql: str, args=()) -> list:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+    # ------------------------------------------------------------ schema
+
+    def _tables(self) -> set[str]:
+        return {name for (name,) in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def _prepare(self) -> None:
+        """Check the file's tables; create them in a new file, migrate a 0.1 file."""
+        tables = self._tables()
+        if "fastnn_schema" in tables:
+            self._check_version()
+            return
+        with self._transaction() as db:
+            tables = self._tables()         # another process may have created them meanwhile
+            if "fastnn_schema" in tables:
+                self._check_version()
+                return
+            old = self._is_version_1(tables)
+            own = {t for t in tables if t.startswith("fastnn_") or t.startswith("sqlite_")}
+            if not old and tables - own:
+                shown = ", ".join(sorted(tables - own)[:6])
+                raise StudyFileError(f"{self._where} is another program's SQLite database "
+                                     f"(tables {shown}), not a fastnn study file; give a new "
+                                     "file name")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            if old:
+                self._migrate_version_1(db)
+            db.execute("INSERT INTO fastnn_schema (version, fastnn_version, updated) "
+                       "VALUES (?, ?, ?)", (SCHEMA_VERSION, __version__, now()))
+
+    def _check_version(self) -> None:
+        rows = self._db.execute("SELECT MAX(version) FROM fastnn_schema").fetchall()
+        version = rows[0][0] if rows else None
+        if version is None or version > SCHEMA_VERSION:
+            raise StudyFileError(f"{self._where} has study tables of version {version}; this "
+                                 f"fastnn ({__version__}) reads versions up to {SCHEMA_VERSION}: "
+                                 "upgrade fastnn")
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+
+    def _is_version_1(self, tables: set[str]) -> bool:
+        """Whether the file holds fastnn 0.1's tables (not another tool's of the same names)."""
+        if not {"studies", "trials"} <= tables:
+            return False
+        return (set(_STUDY_COLUMNS) <= self._columns("studies")
+                and set(_TRIAL_COLUMNS) <= self._columns("trials"))
+
+    def _migrate_version_1(self, db) -> None:
+        """Copy fastnn 0.1's tables into the prefixed ones and drop them (one transaction)."""
+        copies = [("fastnn_studies", "studies", _STUDY_COLUMNS),
+                  ("fastnn_trials", "trials", ("study_id",) + _TRIAL_COLUMNS)]
+        if "retests" in self._tables():
+            copies.append(("fastnn_retests", "retests", _RETEST_COLUMNS))
+        for new, old, columns in copies:
+            cols = ", ".join(columns)
+            db.execute(f"INSERT INTO {new} ({cols}) SELECT {cols} FROM {old}")
+        for _, old, _ in reversed(copies):
+            db.execute(f"DROP TABLE {old}")
 
     # ------------------------------------------------------------ studies
 
     def load_study(self, name: str) -> dict | None:
         """A study's settings by name, or None if there is no such study."""
         rows = self._run("SELECT study_id, direction, seed, sampler, space, data_fingerprint "
-                         "FROM studies WHERE name = ?", (name,))
+                         "FROM fastnn_studies WHERE name = ?", (name,))
         if not rows:
             return None
         study_id, direction, seed, sampler, space, fingerprint = rows[0]
         return {"study_id": study_id, "direction": direction, "seed": int(seed),
                 "sampler": sampler, "space": json.loads(space), "data_fingerprint": fingerprint}
 
+    def study_names(self) -> list[str]:
+        """The names of the studies in the file."""
+        return [name for (name,) in self._run("SELECT name FROM fastnn_studies ORDER BY study_id")]
+
     def create_study(self, name: str, direction: str, seed: int, sampler: str, space: dict,
-                     data_fingerprint: str | None, version: str) -> int:
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO studies (name, direction, seed, sampler, space, data_fingerprint, "
-                "fastnn_version, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     data_fingerprint: str | None, version: str) -> int | None:
+        """Add a study; return its id, or None if a study of that name exists already."""
+        with self._transaction() as db:
+            cur = db.execute(
+                "INSERT INTO fastnn_studies (name, direction, seed, sampler, space, "
+                "data_fingerprint, fastnn_version, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(name) DO NOTHING",
                 (name, direction, str(seed), sampler, json.dumps(space), data_fingerprint,
                  version, now()))
-            return cur.lastrowid
+            return cur.lastrowid if cur.rowcount == 1 else None
 
     def update_study(self, study_id: int, **fields) -> None:
         """Change ``space`` (a dict) or ``data_fingerprint`` of a study."""
@@ -149,45 +333,53 @@ class Storage:
             if key not in ("space", "data_fingerprint"):
                 raise ValueError(f"cannot change a study's {key}")
             value = json.dumps(value) if key == "space" else value
-            self._run(f"UPDATE studies SET {key} = ? WHERE study_id = ?", (value, study_id))
+            with self._transaction() as db:
+                db.execute(f"UPDATE fastnn_studies SET {key} = ? WHERE study_id = ?",
+                           (value, study_id))
 
     # ------------------------------------------------------------ trials
 
     def next_number(self, study_id: int) -> int:
-        (n,), = self._run("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?",
-                          (study_id,))
+        (n,), = self._run("SELECT COALESCE(MAX(number) + 1, 0) FROM fastnn_trials "
+                          "WHERE study_id = ?", (study_id,))
         return n
 
     def add_trial(self, study_id: int, number: int, state: TrialState, params: dict,
                   seed: int) -> None:
-        self._run("INSERT INTO trials (study_id, number, state, params, seed) "
-                  "VALUES (?, ?, ?, ?, ?)", (study_id, number, str(state), dumps(params), seed))
+        with self._transaction() as db:
+            db.execute("INSERT INTO fastnn_trials (study_id, number, state, params, seed) "
+                       "VALUES (?, ?, ?, ?, ?)",
+                       (study_id, number, str(state), dumps(params), seed))
 
     def start_trial(self, study_id: int, number: int, version: str,
                     data_fingerprint: str | None) -> None:
-        self._run("UPDATE trials SET state = ?, datetime_start = ?, fastnn_version = ?, "
-                  "data_fingerprint = ? WHERE study_id = ? AND number = ?",
-                  (str(TrialState.RUNNING), now(), version, data_fingerprint, study_id, number))
+        with self._transaction() as db:
+            db.execute("UPDATE fastnn_trials SET state = ?, datetime_start = ?, "
+                       "fastnn_version = ?, data_fingerprint = ? "
+                       "WHERE study_id = ? AND number = ?",
+                       (str(TrialState.RUNNING), now(), version, data_fingerprint, study_id,
+                        number))
 
     def finish_trial(self, study_id: int, number: int, outcome) -> None:
         """Store a worker's :class:`~fastnn.search.trial.Outcome`."""
-        self._run("UPDATE trials SET state = ?, value = ?, intermediate = ?, user_attrs = ?, "
-                  "datetime_start = ?, datetime_end = ?, error = ?, traceback = ? "
-                  "WHERE study_id = ? AND number = ?",
-                  (str(outcome.state), outcome.value, dumps(outcome.reports),
-                   dumps(outcome.user_attrs), now(outcome.start), now(outcome.end),
-                   outcome.error, outcome.traceback, study_id, number))
+        with self._transaction() as db:
+            db.execute("UPDATE fastnn_trials SET state = ?, value = ?, intermediate = ?, "
+                       "user_attrs = ?, datetime_start = ?, datetime_end = ?, error = ?, "
+                       "traceback = ? WHERE study_id = ? AND number = ?",
+                       (str(outcome.state), outcome.value, dumps(outcome.reports),
+                        dumps(outcome.user_attrs), now(outcome.start), now(outcome.end),
+                        outcome.error, outcome.traceback, study_id, number))
 
     def requeue_running(self, study_id: int) -> int:
         """Mark trials left RUNNING (by a driver that died) WAITING; return how many."""
-        with self._lock:
-            cur = self._db.execute("UPDATE trials SET state = ? WHERE study_id = ? AND state = ?",
-                                   (str(TrialState.WAITING), study_id, str(TrialState.RUNNING)))
+        with self._transaction() as db:
+            cur = db.execute("UPDATE fastnn_trials SET state = ? WHERE study_id = ? AND state = ?",
+                             (str(TrialState.WAITING), study_id, str(TrialState.RUNNING)))
             return cur.rowcount
 
     def trials(self, study_id: int, state: TrialState | None = None) -> list[FrozenTrial]:
         """A study's trials by number, optionally only those in ``state``."""
-        sql = f"SELECT {', '.join(_TRIAL_COLUMNS)} FROM trials WHERE study_id = ?"
+        sql = f"SELECT {', '.join(_TRIAL_COLUMNS)} FROM fastnn_trials WHERE study_id = ?"
         args: tuple = (study_id,)
         if state is not None:
             sql, args = sql + " AND state = ?", (study_id, str(state))
@@ -196,25 +388,48 @@ class Storage:
     # ------------------------------------------------------------ retests
 
     def next_retest(self, study_id: int) -> int:
-        (n,), = self._run("SELECT COALESCE(MAX(retest) + 1, 0) FROM retests WHERE study_id = ?",
-                          (study_id,))
+        (n,), = self._run("SELECT COALESCE(MAX(retest) + 1, 0) FROM fastnn_retests "
+                          "WHERE study_id = ?", (study_id,))
         return n
 
     def add_retest(self, study_id: int, retest: int, number: int, seed: int, outcome,
                    version: str, data_fingerprint: str | None) -> None:
-        self._run("INSERT INTO retests (study_id, retest, number, seed, state, value, user_attrs, "
-                  "datetime_start, datetime_end, error, traceback, fastnn_version, "
-                  "data_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                  (study_id, retest, number, seed, str(outcome.state), outcome.value,
-                   dumps(outcome.user_attrs), now(outcome.start), now(outcome.end),
-                   outcome.error, outcome.traceback, version, data_fingerprint))
+        with self._transaction() as db:
+            db.execute("INSERT INTO fastnn_retests (study_id, retest, number, seed, state, "
+                       "value, user_attrs, datetime_start, datetime_end, error, traceback, "
+                       "fastnn_version, data_fingerprint) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (study_id, retest, number, seed, str(outcome.state), outcome.value,
+                        dumps(outcome.user_attrs), now(outcome.start), now(outcome.end),
+                        outcome.error, outcome.traceback, version, data_fingerprint))
 
     def retests(self, study_id: int) -> list[dict]:
         """Every stored retest run of a study, as dicts."""
         cols = ("retest", "number", "seed", "state", "value", "error", "data_fingerprint")
-        rows = self._run(f"SELECT {', '.join(cols)} FROM retests WHERE study_id = ? "
+        rows = self._run(f"SELECT {', '.join(cols)} FROM fastnn_retests WHERE study_id = ? "
                          "ORDER BY retest, number, seed", (study_id,))
         return [dict(zip(cols, row)) for row in rows]
+
+    # ------------------------------------------------------------ study attributes
+    # (fastnn_study_attrs is made on first write, so files of any version 2 take it)
+
+    def set_study_attr(self, study_id: int, key: str, value) -> None:
+        """Store the JSON-ready ``value`` under ``key`` for a study, replacing an earlier one."""
+        with self._transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS fastnn_study_attrs (study_id INTEGER NOT NULL, "
+                       "key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (study_id, key))")
+            db.execute("INSERT INTO fastnn_study_attrs (study_id, key, value) VALUES (?, ?, ?) "
+                       "ON CONFLICT(study_id, key) DO UPDATE SET value = excluded.value",
+                       (study_id, key, dumps(value)))
+
+    def study_attrs(self, study_id: int) -> dict:
+        """A study's stored attributes, key -> value (empty if it has none)."""
+        if not self._run("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                         "name = 'fastnn_study_attrs'"):
+            return {}
+        rows = self._run("SELECT key, value FROM fastnn_study_attrs WHERE study_id = ? "
+                         "ORDER BY key", (study_id,))
+        return {key: json.loads(value) for key, value in rows}
 
 
 def _frozen(row) -> FrozenTrial:

@@ -96,7 +96,8 @@ class Study:
         settings = {"direction": direction, "seed": seed, "sampler": sampler}
         if stored is None:
             self._create(space, settings, data_fingerprint)
-        else:
+            stored = None if self._id is not None else self._storage.load_study(name)
+        if stored is not None:      # an existing study (or one another driver just created)
             self._reopen(stored, space, settings, data_fingerprint)
         self._sampler = Sampler(self.sampler, self.seed, len(self.space))
         self._lock = threading.Lock()
@@ -387,7 +388,7 @@ class Study:
 
         Use it to check that the winners stay winners, e.g. with an objective
         built on new data. Each (trial, seed) run gets ``trial.seed = seed``
-        and no scheduler; results are stored in the ``retests`` table.
+        and no scheduler; results are stored in the ``fastnn_retests`` table.
 
         Returns
         -------
