@@ -35,7 +35,7 @@ class DigitsObjective:
                            n_threads=trial.n_threads)
 
         def report(model, epoch, logs):
-            trial.report(epoch, logs["val_accuracy"])
+            trial.report(logs["val_accuracy"], epoch)
             return trial.should_stop()
         history = model.fit(X_tr, y_tr, epochs=self.max_epochs,
                             batch_size=int(params["batch_size"]),

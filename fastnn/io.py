@@ -9,15 +9,29 @@ The file is a NumPy ``.npz`` archive (a zip) holding:
 - the model's arrays (``params``, ``state``, ``optimizer/<slot>/<i>``...).
 
 Reading uses ``allow_pickle=False`` and checks the format, so a corrupt or
-foreign file raises ``ValueError`` naming what is wrong. This module knows
-the file, not the model: ``fastnn.model`` builds and restores models
-through :func:`write` and :func:`read`.
+foreign file raises ``ValueError`` naming what is wrong. Before any array
+is read, the shape each one declares is checked against the bytes the file
+holds for it, so a small file cannot make ``load`` allocate much memory.
+Arrays holding NaN or infinities are refused, on reading and on writing.
+
+Writing goes to ``<path>.tmp-<pid>-<thread>``, flushed to disk (``fsync``),
+then renamed over ``path`` and the directory synced: a reader sees the old
+file or the new one, never a part, and a saved model survives a power
+loss. The temporary file is removed if writing fails; one left by a process
+that was killed is removed by the next write to the same path.
+
+This module knows the file, not the model: ``fastnn.model`` builds and
+restores models through :func:`write` and :func:`read`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
+import math
 import os
+import threading
 import zipfile
 
 import numpy as np
@@ -29,6 +43,7 @@ __all__ = ["write", "read", "InvalidFile"]
 FORMAT = "fastnn-model"
 FORMAT_VERSION = 2
 READS = (1, 2)           # version 1 (fastnn 0.1) files have no loss: softmax cross-entropy
+_DEFLATE_MAX_RATIO = 1032  # deflate cannot expand data more than this
 
 
 class InvalidFile(ValueError):
@@ -45,21 +60,90 @@ def classes_from_json(doc: dict) -> np.ndarray:
     return np.array(doc["values"], dtype=np.dtype(doc["dtype"]))
 
 
-def write(path, header: dict, arrays: dict) -> None:
-    """Write ``header`` (JSON-serializable) and ``arrays`` to ``path``, replaced atomically."""
+def document(header: dict) -> dict:
+    """The JSON header a file gets for ``header``, as :func:`read` will return it."""
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "fastnn_version": __version__,
            **header}
-    text = json.dumps(doc)
+    return json.loads(json.dumps(doc))
+
+
+def check_arrays(arrays: dict) -> None:
+    """Refuse arrays a model file cannot hold: non-numeric ones, and NaN or infinities."""
+    for name, arr in arrays.items():
+        if arr.dtype.kind not in "biuf":
+            raise InvalidFile(f"its array {name!r} has dtype {arr.dtype}, not a number type")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise InvalidFile(f"its array {name!r} holds NaN or infinite values "
+                              f"({int(np.count_nonzero(~np.isfinite(arr)))} of {arr.size})")
+
+
+def write(path, header: dict, arrays: dict) -> None:
+    """Write ``header`` (JSON-serializable) and ``arrays`` to ``path``, replaced atomically.
+
+    Raises
+    ------
+    ValueError
+        If an array holds NaN or infinite values (nothing is written).
+    """
+    text = json.dumps(document(header))
+    arrays = {name: np.asarray(arr) for name, arr in arrays.items()}
+    try:
+        check_arrays(arrays)
+    except InvalidFile as exc:
+        raise ValueError(f"cannot save to {os.fspath(path)}: {exc}") from None
     path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
+    remove_stale_temps(path)
+    tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
     try:
         with open(tmp, "wb") as fh:
             np.savez(fh, header=np.array(text), **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def _fsync_dir(folder: str) -> None:
+    """Make a rename in ``folder`` durable (where the system allows opening a directory)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":          # os.kill would terminate it there: assume it lives
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:              # it exists, owned by another user
+        return True
+    return True
+
+
+def remove_stale_temps(path) -> list[str]:
+    """Remove the temporary files (``<path>.tmp-<pid>[-<thread>]``) that writers of ``path``
+    left when they were killed: those whose process is gone. Returns the removed paths."""
+    removed = []
+    for tmp in glob.glob(glob.escape(os.fspath(path)) + ".tmp-*"):
+        pid = tmp.rsplit(".tmp-", 1)[1].split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+                removed.append(tmp)
+    return removed
 
 
 def read(path) -> tuple[dict, dict]:
@@ -84,9 +168,10 @@ def _read(path) -> tuple[dict, dict]:
             raise FileNotFoundError(f"no such model file: {os.fspath(path)}")
         raise InvalidFile("it is not a zip archive (fastnn model files are .npz archives)")
     try:
+        _check_members(path)
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except FileNotFoundError:
+    except (FileNotFoundError, InvalidFile):
         raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise InvalidFile(f"cannot read it as an archive ({exc})") from None
@@ -101,4 +186,41 @@ def _read(path) -> tuple[dict, dict]:
     if header.get("format_version") not in READS:
         raise InvalidFile(f"format version {header.get('format_version')!r} is not one of "
                           f"{list(READS)} (written by fastnn {header.get('fastnn_version')})")
+    check_arrays(arrays)
     return header, arrays
+
+
+def _check_members(path) -> None:
+    """Check each array's declared shape against the bytes the archive holds for it, and
+    those against the file's size, before anything is read (nothing large is allocated)."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    size = os.path.getsize(path)
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        if sum(m.compress_size for m in members) > size:
+            raise InvalidFile("its directory claims more data than the file holds")
+        for m in members:
+            name = m.filename[:-4] if m.filename.endswith(".npy") else m.filename
+            if not m.filename.endswith(".npy"):
+                raise InvalidFile(f"it holds {m.filename!r}, which is not an array")
+            stored = m.compress_type == zipfile.ZIP_STORED
+            if m.file_size > (m.compress_size if stored else
+                              _DEFLATE_MAX_RATIO * m.compress_size + 1024):
+                raise InvalidFile(f"its array {name!r} claims {m.file_size} bytes but the "
+                                  f"file holds {m.compress_size} for it")
+            with archive.open(m) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version not in readers:
+                    raise InvalidFile(f"its array {name!r} has .npy version {version}; "
+                                      "1.0 or 2.0 expected")
+                shape, _, dtype = readers[version](fh)
+                header_bytes = fh.tell()
+            if dtype.hasobject:
+                raise InvalidFile(f"its array {name!r} holds pickled Python objects, which are "
+                                  "never read")
+            declared = math.prod(shape) * dtype.itemsize
+            if declared != m.file_size - header_bytes:
+                raise InvalidFile(f"its array {name!r} declares shape {shape} of {dtype} "
+                                  f"({declared} bytes) but holds {m.file_size - header_bytes} "
+                                  "bytes")

@@ -35,13 +35,12 @@ Formulas, per layer:
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-from fastnn import ops
 from fastnn import _kernels
+from fastnn import _validation as V
 
 __all__ = ["Layer", "Dense", "BatchNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax",
            "Dropout", "Placement", "plan", "layer_from_config", "ACTIVATIONS"]
@@ -147,12 +146,7 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-def _positive_int(value, name, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
+_positive_int = V.positive_int
 
 
 class Dense(Layer):
@@ -227,8 +221,8 @@ class BatchNorm(Layer):
 
     def __init__(self, momentum: float = 0.9, eps: float = 1e-5):
         super().__init__()
-        self.momentum = ops._scalar(momentum, "momentum", lo=0, hi=1)
-        self.eps = ops._scalar(eps, "eps", lo=0, lo_open=True)
+        self.momentum = V.real(momentum, "momentum", lo=0, hi=1)
+        self.eps = V.real(eps, "eps", lo=0, lo_open=True)
 
     def param_shapes(self, place):
         return {"gamma": (self.n_out,), "beta": (self.n_out,)}
@@ -304,7 +298,7 @@ class LeakyReLU(_Activation):
 
     def __init__(self, alpha: float = 0.01):
         super().__init__()
-        self.alpha = self._alpha = ops._scalar(alpha, "alpha", lo=0)
+        self.alpha = self._alpha = V.real(alpha, "alpha", lo=0)
 
     def get_config(self):
         return {"alpha": self.alpha}
@@ -347,7 +341,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float = 0.5):
         super().__init__()
-        self.rate = ops._scalar(rate, "rate", lo=0, hi=1, hi_open=True)
+        self.rate = V.real(rate, "rate", lo=0, hi=1, hi_open=True)
 
     def spec(self, place):
         return {"kind": "dropout", "values": [self.rate], "flags": [place.index]}

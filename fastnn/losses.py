@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastnn import _validation as V
 from fastnn import layers as L
 
 __all__ = ["Loss", "LOSSES", "get_loss"]
@@ -67,14 +68,18 @@ class Loss:
         """The metric of outputs ``out`` (probabilities for classifiers) on kernel targets."""
         raise NotImplementedError
 
+    def reference(self, model, targets: np.ndarray, weight) -> tuple[float, str]:
+        """The loss of a trivial prediction on kernel targets, and what that prediction is:
+        the scale against which training detects an exploding loss."""
+        raise NotImplementedError
+
 
 def _as_2d(model, y, n_samples, name, what):
-    arr = np.asarray(y)
+    arr = V.array(y, name)
     if arr.ndim not in (1, 2) or arr.shape[0] != n_samples:
         raise ValueError(f"{name} must have shape ({n_samples},) or ({n_samples}, n_outputs); "
                          f"got {arr.shape}")
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold numbers ({what}); got dtype {arr.dtype}")
+    V.numeric_dtype(arr, name, what)
     arr2 = arr.reshape(n_samples, -1)
     if model.built and arr2.shape[1] != model.n_outputs:
         raise ValueError(f"{name} has {arr2.shape[1]} columns but the model has "
@@ -82,11 +87,7 @@ def _as_2d(model, y, n_samples, name, what):
     if model.y_ndim_ is not None and arr.ndim != model.y_ndim_:
         raise ValueError(f"{name} must be {model.y_ndim_}-dimensional, as at the first fit; "
                          f"got shape {arr.shape}")
-    out = np.ascontiguousarray(arr2, dtype=model.dtype)
-    if not np.isfinite(out).all():
-        raise ValueError(f"{name} contains NaN or infinite values (or values beyond "
-                         f"{model.dtype.name}'s range)")
-    return out
+    return V.to_float(arr2, name, model.dtype)
 
 
 def _reshape_like(model, values: np.ndarray) -> np.ndarray:
@@ -113,6 +114,10 @@ class SoftmaxCrossEntropy(Loss):
         hit = (np.argmax(out, axis=1) == targets).astype(np.float64)
         return float(np.average(hit, weights=weight))
 
+    def reference(self, model, targets, weight):
+        k = model.n_outputs
+        return float(np.log(k)), f"a uniform prediction over the {k} classes"
+
 
 class SigmoidCrossEntropy(Loss):
     name = "sigmoid_cross_entropy"
@@ -138,6 +143,9 @@ class SigmoidCrossEntropy(Loss):
     def score(self, model, out, targets, weight):
         hit = np.all((out > 0.5) == (targets > 0.5), axis=1).astype(np.float64)
         return float(np.average(hit, weights=weight))
+
+    def reference(self, model, targets, weight):
+        return float(np.log(2.0)), "predicting 0.5 for every label"
 
 
 class MeanSquaredError(Loss):
@@ -166,6 +174,10 @@ class MeanSquaredError(Loss):
         r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1),
                       np.where(ss_res > 0, 0.0, 1.0))
         return float(np.mean(r2))
+
+    def reference(self, model, targets, weight):
+        sq = np.average(np.mean(np.square(targets, dtype=np.float64), axis=1), weights=weight)
+        return max(float(sq), 1.0), "predicting 0 (or 1 per target, if larger)"
 
 
 #: the losses by name

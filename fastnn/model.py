@@ -21,6 +21,7 @@ predictions from several threads at once.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import threading
@@ -29,6 +30,7 @@ import time
 import numpy as np
 
 from fastnn import _kernels, io
+from fastnn import _validation as V
 from fastnn import layers as L
 from fastnn._threads import (BLAS_THREADING_MIN, ThreadChooser, blas_held, default_is_fixed,
                              get_num_threads, resolve_n_threads)
@@ -99,9 +101,7 @@ class Sequential:
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
         self.n_threads = None if n_threads is None else resolve_n_threads(n_threads)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                                 or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer or None; got {seed!r}")
+        V.seed(seed)
         self.layers = layers
         self.seed = seed
         self._rng = np.random.default_rng(seed)
@@ -144,13 +144,7 @@ class Sequential:
     def build(self, n_features: int, n_outputs: int | None = None) -> "Sequential":
         """Create the weights for inputs of ``n_features`` (and ``n_outputs`` if the output is open)."""
         n_features = L._positive_int(n_features, "n_features")
-        if n_outputs is not None:
-            for layer in self.layers:
-                if isinstance(layer, L.Dense) and layer.units is None:
-                    layer.units = L._positive_int(n_outputs, "n_outputs")
-        width = n_features
-        for layer in self.layers:
-            width = layer.build(width)
+        self._declare(n_features, n_outputs)
         self._allocate()
         for layer, place in zip(self.layers, self.plan):
             layer.initialize(layer.params, layer.state, self._rng, place)
@@ -165,6 +159,23 @@ class Sequential:
                                  default=0)
         self._workspaces.clear()
         return self
+
+    def _declare(self, n_features: int, n_outputs: int | None = None) -> tuple[int, int]:
+        """Give the layers their widths; return the (parameter, state) counts the weights
+        will take. Allocates nothing."""
+        n_features = L._positive_int(n_features, "n_features")
+        if n_outputs is not None:
+            for layer in self.layers:
+                if isinstance(layer, L.Dense) and layer.units is None:
+                    layer.units = L._positive_int(n_outputs, "n_outputs")
+        width = n_features
+        for layer in self.layers:
+            width = layer.build(width)
+        counts = [0, 0]
+        for layer, place in zip(self.layers, self.plan):
+            for i, shapes in enumerate((layer.param_shapes(place), layer.state_shapes(place))):
+                counts[i] += sum(math.prod(s) for s in shapes.values())
+        return counts[0], counts[1]
 
     def prepare(self, X, y) -> "Sequential":
         """Take the output width (and classes) from targets ``y`` and build the weights for
@@ -181,7 +192,7 @@ class Sequential:
             raise ValueError(f"{name} is required: the targets to train on")
         if self.y_ndim_ is not None:
             return self.loss.targets(self, y, n_samples, name), None
-        arr = np.asarray(y)
+        arr = V.array(y, name)
         if self.loss.output_layer is L.Softmax:
             if arr.ndim != 1:
                 raise ValueError(f"{name} must have shape ({n_samples},) for "
@@ -254,9 +265,7 @@ class Sequential:
             raise RuntimeError("the model has no weights yet: call fit (or build) first")
 
     def _check_X(self, X, name="X") -> np.ndarray:
-        arr = np.asarray(X)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
+        arr = V.numeric_dtype(V.array(X, name), name)
         if arr.ndim != 2:
             hint = " (use X.reshape(1, -1) for a single sample)" if arr.ndim == 1 else ""
             raise ValueError(f"{name} must be 2-dimensional (n_samples, n_features); "
@@ -266,10 +275,7 @@ class Sequential:
         if self.built and arr.shape[1] != self.n_features_in_:
             raise ValueError(f"{name} has {arr.shape[1]} features but the model takes "
                              f"{self.n_features_in_}")
-        arr = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
-        return arr
+        return V.to_float(arr, name, self.dtype)
 
     def _classes_for(self, y: np.ndarray) -> np.ndarray:
         """The classes a first fit on labels ``y`` gives the model (it sets nothing)."""
@@ -540,6 +546,7 @@ class Sequential:
             header["optimizer"] = self.optimizer.get_config()
             for key, value in self.optimizer.state_dict().items():
                 arrays[f"optimizer/{key}"] = np.asarray(value)
+        _check_savable(header, arrays)
         io.write(path, header, arrays)
 
     def to_onnx(self, path=None, *, opset: int | None = None):
@@ -591,6 +598,20 @@ def load(path) -> Sequential:
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{os.fspath(path)} is not a valid fastnn model file: "
                          f"{type(exc).__name__}: {exc}") from None
+    except MemoryError:
+        raise ValueError(f"{os.fspath(path)} declares a model too large to allocate on this "
+                         "machine") from None
+
+
+def _check_savable(header: dict, arrays: dict) -> None:
+    """Restore the model from what ``save`` would write, as ``load`` will, so that no file is
+    written that ``load`` refuses."""
+    try:
+        io.check_arrays({k: np.asarray(v) for k, v in arrays.items()})
+        _restore(io.document(header), arrays)
+    except (io.InvalidFile, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"the model cannot be saved: load would refuse the file, as {exc}"
+                         ) from None
 
 
 def _migrate(header: dict) -> dict:
@@ -614,6 +635,13 @@ def _restore(header: dict, arrays: dict) -> Sequential:
         n_outputs = n_outputs or len(model.classes_)
     model.y_ndim_ = header.get("y_ndim", 1)
     model.dropout_seed_ = header.get("dropout_seed")
+    declared = model._declare(header["n_features"], n_outputs)
+    for key, size in zip(("params", "state"), declared):
+        arr = arrays.get(key)
+        if arr is None or arr.size != size:
+            found = "is missing" if arr is None else f"holds {arr.size} values"
+            raise io.InvalidFile(f"its {key!r} array {found}, which does not fit the "
+                                 f"architecture its header declares ({size} values)")
     model.build(header["n_features"], n_outputs)
     if model.get_config() != config:
         raise io.InvalidFile("its architecture is inconsistent (the layers do not match the "
@@ -628,7 +656,9 @@ def _restore(header: dict, arrays: dict) -> Sequential:
     names = header.get("feature_names")
     if names is not None and (len(names) != model.n_features_in_
                               or not all(isinstance(n, str) for n in names)):
-        raise io.InvalidFile("its feature names do not match its number of features")
+        raise io.InvalidFile(f"its feature names ({len(names)} of them) do not match its "
+                             f"number of features ({model.n_features_in_}); the names must "
+                             "be strings, one per feature")
     model.feature_names_in_ = names
     if header.get("optimizer"):
         opt = optimizer_from_config(header["optimizer"])

@@ -21,12 +21,12 @@ dense layer's weights are ``(n_in, n_out)``; logits are
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
 
 from fastnn import _kernels
+from fastnn import _validation as V
 from fastnn._threads import blas_held, resolve_n_threads
 
 __all__ = [
@@ -39,9 +39,6 @@ __all__ = [
     "sgd_update", "momentum_update", "rmsprop_update", "adam_update", "adamw_update",
 ]
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 # ---------------------------------------------------------------- checks
 
 def _floats(a, name, ndim=None, dtype=None, like=None):
@@ -49,16 +46,7 @@ def _floats(a, name, ndim=None, dtype=None, like=None):
 
     ``like`` names the argument that fixed ``dtype`` (for the error message).
     """
-    arr = np.asarray(a)
-    if arr.dtype not in _FLOAT_DTYPES:
-        if arr.dtype.kind not in "biu":
-            raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
-        arr = arr.astype(dtype or np.float64)
-    elif dtype is not None and arr.dtype != dtype:
-        raise TypeError(
-            f"{name} has dtype {arr.dtype} but {like} has dtype {np.dtype(dtype)}; "
-            f"pass arrays of one dtype (e.g. {name}.astype(np.{np.dtype(dtype)}))"
-        )
+    arr = V.float_dtype(V.array(a, name), name, dtype, like)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional; got shape {arr.shape}")
     return np.ascontiguousarray(arr)
@@ -83,8 +71,10 @@ def _same_shape(arr, name, shape, ref):
     return arr
 
 
-def _out(out, name, shape, dtype, inputs=()):
-    """Check a caller's output buffer, or allocate one."""
+def _out(out, name, shape, dtype, inputs=None, in_place=()):
+    """Check a caller's output buffer, or allocate one. ``inputs``: {name: array or None}
+    it must not overlap; those named in ``in_place`` it may be exactly (the op runs in
+    place)."""
     if out is None:
         return np.empty(shape, dtype=dtype)
     if not isinstance(out, np.ndarray):
@@ -96,9 +86,7 @@ def _out(out, name, shape, dtype, inputs=()):
         )
     if not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError(f"{name} must be C-contiguous and writeable")
-    for arr in inputs:
-        if arr is not None and np.may_share_memory(out, arr):
-            raise ValueError(f"{name} must not overlap an input array")
+    V.disjoint(name, out, (inputs or {}).items(), allow_exact=in_place)
     return out
 
 
@@ -111,11 +99,9 @@ def _outs(out, names, count):
     return out
 
 
-def _elementwise_out(out, name, x):
+def _elementwise_out(out, name, x, x_name="x", others=None):
     """Output buffer for an elementwise op; ``out`` may be ``x`` itself (in place)."""
-    if out is not None and isinstance(out, np.ndarray) and out is x:
-        return _out(out, name, x.shape, x.dtype)
-    return _out(out, name, x.shape, x.dtype, inputs=(x,))
+    return _out(out, name, x.shape, x.dtype, {x_name: x, **(others or {})}, in_place=(x_name,))
 
 
 def _labels(labels, n_samples, n_classes):
@@ -131,21 +117,12 @@ def _labels(labels, n_samples, n_classes):
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def _scalar(value, name, lo=None, hi=None, lo_open=False, hi_open=False):
-    """A finite real number in the given range."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number; got {value!r}")
-    value = float(value)
-    if lo is not None and (value < lo or (lo_open and value == lo)):
-        raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}; got {value}")
-    if hi is not None and (value > hi or (hi_open and value == hi)):
-        raise ValueError(f"{name} must be {'<' if hi_open else '<='} {hi}; got {value}")
-    return value
+_scalar = V.real
 
 
 def _in_place(a, name, dtype=None, like=None):
     """An array updated in place: must already be a writeable C-contiguous float array."""
-    if not isinstance(a, np.ndarray) or a.dtype not in _FLOAT_DTYPES:
+    if not isinstance(a, np.ndarray) or a.dtype not in V.FLOAT_DTYPES:
         raise TypeError(f"{name} is updated in place and must be a float32 or float64 numpy array")
     if dtype is not None and a.dtype != dtype:
         raise TypeError(f"{name} has dtype {a.dtype} but {like} has dtype {dtype}")
@@ -177,7 +154,7 @@ def dense_forward(x, W, b=None, *, out=None, n_threads=None):
         raise ValueError(f"W must have shape ({x.shape[1]}, n_out) to match x {x.shape}; got {W.shape}")
     if b is not None:
         b = _vector(b, "b", W.shape[1], x.dtype, "x")
-    y = _out(out, "out", (x.shape[0], W.shape[1]), x.dtype, (x, W, b))
+    y = _out(out, "out", (x.shape[0], W.shape[1]), x.dtype, {"x": x, "W": W, "b": b})
     n_threads = resolve_n_threads(n_threads)
     with blas_held:
         _kernels.ops.dense_forward(x, W, b, y, n_threads)
@@ -218,10 +195,10 @@ def dense_backward(dy, x, W, *, bias=True, compute_dx=True, out=None, n_threads=
         raise ValueError(f"shapes do not match: x {x.shape}, W {W.shape} (n_in, n_out), "
                          f"dy {dy.shape} (n_samples, n_out)")
     dx_out, dW_out, db_out = _outs(out, ("dx", "dW", "db"), 3)
-    inputs = (dy, x, W)
+    inputs = {"dy": dy, "x": x, "W": W}
     dx = _out(dx_out, "dx", x.shape, x.dtype, inputs) if compute_dx else None
-    dW = _out(dW_out, "dW", W.shape, x.dtype, inputs + (dx,))
-    db = _out(db_out, "db", (W.shape[1],), x.dtype, inputs + (dx, dW)) if bias else None
+    dW = _out(dW_out, "dW", W.shape, x.dtype, {**inputs, "dx": dx})
+    db = _out(db_out, "db", (W.shape[1],), x.dtype, {**inputs, "dx": dx, "dW": dW}) if bias else None
     n_threads = resolve_n_threads(n_threads)
     with blas_held:
         _kernels.ops.dense_backward(dy, x, W, dx, dW, db, n_threads)
@@ -283,10 +260,14 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, *, relu=False, running_mean=None
         _same_shape(running_mean, "running_mean", (d,), "gamma")
         _same_shape(running_var, "running_var", (d,), "gamma")
     y_out, mean_out, rstd_out = _outs(out, ("y", "mean", "rstd"), 3)
-    inputs = (x, gamma, beta, running_mean, running_var)
+    inputs = {"x": x, "gamma": gamma, "beta": beta}
+    if running_mean is not None:
+        V.disjoint("running_mean", running_mean, inputs.items())
+        V.disjoint("running_var", running_var, {**inputs, "running_mean": running_mean}.items())
+    inputs.update(running_mean=running_mean, running_var=running_var)
     y = _out(y_out, "y", x.shape, x.dtype, inputs)
-    mean = _out(mean_out, "mean", (d,), x.dtype, inputs + (y,))
-    rstd = _out(rstd_out, "rstd", (d,), x.dtype, inputs + (y, mean))
+    mean = _out(mean_out, "mean", (d,), x.dtype, {**inputs, "y": y})
+    rstd = _out(rstd_out, "rstd", (d,), x.dtype, {**inputs, "y": y, "mean": mean})
     _kernels.ops.batchnorm_forward(x, gamma, beta, eps, y, mean, rstd, running_mean,
                                  running_var, momentum, bool(relu), resolve_n_threads(n_threads))
     return y, mean, rstd
@@ -391,10 +372,10 @@ def batchnorm_backward(dy, x, mean, rstd, gamma, *, relu=False, y=None, out=None
     elif y is not None:
         raise ValueError("y is only used with relu=True")
     dx_out, dg_out, db_out = _outs(out, ("dx", "dgamma", "dbeta"), 3)
-    inputs = (dy, x, mean, rstd, gamma, y)
+    inputs = {"dy": dy, "x": x, "mean": mean, "rstd": rstd, "gamma": gamma, "y": y}
     dx = _out(dx_out, "dx", x.shape, x.dtype, inputs)
-    dgamma = _out(dg_out, "dgamma", (d,), x.dtype, inputs + (dx,))
-    dbeta = _out(db_out, "dbeta", (d,), x.dtype, inputs + (dx, dgamma))
+    dgamma = _out(dg_out, "dgamma", (d,), x.dtype, {**inputs, "dx": dx})
+    dbeta = _out(db_out, "dbeta", (d,), x.dtype, {**inputs, "dx": dx, "dgamma": dgamma})
     _kernels.ops.batchnorm_backward(dy, x, mean, rstd, gamma, y, dx, dgamma, dbeta,
                                   resolve_n_threads(n_threads))
     return dx, dgamma, dbeta
@@ -402,9 +383,26 @@ def batchnorm_backward(dy, x, mean, rstd, gamma, *, relu=False, y=None, out=None
 
 # ---------------------------------------------------------------- softmax
 
+def _check_logits(z):
+    """Logits for softmax: finite, or -inf for an entry masked out; each row with a finite
+    entry (one pass over ``z``; the rest only when something is off)."""
+    if np.isfinite(z).all():
+        return
+    bad = np.isnan(z) | (z == np.inf)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"z must hold finite numbers or -inf (a masked entry, probability 0); "
+                         f"z[{row}, {col}] is {z[row, col]}")
+    masked = np.isneginf(z).all(axis=1)
+    if masked.any():
+        raise ValueError(f"row {int(np.argmax(masked))} of z is -inf throughout, so its softmax "
+                         "is undefined; each row needs a finite entry")
+
+
 def _softmax_rows(z, log_space, out, n_threads):
     z = _nonempty(_floats(z, "z", 2), "z")
-    y = _elementwise_out(out, "out", z)
+    _check_logits(z)
+    y = _elementwise_out(out, "out", z, "z")
     _kernels.ops.softmax_forward(z, y, log_space, resolve_n_threads(n_threads))
     return y
 
@@ -422,6 +420,13 @@ def softmax(z, *, out=None, n_threads=None):
     -------
     array of shape (n_samples, n_classes)
         Each row is non-negative and sums to 1.
+
+    Raises
+    ------
+    ValueError
+        If ``z`` holds NaN or +inf, or a row is -inf throughout. An entry of
+        -inf (masked out) gets probability 0 (-inf from :func:`log_softmax`);
+        any finite input gives a finite result (no NaN).
     """
     return _softmax_rows(z, False, out, n_threads)
 
@@ -487,7 +492,7 @@ def softmax_cross_entropy(z, labels, *, sample_weight=None, compute_grad=True, o
     z = _nonempty(_floats(z, "z", 2), "z")
     labels = _labels(labels, *z.shape)
     w, total = _sample_weight(sample_weight, z.shape[0])
-    dz = _out(out, "out", z.shape, z.dtype, (z,)) if compute_grad else None
+    dz = _out(out, "out", z.shape, z.dtype, {"z": z, "sample_weight": w}) if compute_grad else None
     loss, _ = _kernels.ops.softmax_cross_entropy(z, labels, w, total, dz,
                                                  resolve_n_threads(n_threads))
     return loss, dz
@@ -508,7 +513,8 @@ def _float_loss(kernel, z, y, sample_weight, compute_grad, out, n_threads, unit_
     if unit_targets and np.any((y < 0) | (y > 1)):
         raise ValueError("y must lie in [0, 1]")
     w, total = _sample_weight(sample_weight, z.shape[0])
-    dz = _out(out, "out", z.shape, z.dtype, (z, y)) if compute_grad else None
+    dz = (_out(out, "out", z.shape, z.dtype, {"z": z, "y": y, "sample_weight": w})
+          if compute_grad else None)
     result = kernel(z, y, w, total, dz, resolve_n_threads(n_threads))
     return (result[0] if isinstance(result, tuple) else result), dz
 
@@ -570,9 +576,7 @@ def mse(z, y, *, sample_weight=None, compute_grad=True, out=None, n_threads=None
 # ---------------------------------------------------------------- dropout
 
 def _seed64(seed, name="seed"):
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
-        raise ValueError(f"{name} must be an integer in [0, 2**64); got {seed!r}")
-    return int(seed)
+    return V.seed(seed, name, allow_none=False)
 
 
 def dropout(x, rate, seed, step, *, layer=0, out=None, n_threads=None):
@@ -633,10 +637,7 @@ def _act_forward(name, x, alpha, out, n_threads):
 def _act_backward(name, dy, y, alpha, out, n_threads):
     y = _floats(y, "y")
     dy = _same_shape(_floats(dy, "dy", None, y.dtype, "y"), "dy", y.shape, "y")
-    if out is not None and out is dy:
-        dx = _out(out, "out", y.shape, y.dtype, (y,))
-    else:
-        dx = _out(out, "out", y.shape, y.dtype, (dy, y))
+    dx = _elementwise_out(out, "out", dy, "dy", {"y": y})
     _kernels.ops.activation_backward(_kernels.ops.ACTIVATIONS[name], dy.reshape(-1),
                                      y.reshape(-1), dx.reshape(-1), alpha,
                                      resolve_n_threads(n_threads))
@@ -717,15 +718,10 @@ sigmoid_backward.__doc__ = _ACT_DOC.format(title="Sigmoid backward: ``dy * y * (
 def _update(rule, param, grad, states, lr, hyper, step, weight_decay, n_threads):
     param = _in_place(param, "param")
     grad = _same_shape(_floats(grad, "grad", None, param.dtype, "param"), "grad", param.shape, "param")
-    if np.may_share_memory(param, grad):
-        raise ValueError("grad must not overlap param")
+    V.disjoint("param", param, [("grad", grad)])
     for i, (name, state) in enumerate(states):
         _same_shape(_in_place(state, name, param.dtype, "param"), name, param.shape, "param")
-        if np.may_share_memory(state, param) or np.may_share_memory(state, grad):
-            raise ValueError(f"{name} must not overlap param or grad")
-        for other_name, other in states[:i]:
-            if np.may_share_memory(state, other):
-                raise ValueError(f"{name} must not overlap {other_name}")
+        V.disjoint(name, state, [("param", param), ("grad", grad), *states[:i]])
     weight_decay = _scalar(weight_decay, "weight_decay", lo=0)
     _kernels.network.Update(rule, param.reshape(-1), grad.reshape(-1),
                             [s.reshape(-1) for _, s in states], lr, hyper, weight_decay,

@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from fastnn import _kernels
+from fastnn import _validation as V
 from fastnn import layers as L
 from fastnn.ops import check_sample_weight
 from fastnn._threads import blas_held
@@ -38,8 +39,21 @@ HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_r2
 MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy", "val_r2")
 
 
+#: an epoch's loss this many times the loss of a trivial prediction (Loss.reference) means
+#: training diverged, as does a loss this many times the larger of that and the fit's first
+#: epoch's loss
+EXPLODED_VS_TRIVIAL = 1e8
+EXPLODED_VS_FIRST = 1e4
+
+
 class DivergedError(FloatingPointError):
-    """The training loss became NaN or infinite.
+    """The training loss became NaN or infinite, or exploded.
+
+    Exploded: an epoch's mean loss above ``EXPLODED_VS_TRIVIAL`` (1e8) times
+    the loss of a trivial prediction (a uniform one for softmax
+    cross-entropy, 0.5 per label for sigmoid cross-entropy, 0 for mse, at
+    least 1), or above ``EXPLODED_VS_FIRST`` (1e4) times the larger of that
+    and the first epoch's loss of the same ``fit`` call.
 
     Attributes
     ----------
@@ -169,12 +183,6 @@ def batch_bounds(n_samples: int, batch_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def _positive(value, name) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
 def _callbacks(callbacks) -> list[Callback]:
     if callbacks is None:
         return []
@@ -252,9 +260,10 @@ def fit(model, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer: Optim
     Raises
     ------
     DivergedError
-        If the training loss becomes NaN or infinite.
+        If the training loss becomes NaN or infinite, or explodes (see
+        :class:`DivergedError`).
     """
-    epochs, batch_size = _positive(epochs, "epochs"), _positive(batch_size, "batch_size")
+    epochs, batch_size = V.positive_int(epochs, "epochs"), V.positive_int(batch_size, "batch_size")
     X = model._check_X(X)
     n, n_features = X.shape
     if n < 2:
@@ -272,15 +281,11 @@ def fit(model, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer: Optim
     lr_decay = check_decay(lr_decay)
     val = _validation(model, validation_data, n_features, first)
     cbs = _callbacks(callbacks)
+    seed = V.seed(seed, generator=True)
     if isinstance(seed, np.random.Generator):
         rng = seed
-    elif seed is None:
-        rng = model._rng
-    elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, a numpy Generator or None; "
-                         f"got {seed!r}")
     else:
-        rng = np.random.default_rng(seed)
+        rng = model._rng if seed is None else np.random.default_rng(seed)
 
     if not model._fit_lock.acquire(blocking=False):
         raise RuntimeError("fit is already running on this model (in another thread)")
@@ -318,6 +323,19 @@ def _validation(model, validation_data, n_features, first):
     return X_val, y_val, w_val
 
 
+def _check_explosion(loss, reference, trivial, first_loss, epoch, lr, history) -> None:
+    """Raise DivergedError if an epoch's mean loss has exploded (see DivergedError)."""
+    if loss > EXPLODED_VS_TRIVIAL * reference:
+        why = f"{loss / reference:.2g} times the loss of {trivial} ({reference:.3g})"
+    elif first_loss is not None and loss > EXPLODED_VS_FIRST * max(reference, first_loss):
+        why = (f"{loss / max(reference, first_loss):.2g} times the first epoch's "
+               f"({first_loss:.3g})")
+    else:
+        return
+    raise DivergedError(f"the training loss exploded to {loss:.3g} in epoch {epoch} "
+                        f"(lr {lr:.3g}), {why}; lower the learning rate", epoch, history)
+
+
 def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, val, shuffle,
             rng, cbs, verbose) -> History:
     n = X.shape[0]
@@ -327,6 +345,8 @@ def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, 
     weighted = weight is not None
     workspaces = {hi - lo: model._workspace(hi - lo, weighted) for lo, hi in edges}
     total_weight = n if weight is None else float(weight.sum())
+    reference, trivial = model.loss.reference(model, targets, weight)
+    first_loss = None
     history = History()
     order = np.arange(n, dtype=np.int64)
     model.stop_training = False
@@ -352,7 +372,10 @@ def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, 
                 raise DivergedError(
                     f"the training loss became {stop_loss} in epoch {epoch} (lr {lr:.3g}); "
                     "lower the learning rate", epoch, history)
-            record = {"epoch": epoch, "loss": loss_sum / total_weight,
+            loss = loss_sum / total_weight
+            _check_explosion(loss, reference, trivial, first_loss, epoch, lr, history)
+            first_loss = loss if first_loss is None else first_loss
+            record = {"epoch": epoch, "loss": loss,
                       "accuracy": hits / total_weight if model.loss.classifier else None,
                       "lr": lr, "val_loss": None, "val_accuracy": None, "val_r2": None}
             if val is not None:

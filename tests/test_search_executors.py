@@ -17,7 +17,7 @@ def space():
 def score(params, trial):
     """Deterministic in the params; module level, so processes can import it."""
     value = -abs(math.log10(params["lr"]) + 2.5) + 0.1 * params["k"]
-    trial.report(1, value - 0.5)
+    trial.report(value - 0.5, 1)
     trial.user_attrs["seed"] = trial.seed
     trial.user_attrs["n_threads"] = trial.n_threads
     return value
@@ -25,7 +25,7 @@ def score(params, trial):
 
 def curve(params, trial):
     for step in range(1, 10):
-        trial.report(step, LEVELS[trial.number])
+        trial.report(LEVELS[trial.number], step)
         if trial.should_stop():
             break
     return LEVELS[trial.number]

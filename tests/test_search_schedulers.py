@@ -32,7 +32,7 @@ def curve_objective(levels, n_steps, sign=1.0):
     def objective(params, trial):
         value = sign * levels[trial.number]
         for step in range(1, n_steps + 1):
-            trial.report(step, value)
+            trial.report(value, step)
             if trial.should_stop():
                 break
         return value

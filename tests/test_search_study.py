@@ -24,7 +24,7 @@ def score(params, trial):
     """Deterministic in the params; reports a rising curve."""
     value = -abs(math.log10(params["lr"]) + 2.5) + 0.1 * params["n_layers"]
     for step in range(1, 4):
-        trial.report(step, value - 1.0 / step)
+        trial.report(value - 1.0 / step, step)
     trial.user_attrs["n_threads"] = trial.n_threads
     trial.user_attrs["seed"] = trial.seed
     return value
@@ -76,8 +76,8 @@ def test_failures_are_recorded_and_the_study_goes_on():
         if trial.number == 2:
             return float("nan")
         if trial.number == 3:
-            trial.report(1, 0.5)
-            trial.report(2, float("inf"))
+            trial.report(0.5, 1)
+            trial.report(float("inf"), 2)
             assert trial.should_stop()
             return 0.5
         if trial.number == 4:
@@ -272,13 +272,14 @@ def test_bad_study_arguments(kwargs, error, match):
 
 def test_bad_report_and_retest_arguments():
     def bad_steps(params, trial):
-        trial.report(2, 0.1)
-        trial.report(2, 0.2)
+        trial.report(0.1, 2)
+        trial.report(0.2, 2)
         return 0.0
 
     study = Study(None, space=space(), seed=0)
     study.optimize(bad_steps, n_trials=1)
-    assert study.trials[0].error == "ValueError: steps must increase; got step 2 after 2"
+    assert study.trials[0].error == ("ValueError: trial.report(value, step): steps must increase; "
+                                     "got step 2 after 2")
     with pytest.raises(ValueError, match="no complete trial to retest"):
         study.retest(score)
     study.optimize(score, n_trials=1)

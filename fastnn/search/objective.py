@@ -82,7 +82,7 @@ class MLPObjective:
         for epoch in range(1, self.max_epochs + 1):
             model.fit(self.X_train, self.y_train, epochs=1, **fit_kwargs)
             scores = model.evaluate(self.X_val, self.y_val)
-            trial.report(epoch, scores["accuracy"])
+            trial.report(scores["accuracy"], epoch)
             if trial.should_stop():
                 break
         trial.user_attrs.update(epochs=epoch, val_loss=scores["loss"], n_threads=trial.n_threads)

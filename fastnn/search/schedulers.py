@@ -1,4 +1,4 @@
-"""Early stopping of unpromising trials, driven by ``trial.report(step, value)``.
+"""Early stopping of unpromising trials, driven by ``trial.report(value, step)``.
 
 A scheduler sees every report of every trial through
 ``report(number, step, value) -> bool`` and answers whether that trial

@@ -6,7 +6,7 @@ The objective protocol::
         model = build(params, seed=trial.seed, n_threads=trial.n_threads)
         for epoch in range(1, n_epochs + 1):
             score = train_one_epoch_and_score(model)
-            trial.report(epoch, score)
+            trial.report(score, epoch)
             if trial.should_stop():
                 break
         return score
@@ -79,19 +79,42 @@ class Trial:
         self._stop = False
         self._failure: str | None = None
 
-    def report(self, step: int, value: float) -> None:
-        """Record the objective's value after ``step`` (an epoch, say); steps must increase.
+    def report(self, value: float, step: int) -> None:
+        """Record the objective's ``value`` after ``step`` (an epoch, say), as Optuna's
+        ``trial.report(value, step)``; steps must increase.
 
         A scheduler may then decide that the trial should stop (see
         :meth:`should_stop`). A value that is not finite fails the trial and
         makes :meth:`should_stop` True.
+
+        Parameters
+        ----------
+        value : float
+            The score after ``step``.
+        step : int
+            A non-negative integer, larger than the previous report's.
+
+        Raises
+        ------
+        TypeError
+            ``step`` is not an integer (a float step is refused: the
+            arguments were likely given as ``(step, value)``, fastnn 0.1's
+            order), or ``value`` is not a real number.
         """
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"step must be a non-negative integer; got {step!r}")
-        if self._reports and step <= self._reports[-1][0]:
-            raise ValueError(f"steps must increase; got step {step} after {self._reports[-1][0]}")
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"value must be a real number; got {value!r}")
+            raise TypeError(f"trial.report(value, step): value must be a real number; "
+                            f"got {value!r}")
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+            swapped = isinstance(step, numbers.Real) and isinstance(value, numbers.Integral)
+            hint = (f"; did you mean trial.report({step!r}, {value!r})? The order is "
+                    "(value, step), as Optuna's" if swapped else "")
+            raise TypeError(f"trial.report(value, step): step must be an integer; got "
+                            f"{step!r}{hint}")
+        if step < 0:
+            raise ValueError(f"trial.report(value, step): step must be >= 0; got {step!r}")
+        if self._reports and step <= self._reports[-1][0]:
+            raise ValueError(f"trial.report(value, step): steps must increase; got step {step} "
+                             f"after {self._reports[-1][0]}")
         value = float(value)
         if not math.isfinite(value):
             self._failure = self._failure or f"reported {value} at step {step}"
