@@ -9,6 +9,10 @@ Usage::
 Workloads: W1 training throughput (784-512-256-10), GEMM its GEMM limit,
 W2 digits training and accuracy, W3 kernels, W4 prediction, W5 search,
 W6 a shared machine (busy neighbours, NumPy BLAS before), IMPORT import time. See bench/README.md.
+
+A workload that fails does not stop the run: its error goes into the report
+(a table of failed workloads under the headline), the others run, and the
+exit status is 1.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import argparse
 import os
 import sys
 import time
+import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -64,19 +69,30 @@ def header(ctx: Context, argv: list[str], machine: list[str], seconds: float) ->
     return "\n".join(lines) + "\n"
 
 
-def run_workloads(ctx: Context, names: list[str]) -> tuple[list[Table], list[Target]]:
-    """Run the named workloads in the canonical order; collect tables and targets."""
+def run_workloads(ctx: Context, names: list[str]) -> tuple[list[Table], list[Target], Table]:
+    """Run the named workloads in the canonical order; collect tables, targets and a table
+    of the workloads that failed (each with its error; the others still run)."""
     import importlib
 
     tables, targets = [], []
+    failed = Table("Failed workloads", ["workload", "error", "after s"])
     for name in (w for w in WORKLOADS if w in names):
         print(f"[compare] running {name} ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
-        more_tables, more_targets = importlib.import_module(MODULES[name]).run(ctx)
+        try:
+            more_tables, more_targets = importlib.import_module(MODULES[name]).run(ctx)
+        except Exception as exc:     # one workload's failure must not lose the others
+            traceback.print_exc(file=sys.stderr)
+            message = " ".join(f"{type(exc).__name__}: {exc}".split()).replace("|", "/")
+            failed.add(name, f"`{message[:300]}`", f"{time.perf_counter() - start:.0f}")
+            print(f"[compare] {name} FAILED", file=sys.stderr, flush=True)
+            continue
         print(f"[compare] {name} took {time.perf_counter() - start:.0f} s", file=sys.stderr)
         tables += more_tables
         targets += more_targets
-    return tables, targets
+    if failed.rows:
+        failed.notes.append("The traceback of each is on standard error; the run exits 1.")
+    return tables, targets, failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,15 +105,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[compare] warning: load average {load_average()}: other work is running, "
               "multi-threaded figures will suffer", file=sys.stderr)
     start = time.perf_counter()
-    tables, targets = run_workloads(ctx, args.workloads)
+    tables, targets, failed = run_workloads(ctx, args.workloads)
     parts = [header(ctx, argv, machine, time.perf_counter() - start),
-             targets_table(targets).markdown()] + [t.markdown() for t in tables]
+             targets_table(targets).markdown()]
+    parts += [failed.markdown()] if failed.rows else []
+    parts += [t.markdown() for t in tables]
     text = "\n".join(parts)
     print(text)
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
-    return 0
+    return 1 if failed.rows else 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """W4: prediction with the digits MLP: one-sample latency and 10,000-sample throughput.
 
-Both models are trained a few epochs on the digits first. fastnn:
-``model.predict_proba(x)``; PyTorch: ``model.eval()`` once, then under
+The models are trained a few epochs on the digits first. fastnn:
+``model.predict_proba(x)``; onnxruntime: the same fastnn model exported
+with ``to_onnx``, ``session.run(["probabilities"], {"X": x})`` on one
+thread (``intra_op_num_threads = inter_op_num_threads = 1``), compared with
+fastnn at 1 thread; PyTorch: ``model.eval()`` once, then under
 ``torch.inference_mode()`` ``softmax(model(from_numpy(x)))`` back to NumPy.
 Latency: the median of many single calls, timed one by one, in interleaved
 blocks. Throughput: best of interleaved repeats on 10,000 rows.
@@ -22,6 +25,7 @@ import torch_mlp
 import w2_digits
 
 GOAL = 4.0
+ORT_KEY = "onnxruntime 1t"
 N_BULK = 10_000
 EPOCHS = 5  # of training before predicting
 REPEATS = 5  # interleaved repeats in a full run
@@ -33,7 +37,23 @@ def fastnn_predictors(ctx: Context, X_tr, y_tr) -> dict:
               for t in ctx.threads}
     for model in models.values():
         model.fit(X_tr, y_tr, epochs=EPOCHS, batch_size=32)
-    return {fastnn_key(t): (m.predict_proba, lambda: None) for t, m in models.items()}
+    return {fastnn_key(t): (m.predict_proba, lambda: None) for t, m in models.items()}, models
+
+
+def onnxruntime_predictor(model):
+    """key -> (one-thread onnxruntime session on ``model`` exported to ONNX, nothing to do
+    before), or None (and why) when onnx or onnxruntime is not installed."""
+    try:
+        import onnxruntime as ort
+        proto = model.to_onnx()
+    except ImportError as exc:
+        return None, f"onnxruntime rows skipped: {exc}"
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    sess = ort.InferenceSession(proto.SerializeToString(), options,
+                                providers=["CPUExecutionProvider"])
+    predict = lambda X: sess.run(["probabilities"], {"X": X})[0]  # noqa: E731
+    return {ORT_KEY: (predict, lambda: None)}, f"onnxruntime {ort.__version__}"
 
 
 def torch_predictors(ctx: Context, X_tr, y_tr) -> dict:
@@ -73,7 +93,9 @@ def throughput(fns: dict, X: np.ndarray, repeats: int, min_s: float) -> dict[str
 
 def run(ctx: Context) -> tuple[list[Table], list[Target]]:
     X_tr, X_te, y_tr, _ = w2_digits.split()
-    fns = fastnn_predictors(ctx, X_tr, y_tr)
+    fns, models = fastnn_predictors(ctx, X_tr, y_tr)
+    ort_fns, ort_note = onnxruntime_predictor(models[min(ctx.threads)])
+    fns.update(ort_fns or {})
     if ctx.torch is not None:
         fns.update(torch_predictors(ctx, X_tr, y_tr))
     blocks, calls = (4, 100) if ctx.quick else (10, 500)
@@ -101,4 +123,30 @@ def run(ctx: Context) -> tuple[list[Table], list[Target]]:
     baseline = torch_baseline(f"torch best {fmt_us(torch_lat)} us", torch_lat)
     target = Target("W4 one-sample predict latency", f"{fmt_us(lat[head])} us", baseline,
                     speedup, GOAL, fmt_ratio(speedup), f">= {GOAL}x faster")
-    return [table], [target]
+    return [table], [target] + onnxruntime_targets(ctx, lat, rates, ort_note, table)
+
+
+def onnxruntime_targets(ctx: Context, lat: dict, rates: dict, note: str,
+                        table: Table) -> list[Target]:
+    """fastnn / onnxruntime on one thread each: latency ratio (<= 1 wanted) and
+    throughput ratio (>= 1 wanted)."""
+    table.notes.append(note)
+    if ORT_KEY not in lat:
+        return [Target(f"W4 vs onnxruntime: {what}", "n/a", "no onnxruntime", None, 1.0, "n/a",
+                       target, lower_is_better=lower)
+                for what, target, lower in (("one-sample latency", "<= 1x", True),
+                                            (f"{N_BULK:,}-sample throughput", ">= 1x", False))]
+    mine = fastnn_key(min(ctx.threads))
+    lat_ratio = ratio(lat[mine], lat[ORT_KEY])
+    rate_ratio = ratio(rates[mine], rates[ORT_KEY])
+    table.notes.append(f"{mine} / {ORT_KEY} (the same exported model): one-sample latency "
+                       f"{fmt_ratio(lat_ratio)}, {N_BULK:,}-sample throughput "
+                       f"{fmt_ratio(rate_ratio)}.")
+    return [
+        Target("W4 vs onnxruntime: one-sample latency (fastnn / onnxruntime)",
+               f"{fmt_us(lat[mine])} us ({mine})", f"{fmt_us(lat[ORT_KEY])} us ({ORT_KEY})",
+               lat_ratio, 1.0, fmt_ratio(lat_ratio), "<= 1x", lower_is_better=True),
+        Target(f"W4 vs onnxruntime: {N_BULK:,}-sample throughput (fastnn / onnxruntime)",
+               f"{fmt_rate(rates[mine])}/s ({mine})", f"{fmt_rate(rates[ORT_KEY])}/s ({ORT_KEY})",
+               rate_ratio, 1.0, fmt_ratio(rate_ratio), ">= 1x"),
+    ]
