@@ -98,10 +98,14 @@ def inference_steps(model) -> list[tuple]:
             steps.append(("affine", a, shift))
             if place.fused_relu:
                 steps.append(("activation", "relu", 0.0))
-        elif isinstance(layer, L._Activation) and not place.absorbed:
-            steps.append(("activation", layer.kind, float(layer._alpha)))
-        # Dropout (the identity at test time), the ReLU fused into a BatchNorm (written
-        # above) and the output Softmax/Sigmoid fused with the loss leave no step.
+        elif isinstance(layer, L._Activation):
+            # absorbed: the ReLU fused into a BatchNorm (written above) or the output
+            # Sigmoid fused with the loss (its output map)
+            if not place.absorbed:
+                steps.append(("activation", layer.kind, float(layer._alpha)))
+        elif not isinstance(layer, (L.Dropout, L.Softmax)):   # identity / the output map
+            raise NotImplementedError(f"{type(layer).__name__} has no ONNX form yet "
+                                      "(fastnn.export.inference_steps)")
     return _fold(steps)
 
 
