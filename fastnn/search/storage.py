@@ -18,17 +18,24 @@ with a seed). A file written by fastnn 0.1 (tables ``studies``, ``trials``,
 from __future__ import annotations
 
 import json
+import logging
 import os
+import secrets
+import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from fastnn._version import __version__
 from fastnn.search.trial import FrozenTrial, TrialState
 
-__all__ = ["Storage", "StudyFileError", "SCHEMA_VERSION", "now"]
+__all__ = ["Storage", "StudyFileError", "Owner", "SCHEMA_VERSION", "now"]
+
+log = logging.getLogger("fastnn.search")
 
 #: Version of the tables this fastnn writes; 1 is fastnn 0.1's unprefixed tables.
 SCHEMA_VERSION = 2
@@ -119,6 +126,65 @@ class StudyFileError(ValueError):
     """A study file that cannot be used; the message names the file and what is wrong."""
 
 
+#: Seconds between heartbeats of a driver's RUNNING trials.
+HEARTBEAT_INTERVAL = 5.0
+#: A RUNNING trial whose heartbeat is older than this is re-queued (owner presumed gone).
+HEARTBEAT_TIMEOUT = 60.0
+
+_HOST = socket.gethostname()
+_LIVE_DRIVERS: set[str] = set()      # drivers running in this process
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who runs a trial: a driver id, its process and its host."""
+
+    driver: str
+    pid: int
+    host: str
+
+    @classmethod
+    def new(cls) -> Owner:
+        return cls(secrets.token_hex(8), os.getpid(), _HOST)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie does not)."""
+    if os.name == "nt":       # no signal 0 there: only heartbeats tell
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _owner_gone(driver: str | None, pid: int | None, host: str | None,
+                heartbeat: float | None, timeout: float) -> bool:
+    """A RUNNING trial's owner is gone: none recorded (fastnn 0.1), a driver of this process
+    that ended, a dead process of this host, or a heartbeat older than ``timeout``."""
+    if driver is None or heartbeat is None:
+        return True
+    if host == _HOST and pid is not None:
+        if pid == os.getpid():
+            return driver not in _LIVE_DRIVERS
+        if not _pid_alive(pid):
+            return True
+    return time.time() - heartbeat > timeout
+
+
+def _next_number(db, study_id: int) -> int:
+    (n,), = db.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM fastnn_trials "
+                       "WHERE study_id = ?", (study_id,)).fetchall()
+    return n
+
+
 def now(timestamp: float | None = None) -> str:
     """An ISO 8601 UTC time: now, or of a ``time.time()`` timestamp."""
     when = datetime.now(timezone.utc) if timestamp is None else \
@@ -162,6 +228,11 @@ class Storage:
     busy_timeout : float, default 60
         Seconds to keep retrying while another process holds the write lock.
 
+    Several drivers (processes of one machine) may share a file: each takes
+    its trials with :meth:`claim` in a write transaction, marks them with
+    its :class:`Owner` and refreshes their heartbeat (:meth:`driver`); a
+    RUNNING trial goes back to WAITING only once its owner is gone.
+
     Raises
     ------
     StudyFileError
@@ -173,6 +244,7 @@ class Storage:
     def __init__(self, path: str | os.PathLike | None, busy_timeout: float = 60.0):
         self.path = None if path is None else os.fspath(path)
         self.busy_timeout = float(busy_timeout)
+        self.heartbeat_interval, self.heartbeat_timeout = HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT
         self._lock = threading.RLock()
         if self.path is not None:
             _check_path(self.path)
@@ -339,43 +411,130 @@ class Storage:
 
     # ------------------------------------------------------------ trials
 
-    def next_number(self, study_id: int) -> int:
-        (n,), = self._run("SELECT COALESCE(MAX(number) + 1, 0) FROM fastnn_trials "
-                          "WHERE study_id = ?", (study_id,))
-        return n
-
-    def add_trial(self, study_id: int, number: int, state: TrialState, params: dict,
-                  seed: int) -> None:
+    def enqueue(self, study_id: int, params: dict, seed_of: Callable[[int], int]) -> int:
+        """Add a WAITING trial with ``params`` under the next free number; return the number."""
         with self._transaction() as db:
+            number = _next_number(db, study_id)
             db.execute("INSERT INTO fastnn_trials (study_id, number, state, params, seed) "
                        "VALUES (?, ?, ?, ?, ?)",
-                       (study_id, number, str(state), dumps(params), seed))
+                       (study_id, number, str(TrialState.WAITING), dumps(params), seed_of(number)))
+            return number
 
-    def start_trial(self, study_id: int, number: int, version: str,
-                    data_fingerprint: str | None) -> None:
+    def claim(self, study_id: int, owner: Owner, version: str, data_fingerprint: str | None,
+              new_params: Callable[[int], dict],
+              seed_of: Callable[[int], int]) -> tuple[int, dict, int]:
+        """Take the next trial for ``owner`` and mark it RUNNING, in one transaction.
+
+        First, RUNNING trials whose owner is gone are put back WAITING. Then
+        the lowest-numbered WAITING trial is taken; if there is none, a new
+        trial gets the next free number and ``new_params(number)``. Two
+        drivers never get the same number.
+
+        Returns
+        -------
+        number, params, requeued
+            ``requeued``: how many trials of gone owners were put back.
+        """
         with self._transaction() as db:
+            requeued = self._requeue_orphans(db, study_id)
+            row = db.execute("SELECT number, params FROM fastnn_trials WHERE study_id = ? AND "
+                             "state = ? ORDER BY number LIMIT 1",
+                             (study_id, str(TrialState.WAITING))).fetchone()
+            if row is not None:
+                number, params = row[0], json.loads(row[1])
+            else:
+                number = _next_number(db, study_id)
+                params = new_params(number)
+                db.execute("INSERT INTO fastnn_trials (study_id, number, state, params, seed) "
+                           "VALUES (?, ?, ?, ?, ?)", (study_id, number, str(TrialState.WAITING),
+                                                      dumps(params), seed_of(number)))
             db.execute("UPDATE fastnn_trials SET state = ?, datetime_start = ?, "
-                       "fastnn_version = ?, data_fingerprint = ? "
+                       "fastnn_version = ?, data_fingerprint = ?, owner_driver = ?, "
+                       "owner_pid = ?, owner_host = ?, heartbeat = ? "
                        "WHERE study_id = ? AND number = ?",
-                       (str(TrialState.RUNNING), now(), version, data_fingerprint, study_id,
-                        number))
+                       (str(TrialState.RUNNING), now(), version, data_fingerprint, owner.driver,
+                        owner.pid, owner.host, time.time(), study_id, number))
+            return number, params, requeued
 
-    def finish_trial(self, study_id: int, number: int, outcome) -> None:
-        """Store a worker's :class:`~fastnn.search.trial.Outcome`."""
-        with self._transaction() as db:
-            db.execute("UPDATE fastnn_trials SET state = ?, value = ?, intermediate = ?, "
-                       "user_attrs = ?, datetime_start = ?, datetime_end = ?, error = ?, "
-                       "traceback = ? WHERE study_id = ? AND number = ?",
-                       (str(outcome.state), outcome.value, dumps(outcome.reports),
-                        dumps(outcome.user_attrs), now(outcome.start), now(outcome.end),
-                        outcome.error, outcome.traceback, study_id, number))
+    def finish_trial(self, study_id: int, number: int, outcome) -> bool:
+        """Store a worker's :class:`~fastnn.search.trial.Outcome`; False if it was not stored.
 
-    def requeue_running(self, study_id: int) -> int:
-        """Mark trials left RUNNING (by a driver that died) WAITING; return how many."""
+        A trial that already has a result (COMPLETE, PRUNED or FAILED) keeps
+        it: a driver presumed dead that finishes late, or a trial run twice,
+        never overwrites a stored result.
+        """
         with self._transaction() as db:
-            cur = db.execute("UPDATE fastnn_trials SET state = ? WHERE study_id = ? AND state = ?",
-                             (str(TrialState.WAITING), study_id, str(TrialState.RUNNING)))
-            return cur.rowcount
+            cur = db.execute(
+                "UPDATE fastnn_trials SET state = ?, value = ?, intermediate = ?, user_attrs = ?, "
+                "datetime_start = ?, datetime_end = ?, error = ?, traceback = ?, "
+                "owner_driver = NULL, heartbeat = NULL "
+                "WHERE study_id = ? AND number = ? AND state IN (?, ?)",
+                (str(outcome.state), outcome.value, dumps(outcome.reports),
+                 dumps(outcome.user_attrs), now(outcome.start), now(outcome.end), outcome.error,
+                 outcome.traceback, study_id, number, str(TrialState.RUNNING),
+                 str(TrialState.WAITING)))
+            return cur.rowcount == 1
+
+    def release(self, study_id: int, number: int, owner: Owner) -> bool:
+        """Put ``owner``'s RUNNING trial back WAITING (it will run again); whether it was."""
+        with self._transaction() as db:
+            cur = db.execute("UPDATE fastnn_trials SET state = ?, owner_driver = NULL, "
+                             "heartbeat = NULL WHERE study_id = ? AND number = ? AND state = ? "
+                             "AND owner_driver = ?", (str(TrialState.WAITING), study_id, number,
+                                                      str(TrialState.RUNNING), owner.driver))
+            return cur.rowcount == 1
+
+    def requeue_orphans(self, study_id: int) -> int:
+        """Put RUNNING trials whose owner is gone back WAITING; return how many."""
+        with self._transaction() as db:
+            return self._requeue_orphans(db, study_id)
+
+    def _requeue_orphans(self, db, study_id: int) -> int:
+        rows = db.execute("SELECT number, owner_driver, owner_pid, owner_host, heartbeat FROM "
+                          "fastnn_trials WHERE study_id = ? AND state = ?",
+                          (study_id, str(TrialState.RUNNING))).fetchall()
+        gone = [(str(TrialState.WAITING), study_id, n) for n, *who in rows
+                if _owner_gone(*who, timeout=self.heartbeat_timeout)]
+        db.executemany("UPDATE fastnn_trials SET state = ?, owner_driver = NULL, heartbeat = NULL "
+                       "WHERE study_id = ? AND number = ?", gone)
+        return len(gone)
+
+    @contextmanager
+    def driver(self):
+        """Run as a driver: yield its :class:`Owner`, beat its heartbeat meanwhile.
+
+        On exit, the owner's trials still RUNNING (an interrupted driver's)
+        go back WAITING.
+        """
+        owner = Owner.new()
+        _LIVE_DRIVERS.add(owner.driver)
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(owner, stop), daemon=True,
+                                name="fastnn-heartbeat")
+        beat.start()
+        try:
+            yield owner
+        finally:
+            stop.set()
+            _LIVE_DRIVERS.discard(owner.driver)
+            beat.join()
+            try:
+                with self._transaction() as db:
+                    db.execute("UPDATE fastnn_trials SET state = ?, owner_driver = NULL, "
+                               "heartbeat = NULL WHERE state = ? AND owner_driver = ?",
+                               (str(TrialState.WAITING), str(TrialState.RUNNING), owner.driver))
+            except (StudyFileError, sqlite3.ProgrammingError):   # closed or failing file
+                pass
+
+    def _beat(self, owner: Owner, stop: threading.Event) -> None:
+        while not stop.wait(self.heartbeat_interval):
+            try:
+                with self._transaction() as db:
+                    db.execute("UPDATE fastnn_trials SET heartbeat = ? WHERE state = ? AND "
+                               "owner_driver = ?", (time.time(), str(TrialState.RUNNING),
+                                                    owner.driver))
+            except Exception as exc:  # noqa: BLE001 - a missed beat is retried
+                log.warning("%s: heartbeat not written (%s)", self._where, exc)
 
     def trials(self, study_id: int, state: TrialState | None = None) -> list[FrozenTrial]:
         """A study's trials by number, optionally only those in ``state``."""

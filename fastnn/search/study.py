@@ -17,7 +17,6 @@ import secrets
 import threading
 import time
 import warnings
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -213,16 +212,21 @@ class Study:
         no unknown or inactive names.
         """
         params = self.space.validate(params)
-        number = self._storage.next_number(self._id)
-        self._storage.add_trial(self._id, number, TrialState.WAITING, params,
-                                trial_seed(self.seed, number))
-        return number
+        return self._storage.enqueue(self._id, params, self._trial_seed)
 
-    def _new_trial(self, lo: np.ndarray, hi: np.ndarray) -> tuple[int, dict]:
-        number = self._storage.next_number(self._id)
-        params = self.space.from_unit_point(self._sampler.point(number, lo, hi))
-        self._storage.add_trial(self._id, number, TrialState.WAITING, params,
-                                trial_seed(self.seed, number))
+    def _trial_seed(self, number: int) -> int:
+        return trial_seed(self.seed, number)
+
+    def _claim(self, owner, lo: np.ndarray, hi: np.ndarray) -> tuple[int, dict]:
+        """This driver's next trial: a WAITING one first, else a new number (see Storage.claim)."""
+        def new_params(number: int) -> dict:
+            return self.space.from_unit_point(self._sampler.point(number, lo, hi))
+
+        number, params, requeued = self._storage.claim(
+            self._id, owner, __version__, self.data_fingerprint, new_params, self._trial_seed)
+        if requeued:
+            log.info("study %r: %d trial(s) left RUNNING by a driver that is gone will run again",
+                     self.name, requeued)
         return number, params
 
     # ------------------------------------------------------------ optimize
@@ -235,6 +239,13 @@ class Study:
 
         Trials enqueued, or left RUNNING by a driver that died, run first
         (same number, same parameters) and count towards ``n_trials``.
+
+        Several driver processes of one machine may run ``optimize`` on the
+        same study file at once: each claims its trial numbers in a write
+        transaction, records itself as the owner of its RUNNING trials with
+        a heartbeat, and re-runs another's RUNNING trial only once that
+        driver is gone (its process ended, or its heartbeat is older than a
+        minute). A stored result is never overwritten.
 
         Parameters
         ----------
@@ -296,34 +307,29 @@ class Study:
 
     def _optimize(self, objective, n_trials, n_jobs, executor, scheduler, deadline, rounds,
                   top_k, margin, n_threads) -> list[FrozenTrial]:
-        requeued = self._storage.requeue_running(self._id)
-        if requeued:
-            log.info("study %r: re-running %d trial(s) left RUNNING", self.name, requeued)
-        queue = deque((t.number, t.params) for t in
-                      self._storage.trials(self._id, TrialState.WAITING))
         lo, hi = np.zeros(len(self.space)), np.ones(len(self.space))
         self.zoom_history, ran = [], []
-        with open_executor(executor, n_jobs) as (pool, in_process):
+        with (self._storage.driver() as owner,
+              open_executor(executor, n_jobs) as (pool, in_process)):
             for r, size in enumerate(_round_sizes(n_trials, rounds)):
                 if r > 0:
                     lo, hi = self._zoom(lo, hi, top_k, margin)
                 self.zoom_history.append(self.space.real_box(lo, hi))
-                ran += self._run_round(pool, in_process, objective, size, n_jobs, queue, lo, hi,
+                ran += self._run_round(pool, in_process, objective, size, n_jobs, owner, lo, hi,
                                        scheduler, deadline, n_threads)
                 if deadline is not None and time.monotonic() >= deadline:
                     break
         done = set(ran)
         return [t for t in self.trials if t.number in done]
 
-    def _run_round(self, pool, in_process, objective, size, n_jobs, queue, lo, hi, scheduler,
+    def _run_round(self, pool, in_process, objective, size, n_jobs, owner, lo, hi, scheduler,
                    deadline, n_threads) -> list[int]:
         launched: list[int] = []
 
         def next_job():
             if len(launched) >= size or (deadline is not None and time.monotonic() >= deadline):
                 return None
-            number, params = queue.popleft() if queue else self._new_trial(lo, hi)
-            self._storage.start_trial(self._id, number, __version__, self.data_fingerprint)
+            number, params = self._claim(owner, lo, hi)
             launched.append(number)
             trial = Trial(number, params, trial_seed(self.seed, number), n_threads,
                           self._pruner(scheduler, in_process))
@@ -335,7 +341,10 @@ class Study:
                 with self._lock:
                     for step, value in outcome.reports:
                         scheduler.report(number, step, value)
-            self._storage.finish_trial(self._id, number, outcome)
+            if not self._storage.finish_trial(self._id, number, outcome):
+                log.warning("trial %d: another driver stored its result first; this run's result "
+                            "is dropped", number)
+                return
             _log_outcome(number, outcome)
             if self._callbacks:
                 frozen = next(t for t in self.trials if t.number == number)
