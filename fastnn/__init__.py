@@ -23,7 +23,7 @@ __all__ = [
 # Subpackages loaded on first use: fastnn.datasets.load_digits() works with
 # no `import fastnn.datasets`, and `import fastnn` stays quick (fastnn.search
 # alone would add about half to its time).
-_SUBMODULES = ("datasets", "search")
+_SUBMODULES = ("datasets", "plot", "search")
 
 
 def __getattr__(name: str):

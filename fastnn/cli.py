@@ -4,6 +4,7 @@
     fastnn search  [data options] --trials 40 --jobs 2 --study study.db [--rounds 3] [--scheduler asha]
     fastnn babysit [data and model options] --epochs 30 --checkpoint-dir DIR [--resume]
     fastnn study show study.db
+    fastnn study report study.db -o report.html     (or a babysitting run's directory)
     fastnn predict MODEL.fnn FILE.csv [--out PREDICTIONS.csv] [--proba]
     fastnn export  MODEL.fnn MODEL.onnx [--opset 17]
     fastnn info
@@ -131,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--name", default="default")
     q.add_argument("--top", type=_positive_int, default=10)
     q.set_defaults(run=cmd_study_show)
+    q = study_sub.add_parser("report", help="one self-contained HTML page: settings, leaderboard, "
+                             "figures, zoom history, retests, failures (needs matplotlib)")
+    q.add_argument("source", help="a study's SQLite file, or a babysitting run's directory")
+    q.add_argument("-o", "--out", default="report.html", help="the page (default report.html)")
+    q.add_argument("--name", default="default", help="study name within the file (default default)")
+    q.set_defaults(run=cmd_study_report)
 
     p = sub.add_parser("predict", help="predict the labels of a CSV file with a saved model")
     p.add_argument("model", help="a model file written by 'fastnn train --save'")
@@ -252,21 +259,10 @@ def cmd_search(args) -> int:
               f"running {args.trials} on {X_tr.shape[0]} samples ({X_val.shape[0]} to validate), "
               f"{args.jobs} at once", flush=True)
         start = time.perf_counter()
-
-        def progress(study, trial):
-            best = study.best.value if any(t.value is not None for t in study.ranked()) else None
-            value = "-" if trial.value is None else f"{trial.value:.4f}"
-            note = f" ({trial.error.splitlines()[0]})" if trial.error else ""
-            print(f"trial {trial.number:>4}  {trial.state.value:<8} {value:>7}  best {best or 0:.4f}  "
-                  f"{_describe(trial.params)}{note}", flush=True)
-
         study.optimize(objective, args.trials, n_jobs=args.jobs, executor=args.executor,
                        scheduler=scheduler, timeout=args.timeout, rounds=args.rounds,
-                       top_k=args.top_k, callbacks=[progress])
+                       top_k=args.top_k, progress=True)
         elapsed = time.perf_counter() - start
-        if args.rounds > 1:
-            for r, box in enumerate(study.zoom_history, start=1):
-                print(f"round {r} ranges: {_box_line(study.space, box)}")
         print(f"\n{args.trials} trials in {elapsed:.1f}s "
               f"({60 * args.trials / elapsed:.1f} trials/min)\n")
         print(study.leaderboard())
@@ -280,14 +276,6 @@ def cmd_search(args) -> int:
         print(f"\nbest: trial {best.number}, validation accuracy {best.value:.4f} "
               f"(retrained: {acc:.4f}); saved {args.save}")
     return 0
-
-
-def _box_line(space, box: dict) -> str:
-    """A coarse-to-fine box in real units, Choice parameters left out (they keep every option)."""
-    from fastnn.search import Choice
-
-    return ", ".join(f"{name} {lo:.3g}..{hi:.3g}" for name, (lo, hi) in
-                     ((n, r) for n, r in box.items() if not isinstance(space[n], Choice)))
 
 
 def cmd_babysit(args) -> int:
@@ -343,6 +331,22 @@ def cmd_study_show(args) -> int:
             best = study.best
             print(f"best: trial {best.number}, value {best.value:.4f}, {_describe(best.params)}\n")
             print(study.leaderboard(args.top))
+    return 0
+
+
+def cmd_study_report(args) -> int:
+    import os
+
+    from fastnn.plot import report
+
+    if not os.path.exists(args.source):
+        raise UsageError(f"{args.source} does not exist (give a study file or a babysitting "
+                         "run's directory)")
+    try:
+        report(args.source, args.out, name=args.name)
+    except ImportError as exc:       # matplotlib missing
+        raise UsageError(str(exc)) from None
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -10,9 +10,9 @@ test-time batch norm and no dropout. It is built in two passes:
    at test time and leaves no step; a ReLU fused into the batch norm before
    it comes back as its own step. An ``affine`` that directly follows a
    ``dense`` is folded into its weights (``W * a``, ``b * a + shift``).
-2. :func:`to_onnx` writes each step as ONNX nodes (``Gemm`` or ``MatMul``,
-   ``Mul`` and ``Add``, ``Relu``/``LeakyRelu``/``Tanh``/``Sigmoid``) with
-   the ``onnx`` package's helpers, then the loss's output map.
+2. :func:`to_onnx` writes each step as ONNX nodes (``Gemm``, ``Mul`` and
+   ``Add``, ``Relu``/``LeakyRelu``/``Tanh``/``Sigmoid``) with the ``onnx``
+   package's helpers, then the loss's output map.
 
 The graph has one input, ``X`` of shape (n_samples, n_features) in the
 model's dtype (float32 or float64), with a dynamic batch dimension, and
@@ -23,7 +23,13 @@ these outputs:
 - sigmoid cross-entropy: ``label`` (0/1, int64) and ``probabilities``,
   both in the shape of the targets the model was fitted on ((n_samples,)
   or (n_samples, n_labels));
-- mse: ``predictions``, in the shape of the targets.
+- mse: ``predictions``, in the shape of the targets;
+- the scikit-learn estimators ``fastnn.MLPClassifier`` and
+  ``MLPRegressor``: what their ``predict`` and ``predict_proba`` give: a
+  binary classifier's ``probabilities`` are (n_samples, 2), ``[1 - p, p]``,
+  and its ``label`` one of ``classes_``; a multi-label one gives 0/1 per
+  label; a regressor's ``predictions`` (the exponential of the network's
+  output for ``loss="poisson"``).
 
 ``onnx`` is an optional dependency (``pip install "fastnn[onnx]"``),
 imported only when a model is exported.
@@ -140,7 +146,7 @@ def to_onnx(model, path=None, *, opset: int | None = None):
 
     Parameters
     ----------
-    model : Sequential or MLP
+    model : Sequential, MLP, MLPClassifier or MLPRegressor
         Fitted (or loaded), made of fastnn's own layers.
     path : str or path-like, optional
         Where to write the ``.onnx`` file (replaced atomically). Without
@@ -170,12 +176,30 @@ def to_onnx(model, path=None, *, opset: int | None = None):
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or path-like) or None; got "
                         f"{type(path).__name__}")
-    steps = inference_steps(model)
-    proto = _GraphWriter(onnx, model.dtype).model(model, steps, opset)
+    net = _network_of(model)
+    steps = inference_steps(net)
+    meta = {"loss": net.loss.name}
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        meta["feature_names"] = json.dumps([str(n) for n in names])
+    proto = _GraphWriter(onnx, net.dtype).model(net, _head(model, net), steps, opset,
+                                                repr(model), meta)
     onnx.checker.check_model(proto, full_check=True)
     if path is not None:
         _write(os.fspath(path), proto.SerializeToString())
     return proto
+
+
+def _network_of(model):
+    """The fastnn network of a model, or of a fitted scikit-learn-style estimator."""
+    if hasattr(model, "out_activation_") or type(model).__name__ in ("MLPClassifier",
+                                                                     "MLPRegressor"):
+        net = getattr(model, "model_", None)
+        if net is None:
+            raise RuntimeError(f"this {type(model).__name__} is not fitted yet: call fit "
+                               "before exporting")
+        return net
+    return model
 
 
 def _check_opset(onnx, opset) -> int:
@@ -242,50 +266,94 @@ class _GraphWriter:
                 x = self.node(_ONNX_ACTIVATIONS[kind], [x], f"{kind}{i}", **attrs)
         return x
 
-    def as_targets(self, model, x: str, name: str) -> str:
-        """``x`` (n, k) in the shape of the targets the model was fitted on, as ``name``."""
-        if model.y_ndim_ == 1:
+    def flat(self, x: str, flat: bool, name: str) -> str:
+        """``x`` (n, k) as ``name``: (n,) when ``flat`` (one output, 1-d targets)."""
+        if flat:
             return self.node("Reshape", [x, self.const("flat", np.array([-1], np.int64))], name)
         return self.node("Identity", [x], name)
 
-    def outputs(self, model, z: str) -> list:
-        h, n_out = self.h, model.n_outputs
-        loss = model.loss.name
-        if loss == "softmax_cross_entropy":
+    def labels(self, index: str, classes) -> tuple[str, int]:
+        """``classes[index]`` as the output ``label`` (or ``index`` itself, as int64, when
+        there are no classes); returns the name and ONNX element type."""
+        if classes is None:
+            return self.node("Identity", [index], "label"), self.onnx.TensorProto.INT64
+        classes = np.asarray(classes)
+        if classes.dtype.kind in "iu":
+            classes = classes.astype(np.int64)
+        elif classes.dtype.kind in "UO":
+            classes = classes.astype(str).astype(object)
+        self.node("Gather", [self.const("classes", classes), index], "label", axis=0)
+        return "label", self.h.np_dtype_to_tensor_dtype(classes.dtype)
+
+    def outputs(self, head: dict, z: str, n_out: int) -> list:
+        """The loss's output map and the graph's outputs (see :func:`_head`)."""
+        h, kind = self.h, head["kind"]
+        shape = ["n_samples"] if head["flat"] else ["n_samples", n_out]
+        if kind == "softmax":
             self.node("Softmax", [z], "probabilities", axis=1)
             index = self.node("ArgMax", ["probabilities"], "class_index", axis=1, keepdims=0)
-            classes = np.arange(n_out) if model.classes_ is None else model.classes_
-            classes = classes.astype(np.int64) if classes.dtype.kind in "iu" else classes
-            self.node("Gather", [self.const("classes", classes), index], "label", axis=0)
-            label_type = h.np_dtype_to_tensor_dtype(
-                np.dtype(object) if classes.dtype.kind == "U" else classes.dtype)
+            _, label_type = self.labels(index, head["classes"])
             return [h.make_tensor_value_info("label", label_type, ["n_samples"]),
                     h.make_tensor_value_info("probabilities", self.elem,
                                              ["n_samples", n_out])]
-        shape = ["n_samples"] if model.y_ndim_ == 1 else ["n_samples", n_out]
-        if loss == "sigmoid_cross_entropy":
-            probs = self.node("Sigmoid", [z], "sigmoid")
-            self.as_targets(model, probs, "probabilities")
-            half = self.const("half", np.array(0.5, self.dtype))
-            above = self.node("Greater", ["probabilities", half], "above_half")
-            self.node("Cast", [above], "label", to=self.onnx.TensorProto.INT64)
-            return [h.make_tensor_value_info("label", self.onnx.TensorProto.INT64, shape),
+        if kind == "sigmoid":
+            probs = self.flat(self.node("Sigmoid", [z], "sigmoid"), head["flat"],
+                              "positive" if head["pair"] else "probabilities")
+            above = self.node("Greater", [probs, self.const("half", np.array(0.5, self.dtype))],
+                              "above_half")
+            _, label_type = self.labels(self.node("Cast", [above], "label_index",
+                                                  to=self.onnx.TensorProto.INT64),
+                                        head["classes"])
+            if head["pair"]:     # scikit-learn's binary predict_proba: [1 - p, p]
+                one = self.const("one", np.array(1.0, self.dtype))
+                negative = self.node("Sub", [one, "sigmoid"], "negative")
+                self.node("Concat", [negative, "sigmoid"], "probabilities", axis=1)
+                return [h.make_tensor_value_info("label", label_type, ["n_samples"]),
+                        h.make_tensor_value_info("probabilities", self.elem, ["n_samples", 2])]
+            return [h.make_tensor_value_info("label", label_type, shape),
                     h.make_tensor_value_info("probabilities", self.elem, shape)]
-        self.as_targets(model, z, "predictions")
+        if kind == "exp":
+            z = self.node("Exp", [z], "exp")
+        self.flat(z, head["flat"], "predictions")
         return [h.make_tensor_value_info("predictions", self.elem, shape)]
 
-    def model(self, model, steps: list[tuple], opset: int):
+    def model(self, net, head: dict, steps: list[tuple], opset: int, doc: str, meta: dict):
         h = self.h
-        x = h.make_tensor_value_info("X", self.elem, ["n_samples", model.n_features_in_])
-        outputs = self.outputs(model, self.steps(steps, "X"))
+        x = h.make_tensor_value_info("X", self.elem, ["n_samples", net.n_features_in_])
+        outputs = self.outputs(head, self.steps(steps, "X"), net.n_outputs)
         graph = h.make_graph(self.nodes, "fastnn_model", [x], outputs, self.inits,
-                             doc_string=repr(model))
+                             doc_string=doc)
         opsets = [h.make_opsetid("", opset)]
         proto = h.make_model(graph, opset_imports=opsets, producer_name="fastnn",
                              producer_version=__version__,
                              ir_version=h.find_min_ir_version_for(opsets))
-        meta = {"loss": model.loss.name, "dtype": self.dtype.name}
-        if model.feature_names_in_ is not None:
-            meta["feature_names"] = json.dumps(model.feature_names_in_)
-        h.set_model_props(proto, meta)
+        h.set_model_props(proto, {"dtype": self.dtype.name, **meta})
         return proto
+
+
+def _head(obj, net) -> dict:
+    """What follows the network's last layer: ``kind`` (softmax, sigmoid, identity, exp),
+    the ``classes`` labels come from (None: 0/1 or indices), ``flat`` (one output given as
+    (n,)) and ``pair`` (a binary classifier's probabilities as [1 - p, p], scikit-learn's)."""
+    if hasattr(obj, "out_activation_"):          # fastnn.MLPClassifier / MLPRegressor
+        kind = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity",
+                "exp": "exp"}.get(obj.out_activation_)
+        if kind is None:
+            raise NotImplementedError(f"an output activation {obj.out_activation_!r} has no "
+                                      "ONNX form yet")
+        single = obj.n_outputs_ == 1
+        classes = getattr(obj, "classes_", None)
+        if kind == "sigmoid" and not single:
+            classes = None                       # multi-label: a 0/1 indicator per label
+        return {"kind": kind, "classes": classes, "flat": single,
+                "pair": kind == "sigmoid" and single}
+    loss = net.loss.name
+    flat = net.y_ndim_ == 1
+    if loss == "softmax_cross_entropy":
+        classes = np.arange(net.n_outputs) if net.classes_ is None else net.classes_
+        return {"kind": "softmax", "classes": classes, "flat": True, "pair": False}
+    if loss == "sigmoid_cross_entropy":
+        return {"kind": "sigmoid", "classes": None, "flat": flat, "pair": False}
+    if loss == "mse":
+        return {"kind": "identity", "classes": None, "flat": flat, "pair": False}
+    raise NotImplementedError(f"loss {loss!r} has no ONNX output map yet (fastnn.export)")

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from fastnn import _kernels
 from fastnn import _validation as V
 from fastnn import layers as L
 from fastnn.ops import check_sample_weight
+from fastnn._progress import Display
 from fastnn._threads import blas_held
 from fastnn.optim import Adam, Optimizer, check_decay
 
@@ -199,19 +200,20 @@ def _callbacks(callbacks) -> list[Callback]:
     return out
 
 
-def _print_epoch(record: dict, last_epoch: int, file) -> None:
-    parts = [f"epoch {record['epoch']:>{len(str(last_epoch))}}/{last_epoch}",
-             f"loss {record['loss']:.4f}"]
-    if record["accuracy"] is not None:
-        parts.append(f"acc {record['accuracy']:.4f}")
-    if record["val_loss"] is not None:
-        parts.append(f"val_loss {record['val_loss']:.4f}")
-    if record["val_accuracy"] is not None:
-        parts.append(f"val_acc {record['val_accuracy']:.4f}")
-    if record["val_r2"] is not None:
-        parts.append(f"val_r2 {record['val_r2']:.4f}")
+def _epoch_status(record: dict) -> str:
+    parts = [f"loss {record['loss']:.4f}"]
+    for key, short in (("accuracy", "acc"), ("val_loss", "val_loss"),
+                       ("val_accuracy", "val_acc"), ("val_r2", "val_r2")):
+        if record[key] is not None:
+            parts.append(f"{short} {record[key]:.4f}")
     parts += [f"lr {record['lr']:.3g}", f"{record['time']:.2f}s"]
-    print("  ".join(parts), file=file, flush=True)
+    return "  ".join(parts)
+
+
+def _show_epoch(display, record: dict, done: int, last_epoch: int) -> None:
+    """A bar over the epochs on a terminal; one plain line per epoch elsewhere."""
+    line = f"epoch {record['epoch']:>{len(str(last_epoch))}}/{last_epoch}  {_epoch_status(record)}"
+    display.step(done, _epoch_status(record), line)
 
 
 def fit(model, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer: Optimizer | None = None,
@@ -250,7 +252,8 @@ def fit(model, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer: Optim
         Finite weights >= 0: each batch's loss is ``sum_i w_i l_i / sum_i w_i``.
     callbacks : list of Callback or functions, optional
     verbose : int, default 0
-        1 prints one line per epoch.
+        1 shows progress: on a terminal a bar over the epochs with the
+        newest figures (tqdm's when installed), elsewhere one line per epoch.
 
     Returns
     -------
@@ -323,6 +326,15 @@ def _validation(model, validation_data, n_features, first):
     return X_val, y_val, w_val
 
 
+@contextmanager
+def _closing(display):
+    try:
+        yield display
+    finally:
+        if display is not None:
+            display.close()
+
+
 def _check_explosion(loss, reference, trivial, first_loss, epoch, lr, history) -> None:
     """Raise DivergedError if an epoch's mean loss has exploded (see DivergedError)."""
     if loss > EXPLODED_VS_TRIVIAL * reference:
@@ -354,8 +366,9 @@ def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, 
         cb.on_train_begin(model)
     last_epoch = model.epochs_trained_ + epochs
     network = _kernels.network
-    with blas_held:
-        for _ in range(epochs):
+    display = Display(epochs, "epochs") if verbose else None
+    with blas_held, _closing(display):
+        for done in range(1, epochs + 1):
             start = time.perf_counter()
             epoch = model.epochs_trained_ + 1
             lr = float(lr_decay(epoch - 1, optimizer.lr)) if lr_decay else optimizer.lr
@@ -385,8 +398,8 @@ def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, 
             record["time"] = time.perf_counter() - start
             history.append(record)
             model._record_epoch(record)
-            if verbose:
-                _print_epoch(record, last_epoch, sys.stdout)
+            if display is not None:
+                _show_epoch(display, record, done, last_epoch)
             stop = [cb.on_epoch_end(model, epoch, dict(record)) for cb in cbs]
             if any(stop) or model.stop_training:
                 break

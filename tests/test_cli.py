@@ -102,10 +102,15 @@ def test_search_then_show(tmp_path):
                "--rounds", "2", "--scheduler", "asha", "--save", "best.fnn", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert sum(line.startswith("trial ") for line in proc.stdout.splitlines()) == 6
-    assert "round 2 ranges: lr" in proc.stdout and "rank" in proc.stdout
+    assert "round 2/2 done" in proc.stdout and "its ranges: lr" in proc.stdout
+    assert "6/6 done, 0 running" in proc.stdout and "rank" in proc.stdout
     assert (tmp_path / "best.fnn").exists()
     proc = run("study", "show", "s.db", cwd=tmp_path)
     assert proc.returncode == 0 and "6 trials" in proc.stdout and "best: trial" in proc.stdout
+    proc = run("study", "report", "s.db", "-o", "report.html", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<svg") >= 4 and "Zoom history" in page and "<script" not in page
     # continuing the same study adds trials
     proc = run("search", "--trials", "2", "--epochs", "2", "--study", "s.db", "--jobs", "1",
                cwd=tmp_path)

@@ -36,10 +36,24 @@ from fastnn.optim import Adam, Optimizer
 from fastnn.search.fingerprint import fingerprint
 from fastnn.train import DivergedError
 
-__all__ = ["Babysitter", "AutoPolicy"]
+__all__ = ["Babysitter", "AutoPolicy", "read_run"]
 
 _STATE = "state.json"
 _EVENTS = "events.jsonl"
+
+
+def read_run(checkpoint_dir) -> tuple[dict, list[dict]]:
+    """A babysitting run's saved state and its events, oldest first, without loading models.
+
+    Raises FileNotFoundError if ``checkpoint_dir`` holds no run.
+    """
+    path = Path(checkpoint_dir)
+    if not (path / _STATE).is_file():
+        raise FileNotFoundError(f"{path} holds no babysitting run (no {_STATE})")
+    state = json.loads((path / _STATE).read_text())
+    events = path / _EVENTS
+    lines = events.read_text().splitlines() if events.exists() else []
+    return state, [json.loads(line) for line in lines if line.strip()]
 
 
 def _checkpoint_name(epoch: int) -> str:

@@ -101,6 +101,7 @@ class Study:
         self._sampler = Sampler(self.sampler, self.seed, len(self.space))
         self._lock = threading.Lock()
         self._callbacks: list = []
+        self._progress = None
         self.zoom_history: list[dict] = []
 
     def _create(self, space, settings, fingerprint) -> None:
@@ -234,7 +235,8 @@ class Study:
     def optimize(self, objective: Callable[[dict, Trial], float], n_trials: int, n_jobs: int = 1,
                  executor=None, scheduler: Scheduler | None = None, timeout: float | None = None,
                  rounds: int = 1, top_k: int = 5, *, margin: float = 0.1,
-                 n_threads: int | None = None, callbacks=None) -> list[FrozenTrial]:
+                 n_threads: int | None = None, callbacks=None,
+                 progress=False) -> list[FrozenTrial]:
         """Run ``n_trials`` trials of ``objective(params, trial) -> float``.
 
         Trials enqueued, or left RUNNING by a driver that died, run first
@@ -275,6 +277,12 @@ class Study:
         callbacks : list of callable(study, trial), optional
             Called in the driver after each trial is stored, with its
             :class:`FrozenTrial` (e.g. to print progress).
+        progress : bool or file-like, default False
+            Show trials done of ``n_trials``, running, pruned, failed, the
+            best value so far and an ETA (on standard output, or this file):
+            a bar on a terminal (tqdm's when installed), one line per
+            finished trial elsewhere; each coarse-to-fine round's ranges
+            are printed as the round ends.
 
         Returns
         -------
@@ -299,11 +307,17 @@ class Study:
         if not all(callable(cb) for cb in callbacks):
             raise TypeError("callbacks must be callables taking (study, trial)")
         self._callbacks = callbacks
+        self._progress = self._open_progress(progress, n_trials)
         scheduler = self._prepare_scheduler(scheduler)
         if executor == "process":
             _check_picklable(objective)
-        return self._optimize(objective, n_trials, n_jobs, executor, scheduler, deadline,
-                              rounds, top_k, float(margin), n_threads)
+        try:
+            return self._optimize(objective, n_trials, n_jobs, executor, scheduler, deadline,
+                                  rounds, top_k, float(margin), n_threads)
+        finally:
+            if self._progress is not None:
+                self._progress.close()
+            self._progress = None
 
     def _optimize(self, objective, n_trials, n_jobs, executor, scheduler, deadline, rounds,
                   top_k, margin, n_threads) -> list[FrozenTrial]:
@@ -315,8 +329,10 @@ class Study:
                 if r > 0:
                     lo, hi = self._zoom(lo, hi, top_k, margin)
                 self.zoom_history.append(self.space.real_box(lo, hi))
-                ran += self._run_round(pool, in_process, objective, size, n_jobs, owner, lo, hi,
-                                       scheduler, deadline, n_threads)
+                numbers = self._run_round(pool, in_process, objective, size, n_jobs, owner, lo,
+                                          hi, scheduler, deadline, n_threads)
+                ran += numbers
+                self._end_round(r, rounds, lo, hi, numbers)
                 if deadline is not None and time.monotonic() >= deadline:
                     break
         done = set(ran)
@@ -331,6 +347,8 @@ class Study:
                 return None
             number, params = self._claim(owner, lo, hi)
             launched.append(number)
+            if self._progress is not None:
+                self._progress.started()
             trial = Trial(number, params, trial_seed(self.seed, number), n_threads,
                           self._pruner(scheduler, in_process))
             return number, run_trial, (objective, trial)
@@ -346,13 +364,54 @@ class Study:
                             "is dropped", number)
                 return
             _log_outcome(number, outcome)
-            if self._callbacks:
+            if self._callbacks or self._progress is not None:
                 frozen = next(t for t in self.trials if t.number == number)
+                if self._progress is not None:
+                    self._progress.finished(frozen)
                 for cb in self._callbacks:
                     cb(self, frozen)
 
         run_jobs(pool, n_jobs, next_job, on_done)
         return launched
+
+    def _open_progress(self, progress, n_trials):
+        from fastnn.search.progress import SearchProgress
+
+        if progress is False or progress is None:
+            return None
+        if progress is not True and not callable(getattr(progress, "write", None)):
+            raise TypeError(f"progress must be True, False or a file to write to; got {progress!r}")
+        best = self.ranked()[:1]
+        return SearchProgress(n_trials, self.direction, best[0].value if best else None,
+                              None if progress is True else progress)
+
+    def _end_round(self, r, rounds, lo, hi, numbers) -> None:
+        """Store the round's box and trials (see :meth:`rounds`); show its ranges."""
+        box = self.space.real_box(lo, hi)
+        stored = self._storage.study_attrs(self._id).get("rounds", [])
+        call = stored[-1]["call"] + (r == 0) if stored else 0
+        stored.append({"call": call, "round": r + 1, "rounds": rounds, "trials": list(numbers),
+                       "unit_lo": lo.tolist(), "unit_hi": hi.tolist(), "ranges": box})
+        self._storage.set_study_attr(self._id, "rounds", stored)
+        if self._progress is not None and rounds > 1:
+            from fastnn.search.progress import describe_box
+
+            self._progress.round_done(r + 1, rounds, numbers, describe_box(self.space, box))
+
+    def rounds(self) -> list[dict]:
+        """Every coarse-to-fine round this study ran, as stored, oldest first.
+
+        Returns
+        -------
+        list of dict
+            ``call`` (which :meth:`optimize` call, from 0), ``round`` (from 1
+            within the call), ``rounds`` (the call's number of rounds),
+            ``trials`` (the numbers the round ran), ``unit_lo``/``unit_hi``
+            (the box in unit coordinates, in the order of the space's
+            names) and ``ranges`` (the box in real units: name -> [low,
+            high], or the list of options of a Choice).
+        """
+        return self._storage.study_attrs(self._id).get("rounds", [])
 
     def _pruner(self, scheduler, in_process):
         """The trial's view of the scheduler: live in threads, a snapshot elsewhere."""

@@ -1,0 +1,274 @@
+"""One self-contained HTML page about a study or a babysitting run.
+
+Figures are inline SVG, the style sheet is inline, and the page has no
+scripts and loads nothing: it opens offline, attaches to a mail, and
+prints. A study's page holds its settings and space, the leaderboard, the
+figures of :mod:`fastnn.plot`, the zoom history, the retests and the
+failed trials with their reasons; a babysitting run's page its settings,
+its learning curve with nudges and rollbacks marked, and its events.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import os
+import statistics
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+
+from fastnn._version import __version__
+
+__all__ = ["report"]
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
+       max-width: 1100px; padding: 0 1em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { padding: 0.2em 0.6em; border-bottom: 1px solid #eee; text-align: right; }
+th { background: #f5f5f5; } td.text, th.text { text-align: left; }
+figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
+figcaption { font-size: 0.85em; color: #555; }
+pre { font-size: 0.8em; background: #f8f8f8; padding: 0.5em; overflow-x: auto; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+
+def report(source, path=None, *, name: str = "default", title: str | None = None) -> str:
+    """An HTML page about a study or a babysitting run; written to ``path`` when given.
+
+    Parameters
+    ----------
+    source : Study, Babysitter, str or path-like
+        A study, a study's SQLite file (``name`` picks the study), a
+        babysitting run or its checkpoint directory.
+    path : str or path-like, optional
+        Where to write the page.
+    name : str, default "default"
+        The study's name in its file (for a file ``source``).
+    title : str, optional
+        The page's title; default names the study or the run.
+
+    Returns
+    -------
+    str
+        The page.
+    """
+    from fastnn.search import Babysitter, Study
+
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a string or None; got {title!r}")
+    if isinstance(source, Babysitter):
+        page = _babysit_page(source.dir, title)
+    elif isinstance(source, Study):
+        page = _study_page(source, title)
+    elif isinstance(source, (str, os.PathLike)):
+        if os.path.isdir(source):
+            page = _babysit_page(source, title)
+        elif os.path.isfile(source):
+            with Study(source, name=name) as study:
+                page = _study_page(study, title)
+        else:
+            raise FileNotFoundError(f"{os.fspath(source)} does not exist (expected a study file "
+                                    "or a babysitting run's directory)")
+    else:
+        raise TypeError("source must be a Study, a Babysitter, a study file or a babysitting "
+                        f"directory; got {type(source).__name__}")
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(page)
+    return page
+
+
+# ------------------------------------------------------------ pieces
+
+def _e(value) -> str:
+    return html.escape(str(value))
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table(headers, rows, text_columns=()) -> str:
+    def cls(i):
+        return ' class="text"' if i in text_columns else ""
+
+    head = "".join(f"<th{cls(i)}>{_e(h)}</th>" for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f"<td{cls(i)}>{_e(_cell(v))}</td>" for i, v in enumerate(row))
+                   + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _svg(fig, key: str) -> str:
+    """The figure as inline SVG: text kept as text, ids unique on the page."""
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": key}):
+        fig.savefig(buf, format="svg")
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _figure(fig, key: str, caption: str) -> str:
+    return (f'<figure id="fig-{_e(key)}">{_svg(fig, key)}'
+            f"<figcaption>{_e(caption)}</figcaption></figure>")
+
+
+def _page(title: str, sections: list[str]) -> str:
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+            f"<h1>{_e(title)}</h1><p class=\"note\">written by fastnn {_e(__version__)} on "
+            f"{when}</p>" + "\n".join(sections) + "</body></html>\n")
+
+
+# ------------------------------------------------------------ a study
+
+def _study_page(study, title) -> str:
+    from fastnn import plot
+    from fastnn.plot.scales import scale_name
+
+    trials = study.trials
+    counts = Counter(str(t.state) for t in trials)
+    settings = [("storage", study.storage_path or "(in memory)"), ("direction", study.direction),
+                ("seed", study.seed), ("sampler", study.sampler),
+                ("data fingerprint", study.data_fingerprint or "-"),
+                ("trials", ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+                 or "none yet")]
+    space = [(n, repr(d), scale_name(d)) for n, d in study.space.items()]
+    sections = ["<h2>Settings</h2>" + _table(["setting", "value"], settings, (0, 1)),
+                "<h2>Space</h2>" + _table(["parameter", "distribution", "axis"], space, (0, 1, 2))]
+    ranked = study.ranked()
+    names = study.space.names
+    rows = [[i, t.number, t.value] + [t.params.get(n) for n in names]
+            for i, t in enumerate(ranked[:20], 1)]
+    sections.append("<h2>Leaderboard</h2>" + (_table(["rank", "trial", "value"] + names, rows)
+                                              if rows else "<p>No complete trial yet.</p>"))
+    if trials:
+        sections.append("<h2>Figures</h2>" + _study_figures(study, plot))
+    sections.append(_zoom_section(study))
+    sections.append(_retest_section(study))
+    sections.append(_failed_section(trials))
+    return _page(title or f"fastnn study {study.name!r}", sections)
+
+
+def _study_figures(study, plot) -> str:
+    parts = [_figure(plot.history(study), "history",
+                     "Value of each trial, the best so far, and where each round began."),
+             _figure(plot.slices(study), "slices",
+                     "Value against each parameter on the scale it was sampled on; pruned "
+                     "trials hollow squares, failed ones red crosses at the bottom."),
+             _figure(plot.parallel_coordinates(study), "parallel",
+                     "One line per trial through every parameter's axis, coloured by value.")]
+    if study.rounds():
+        parts.append(_figure(plot.zoom(study), "zoom",
+                             "The range each coarse-to-fine round sampled (shaded), trials "
+                             "coloured by value, round 1 on top."))
+    if any(t.intermediate for t in study.trials):
+        parts.append(_figure(plot.learning_curves(study), "curves",
+                             "The values each trial reported, by step."))
+    return "\n".join(parts)
+
+
+def _zoom_section(study) -> str:
+    rounds = study.rounds()
+    if not rounds:
+        return "<h2>Zoom history</h2><p>No rounds stored.</p>"
+    from fastnn.search import Choice
+
+    names = [n for n in study.space.names if not isinstance(study.space[n], Choice)]
+    rows = []
+    for rec in rounds:
+        span = f"{min(rec['trials'])}-{max(rec['trials'])}" if rec["trials"] else "-"
+        rows.append([rec["call"] + 1, f"{rec['round']}/{rec['rounds']}", span] +
+                    [_range(rec["ranges"].get(n)) for n in names])
+    return ("<h2>Zoom history</h2><p class=\"note\">The range each round sampled (Choice "
+            "parameters keep every option).</p>" +
+            _table(["optimize call", "round", "trials"] + names, rows))
+
+
+def _range(low_high) -> str:
+    if not low_high:
+        return "-"
+    return f"{low_high[0]:.3g} .. {low_high[1]:.3g}"
+
+
+def _retest_section(study) -> str:
+    runs = study.retests()
+    if not runs:
+        return "<h2>Retests</h2><p>No retests stored.</p>"
+    values = defaultdict(list)
+    for r in runs:
+        if r["value"] is not None:
+            values[(r["retest"], r["number"])].append(r["value"])
+    first = {t.number: t.value for t in study.trials}
+    rows = [[retest, number, first.get(number), len(vs), statistics.fmean(vs),
+             statistics.stdev(vs) if len(vs) > 1 else None]
+            for (retest, number), vs in sorted(values.items())]
+    failed = [[r["retest"], r["number"], r["seed"], r["error"]] for r in runs
+              if r["value"] is None]
+    out = ("<h2>Retests</h2>" +
+           _table(["retest", "trial", "first value", "runs", "mean", "std"], rows))
+    if failed:
+        out += "<p>Failed retest runs:</p>" + _table(["retest", "trial", "seed", "error"],
+                                                     failed, (3,))
+    return out
+
+
+def _failed_section(trials) -> str:
+    failed = [t for t in trials if str(t.state) == "FAILED"]
+    if not failed:
+        return "<h2>Failed trials</h2><p>None.</p>"
+    items = []
+    for t in failed:
+        params = ", ".join(f"{k}={_cell(v)}" for k, v in t.params.items())
+        tb = f"<details><summary>traceback</summary><pre>{_e(t.traceback)}</pre></details>" \
+            if t.traceback else ""
+        items.append(f"<li><b>trial {t.number}</b>: {_e(t.error or 'no reason stored')}"
+                     f"<br><span class=\"note\">{_e(params)}</span>{tb}</li>")
+    return f"<h2>Failed trials ({len(failed)})</h2><ul>{''.join(items)}</ul>"
+
+
+# ------------------------------------------------------------ a babysitting run
+
+def _babysit_page(checkpoint_dir, title) -> str:
+    from fastnn import plot
+    from fastnn.search.babysitter import read_run
+
+    state, events = read_run(checkpoint_dir)
+    curve = state.get("curve", [])
+    settings = [("directory", os.fspath(checkpoint_dir)), ("epoch", state.get("epoch")),
+                ("learning rate", state.get("lr")), ("batch size", state.get("batch_size")),
+                ("seed", state.get("seed"))]
+    watched = "val_loss" if curve and curve[-1].get("val_loss") is not None else "loss"
+    if curve:
+        best = min(curve, key=lambda r: r[watched])
+        settings.append(("best epoch", f"{best['epoch']} ({watched} {best[watched]:.4g})"))
+    epochs = [e for e in events if e["event"] == "epoch"]
+    acts = [[i, e["event"], e["epoch"], _details(e)] for i, e in enumerate(events)
+            if e["event"] != "epoch"]
+    keys = ["loss", "accuracy", "val_loss", "val_accuracy", "lr"]
+    sections = ["<h2>Settings</h2>" + _table(["setting", "value"], settings, (0, 1)),
+                "<h2>Learning curve</h2>" + _figure(
+                    plot.learning_curves(checkpoint_dir), "curve",
+                    "Every epoch trained, rolled-back ones included; dashed lines: rollbacks; "
+                    "dotted lines: learning-rate changes."),
+                "<h2>Events</h2>" + _table(["#", "event", "epoch", "details"], acts, (1, 3)),
+                "<h2>Epochs</h2>" + _table(["epoch"] + keys,
+                                           [[e["epoch"]] + [e.get(k) for k in keys]
+                                            for e in epochs])]
+    return _page(title or f"fastnn babysitting run {os.fspath(checkpoint_dir)}", sections)
+
+
+def _details(event: dict) -> str:
+    skip = {"time", "event", "epoch", "model"}
+    return ", ".join(f"{k}={_cell(v)}" for k, v in event.items() if k not in skip)
