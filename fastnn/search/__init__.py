@@ -20,12 +20,14 @@ from fastnn.search.objective import MLPObjective
 from fastnn.search.retest import RetestReport, RetestRow
 from fastnn.search.schedulers import ASHA, MedianStopping, Scheduler
 from fastnn.search.space import Space, default_mlp_space, hidden_units
+from fastnn.search.storage import StudyFileError
 from fastnn.search.study import Study
 from fastnn.search.trial import FrozenTrial, Trial, TrialState
 
 __all__ = [
     "Distribution", "Uniform", "LogUniform", "OneMinusLogUniform", "IntUniform",
     "IntLogUniform", "Choice", "Space", "default_mlp_space", "hidden_units",
-    "Study", "Trial", "FrozenTrial", "TrialState", "Scheduler", "ASHA", "MedianStopping",
+    "Study", "StudyFileError", "Trial", "FrozenTrial", "TrialState", "Scheduler", "ASHA",
+    "MedianStopping",
     "RetestReport", "RetestRow", "fingerprint", "MLPObjective", "Babysitter", "AutoPolicy",
 ]

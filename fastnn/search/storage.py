@@ -210,9 +210,17 @@ def _check_path(path: str) -> None:
     if os.path.exists(path):
         return
     folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
+    try:
+        os.listdir(folder)
+    except FileNotFoundError:
         raise StudyFileError(f"study file {path!r} cannot be created: its directory {folder!r} "
-                             "does not exist")
+                             "does not exist") from None
+    except NotADirectoryError:
+        raise StudyFileError(f"study file {path!r} cannot be created: {folder!r} is not a "
+                             "directory") from None
+    except PermissionError:
+        raise StudyFileError(f"study file {path!r} cannot be created: no permission to enter "
+                             f"its directory {folder!r}") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StudyFileError(f"study file {path!r} cannot be created: its directory {folder!r} "
                              "is read-only")
