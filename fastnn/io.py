@@ -27,6 +27,7 @@ restores models through :func:`write` and :func:`read`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import math
@@ -84,6 +85,8 @@ def write(path, header: dict, arrays: dict) -> None:
     ------
     ValueError
         If an array holds NaN or infinite values (nothing is written).
+    FileNotFoundError, IsADirectoryError
+        If the folder does not exist, or ``path`` is a folder.
     """
     text = json.dumps(document(header))
     arrays = {name: np.asarray(arr) for name, arr in arrays.items()}
@@ -92,6 +95,12 @@ def write(path, header: dict, arrays: dict) -> None:
     except InvalidFile as exc:
         raise ValueError(f"cannot save to {os.fspath(path)}: {exc}") from None
     path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, f"cannot save there: no folder {folder}", path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "cannot save there: it is a folder; give a file "
+                                "name", path)
     remove_stale_temps(path)
     tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
     try:
@@ -104,7 +113,7 @@ def write(path, header: dict, arrays: dict) -> None:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    _fsync_dir(folder)
 
 
 def _fsync_dir(folder: str) -> None:
