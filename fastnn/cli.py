@@ -9,87 +9,170 @@
     fastnn export  MODEL.fnn MODEL.onnx [--opset 17]
     fastnn info
 
-Bad arguments or files give a one-line error and exit status 2.
+Bad arguments, files or values give a one-line error on standard error and exit
+status 2; Python warnings become one-line notes. FASTNN_DEBUG=1 shows the
+traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import math
+import os
+import re
+import shlex
 import sys
+import warnings
 
 import numpy as np
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+BUNDLED = ("digits",)                      # --data names that are not files
 
 
 class UsageError(Exception):
     """A problem with what the user asked for: reported in one line, exit 2."""
 
 
-def _hidden(text: str) -> tuple[int, ...]:
+class ArgumentError(UsageError):
+    """A bad command line, already phrased: ``fastnn train: error: --epochs: ...``."""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default, unless the help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or not action.option_strings or action.default is None
+                or action.default is False or action.default is argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line naming the option, raised, not printed."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        message = re.sub(r"^argument ([^:]+): ", r"\1: ", message)
+        message = re.sub(r"^(SUB)?COMMAND: invalid choice: ", "unknown command ", message)
+        raise ArgumentError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def _whole(text: str, low: int, what: str) -> int:
     try:
-        widths = tuple(int(w) for w in text.split(",") if w.strip())
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected widths like 128,64; got {text!r}") from None
-    if any(w < 1 for w in widths):
-        raise argparse.ArgumentTypeError(f"widths must be positive; got {text!r}")
-    return widths
+        value = low - 1
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text}")
+def _real(text: str, low: float, high: float, what: str, *, closed_low: bool = False) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    inside = (low <= value if closed_low else low < value) and value < high
+    if not (math.isfinite(value) and inside):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text}")
-    return value
+    return _whole(text, 1, "a positive whole number")
+
+
+def _seed(text: str) -> int:
+    return _whole(text, 0, "a whole number >= 0")
+
+
+def _positive(text: str) -> float:
+    return _real(text, 0, math.inf, "a positive number")
+
+
+def _non_negative(text: str) -> float:
+    return _real(text, 0, math.inf, "a number >= 0", closed_low=True)
+
+
+def _fraction(text: str) -> float:
+    return _real(text, 0, 1, "a number between 0 and 1 (both excluded)")
+
+
+def _rate(text: str) -> float:
+    return _real(text, 0, 1, "a number from 0 up to (not including) 1", closed_low=True)
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(",") if w.strip())
+    except ValueError:
+        widths = (0,)
+    if any(w < 1 for w in widths):
+        raise argparse.ArgumentTypeError(f"expected positive widths like 128,64, got {text!r}")
+    return widths
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="digits",
-                   help="'digits' (bundled, the default) or a CSV file with a header row")
-    p.add_argument("--target", help="label column of the CSV file")
-    p.add_argument("--val-split", type=_fraction, default=0.25,
-                   help="fraction held out for validation, stratified (default 0.25)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split, weights and shuffling")
+    p.add_argument("--data", default="digits", metavar="DATA",
+                   help="a bundled data set (digits: 1,797 8x8 images of handwritten digits) or "
+                        "a CSV file with a header row, one sample a row")
+    p.add_argument("--target", metavar="COLUMN",
+                   help="the label column of the CSV file (needed with a CSV file)")
+    p.add_argument("--val-split", type=_fraction, default=0.25, metavar="FRACTION",
+                   help="fraction of the rows held out for validation, in each class's proportion")
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="seed of the split, the initial weights and the shuffling")
     p.add_argument("--threads", type=_positive_int, default=None,
-                   help="threads for the kernels (default: all cores)")
+                   help="threads for the kernels (default: the cores this process may use)")
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--hidden", type=_hidden, default=(128, 64), help="hidden widths (default 128,64)")
-    p.add_argument("--no-batch-norm", action="store_true", help="no batch normalization")
-    p.add_argument("--bn-position", choices=("before", "after"), default="before",
-                   help="batch norm before (default) or after the activation")
     from fastnn.layers import ACTIVATIONS
     from fastnn.optim import OPTIMIZERS
 
-    p.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
-    p.add_argument("--dropout", type=float, default=0.0,
-                   help="dropout rate after each hidden layer, in [0, 1) (default 0)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
-    p.add_argument("--beta", type=float, default=None,
-                   help="momentum's beta, Adam's and AdamW's beta1 (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=None,
-                   help="L2 on the weight matrices (decoupled for adamw; default 0, "
-                        "adamw 0.01)")
-    p.add_argument("--lr-decay", type=float, default=0.0,
-                   help="inverse-time decay rate: lr = lr0 / (1 + rate * epoch) (default 0)")
-    p.add_argument("--epochs", type=_positive_int, default=20)
-    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--hidden", type=_hidden, default="128,64", metavar="WIDTHS",
+                   help="widths of the hidden layers, comma-separated")
+    p.add_argument("--no-batch-norm", action="store_true", help="no batch normalization")
+    p.add_argument("--bn-position", choices=("before", "after"), default="before",
+                   help="batch norm before or after the activation")
+    p.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu",
+                   help="activation of the hidden layers")
+    p.add_argument("--dropout", type=_rate, default=0.0, metavar="RATE",
+                   help="dropout rate after each hidden layer, from 0 up to (not including) 1")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="precision of the weights and arithmetic: float32 (faster) or float64")
+    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam",
+                   help="the update rule")
+    p.add_argument("--lr", type=_positive, default=1e-3, help="learning rate")
+    p.add_argument("--beta", type=_fraction, default=None,
+                   help="momentum's beta, or Adam's and AdamW's beta1 (default: 0.9)")
+    p.add_argument("--weight-decay", type=_non_negative, default=None,
+                   help="L2 penalty on the weight matrices, decoupled for adamw "
+                        "(default: 0, adamw 0.01)")
+    p.add_argument("--lr-decay", type=_non_negative, default=0.0, metavar="RATE",
+                   help="inverse-time decay: lr = lr0 / (1 + RATE * epoch)")
+    p.add_argument("--epochs", type=_positive_int, default=20,
+                   help="epochs to train (passes over the training rows)")
+    p.add_argument("--batch-size", type=_positive_int, default=32,
+                   help="samples per gradient step")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastnn", description="Fast CPU training of MLP classifiers.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from fastnn._version import __version__
+
+    parser = _Parser(prog="fastnn", description="Fast CPU training and hyperparameter search of "
+                     "MLP classifiers.", epilog="'fastnn COMMAND --help' describes a command and "
+                     "its options. Errors are one line on standard error, exit status 2; "
+                     "FASTNN_DEBUG=1 shows the traceback instead.")
+    parser.add_argument("--version", action="version", version=f"fastnn {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train an MLP and report its accuracy")
     _add_data_options(p)
@@ -100,37 +183,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="search hyperparameters: random, right scale, parallel")
     _add_data_options(p)
-    p.add_argument("--trials", type=_positive_int, default=40, help="trials to run (default 40)")
-    p.add_argument("--jobs", type=_positive_int, default=2, help="trials at once (default 2)")
-    p.add_argument("--study", default="study.db", help="SQLite file; an existing study continues")
+    p.set_defaults(seed=None)   # continuing a study: its stored seed (a new one: 0)
+    p.add_argument("--trials", type=_positive_int, default=40, help="trials to run in this call")
+    p.add_argument("--jobs", type=_positive_int, default=2, help="trials run at once")
+    p.add_argument("--study", default="study.db", metavar="FILE",
+                   help="SQLite file holding the study; an existing study continues")
     p.add_argument("--name", default="default", help="study name within the file")
-    p.add_argument("--rounds", type=_positive_int, default=1, help="coarse-to-fine rounds")
+    p.add_argument("--rounds", type=_positive_int, default=1,
+                   help="coarse-to-fine rounds: each round after the first samples a box shrunk "
+                        "around the best trials so far")
     p.add_argument("--top-k", type=_positive_int, default=5,
-                   help="best trials each zoom centres on (default 5)")
+                   help="best trials each coarse-to-fine box centres on")
     p.add_argument("--scheduler", choices=("none", "asha", "median"), default="none",
-                   help="early stopping of poor trials")
-    p.add_argument("--sampler", choices=("random", "sobol", "halton"), default="random")
-    p.add_argument("--executor", choices=("thread", "process"), default="thread")
-    p.add_argument("--epochs", type=_positive_int, default=20, help="epochs per trial (default 20)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds after which no trial starts")
+                   help="early stopping of poor trials: asha (asynchronous successive halving), "
+                        "median (below the median curve) or none")
+    p.add_argument("--sampler", choices=("random", "sobol", "halton"), default=None,
+                   help="how trial points are drawn: random, or scrambled sobol or halton points "
+                        "(default: random; continuing a study, its stored sampler)")
+    p.add_argument("--executor", choices=("thread", "process"), default="thread",
+                   help="where trials run: threads (the kernels release the GIL) or processes")
+    p.add_argument("--epochs", type=_positive_int, default=20, help="epochs per trial")
+    p.add_argument("--timeout", type=_positive, default=None, metavar="SECONDS",
+                   help="seconds after which no new trial starts (default: none)")
     p.add_argument("--save", metavar="PATH", default="best.fnn",
-                   help="where the best configuration's model goes (default best.fnn)")
+                   help="where the best configuration's model is written")
     p.set_defaults(run=cmd_search)
 
     p = sub.add_parser("babysit", help="train one model, watching it: checkpoints, rollbacks, lr nudges")
     _add_data_options(p)
     _add_model_options(p)
     p.set_defaults(epochs=30)  # epochs trained, rolled-back ones included
-    p.add_argument("--checkpoint-dir", default="babysit", help="run directory (default babysit)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --checkpoint-dir")
+    p.add_argument("--checkpoint-dir", default="babysit", metavar="DIR",
+                   help="the run's directory: a checkpoint per epoch, state.json, events.jsonl")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --checkpoint-dir (its model and optimizer are kept)")
     p.set_defaults(run=cmd_babysit)
 
     p = sub.add_parser("study", help="look at a stored study")
-    study_sub = p.add_subparsers(dest="study_command", required=True)
+    study_sub = p.add_subparsers(dest="study_command", required=True, metavar="SUBCOMMAND")
     q = study_sub.add_parser("show", help="settings, trial counts, leaderboard")
-    q.add_argument("storage", help="the study's SQLite file")
-    q.add_argument("--name", default="default")
-    q.add_argument("--top", type=_positive_int, default=10)
+    q.add_argument("storage", metavar="FILE", help="the study's SQLite file (fastnn search --study)")
+    q.add_argument("--name", default="default", help="study name within the file")
+    q.add_argument("--top", type=_positive_int, default=10, help="rows of the leaderboard")
     q.set_defaults(run=cmd_study_show)
     q = study_sub.add_parser("report", help="one self-contained HTML page: settings, leaderboard, "
                              "figures, zoom history, retests, failures (needs matplotlib)")
@@ -140,9 +234,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(run=cmd_study_report)
 
     p = sub.add_parser("predict", help="predict the labels of a CSV file with a saved model")
-    p.add_argument("model", help="a model file written by 'fastnn train --save'")
-    p.add_argument("csv", help="CSV file with the model's feature columns")
-    p.add_argument("--out", help="write predictions here (default: standard output)")
+    p.description = (
+        "Predict with a saved model, one CSV row a sample. With a header row, the model's "
+        "feature columns are taken by name, in any order (other columns, the label too, are "
+        "ignored). Without one (the first row all numbers), each row must hold exactly the "
+        "model's features in training order: a model trained on the bundled digits takes "
+        "64 pixel values a row, pixel_0..pixel_63.")
+    p.add_argument("model", help="a model file written by 'fastnn train --save' or "
+                                 "'fastnn search'")
+    p.add_argument("csv", help="CSV file of samples, with or without a header row")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the predictions here (default: standard output)")
     p.add_argument("--proba", action="store_true", help="also write each class's probability")
     p.set_defaults(run=cmd_predict)
 
@@ -154,7 +256,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="show the build: version, OpenMP, threads, BLAS")
     p.set_defaults(run=lambda args: _info())
+    _describe_commands(sub)
     return parser
+
+
+def _describe_commands(sub) -> None:
+    """Each command's --help opens with its line of the command list."""
+    for action in sub._choices_actions:
+        command = sub.choices[action.dest]
+        command.description = command.description or action.help
+        for nested in command._subparsers._group_actions if command._subparsers else ():
+            _describe_commands(nested)
 
 
 def _info() -> int:
@@ -173,9 +285,28 @@ def load_data(args) -> tuple[np.ndarray, np.ndarray, list[str]]:
             raise UsageError("--target applies to CSV data, not to the bundled digits")
         X, y = load_digits()
         return X, y, [f"pixel_{i}" for i in range(X.shape[1])]
+    if not os.path.exists(args.data):
+        raise UsageError(f"--data {args.data}: no such file, and no bundled data set of that "
+                         f"name (bundled: {', '.join(BUNDLED)})")
+    if os.path.isdir(args.data):
+        raise UsageError(f"--data {args.data} is a directory; give a CSV file")
     if not args.target:
-        raise UsageError("--data FILE.csv needs --target COLUMN (the label column)")
+        columns = read_csv_columns(args.data)
+        raise UsageError(f"--data {args.data} needs --target COLUMN, the label column; its "
+                         f"columns are {_names(columns)}")
     return read_csv(args.data, target=args.target)
+
+
+def read_csv_columns(path) -> list[str]:
+    """The names in a CSV file's first row."""
+    from fastnn.datasets._csv import _first_row
+
+    return _first_row(path)
+
+
+def _names(names: list[str], most: int = 8) -> str:
+    shown = names if len(names) <= most else [*names[:most - 2], "...", *names[-2:]]
+    return ", ".join(shown)
 
 
 def make_optimizer(name: str, lr: float, beta: float | None, weight_decay: float | None = None):
@@ -191,7 +322,7 @@ def make_optimizer(name: str, lr: float, beta: float | None, weight_decay: float
     try:
         return OPTIMIZERS[name](**kwargs)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"--optimizer {name}: {exc}") from None
 
 
 def _split(args):
@@ -201,8 +332,8 @@ def _split(args):
     return (*train_test_split(X, y, test_size=args.val_split, seed=args.seed), names)
 
 
-def _model(args, names):
-    """The MLP the model options describe, knowing its input columns' names."""
+def _model(args, names, X, y):
+    """The MLP the model options describe, built for ``(X, y)``, knowing X's column names."""
     from fastnn import MLP
 
     try:
@@ -212,6 +343,7 @@ def _model(args, names):
                     seed=args.seed)
     except ValueError as exc:
         raise UsageError(f"--dropout: {exc}") from None
+    model.prepare(X, y)
     model.feature_names_in_ = names
     return model
 
@@ -220,7 +352,7 @@ def cmd_train(args) -> int:
     from fastnn import InverseTimeDecay
 
     X_tr, X_val, y_tr, y_val, names = _split(args)
-    model = _model(args, names)
+    model = _model(args, names, X_tr, y_tr)
     optimizer = make_optimizer(args.optimizer, args.lr, args.beta, args.weight_decay)
     decay = InverseTimeDecay(args.lr_decay) if args.lr_decay else None
     print(f"training {model!r} on {X_tr.shape[0]} samples, validating on {X_val.shape[0]}, "
@@ -233,7 +365,8 @@ def cmd_train(args) -> int:
     print(f"train accuracy {train_acc:.4f}  validation accuracy {val_acc:.4f}")
     if args.save:
         model.save(args.save)
-        print(f"saved {args.save}")
+        print(f"saved {args.save}; predict with it: fastnn predict {shlex.quote(args.save)} "
+              "rows.csv")
     return 0
 
 
@@ -247,11 +380,12 @@ def cmd_search(args) -> int:
 
     from fastnn.search import ASHA, MedianStopping, MLPObjective, Study, default_mlp_space
 
+    if os.path.isdir(args.study):
+        raise UsageError(f"--study {args.study} is a directory; give a file name")
+    _continue_settings(args)
     X_tr, X_val, y_tr, y_val, names = _split(args)
     objective = MLPObjective(X_tr, y_tr, X_val, y_val, max_epochs=args.epochs)
     scheduler = {"none": None, "asha": ASHA(), "median": MedianStopping()}[args.scheduler]
-    if os.path.isdir(args.study):
-        raise UsageError(f"--study {args.study} is a directory; give a file name")
     study = Study(args.study, space=default_mlp_space(), direction="maximize", seed=args.seed,
                   name=args.name, sampler=args.sampler, data_fingerprint=objective.fingerprint())
     with study:
@@ -275,7 +409,43 @@ def cmd_search(args) -> int:
         model.save(args.save)
         print(f"\nbest: trial {best.number}, validation accuracy {best.value:.4f} "
               f"(retrained: {acc:.4f}); saved {args.save}")
+        for line in _next_steps(args):
+            print(line)
     return 0
+
+
+def _continue_settings(args) -> None:
+    """Continuing a study: take its stored --seed and --sampler, or refuse others."""
+    stored = None
+    if os.path.isfile(args.study):
+        from fastnn.search.storage import Storage
+
+        storage = Storage(args.study)
+        try:
+            stored = storage.load_study(args.name)
+        finally:
+            storage.close()
+    if stored is not None:
+        for key in ("seed", "sampler"):
+            given = getattr(args, key)
+            if given is not None and given != stored[key]:
+                raise UsageError(f"study {args.name!r} in {args.study} has --{key} {stored[key]}; "
+                                 f"leave out --{key} (or give --{key} {stored[key]}) to continue "
+                                 "it, or start another study with --name")
+    if args.seed is None:
+        args.seed = stored["seed"] if stored is not None else 0
+
+
+def _next_steps(args) -> list[str]:
+    """What to do with a finished search's results, as commands to copy."""
+    model, study = shlex.quote(args.save), shlex.quote(args.study)
+    name = "" if args.name == "default" else f" --name {shlex.quote(args.name)}"
+    columns = ("64 pixel values a row, or a header naming them" if args.data == "digits"
+               else "the feature columns, by name in a header row")
+    return [f"the best model is in {args.save}; predict with it: "
+            f"fastnn predict {model} rows.csv   (rows.csv: {columns})",
+            f"the study: fastnn study show {study}{name}",
+            f"its figures on one page: fastnn study report {study}{name} -o report.html"]
 
 
 def cmd_babysit(args) -> int:
@@ -283,12 +453,13 @@ def cmd_babysit(args) -> int:
 
     if args.lr_decay:
         raise UsageError("babysit sets the learning rate itself; --lr-decay does not apply")
+    _check_run_dir(args.checkpoint_dir, args.resume)
     X_tr, X_val, y_tr, y_val, names = _split(args)
     if args.resume:
         sitter = Babysitter.resume(args.checkpoint_dir, X_tr, y_tr, (X_val, y_val))
         print(f"resumed {args.checkpoint_dir} at epoch {sitter.epoch}, lr {sitter.lr:.3g}")
     else:
-        sitter = Babysitter(_model(args, names), X_tr, y_tr, (X_val, y_val), args.checkpoint_dir,
+        sitter = Babysitter(_model(args, names, X_tr, y_tr), X_tr, y_tr, (X_val, y_val), args.checkpoint_dir,
                             make_optimizer(args.optimizer, args.lr, args.beta, args.weight_decay),
                             batch_size=args.batch_size, seed=args.seed)
     seen = len(sitter.events())
@@ -297,10 +468,36 @@ def cmd_babysit(args) -> int:
         for event in sitter.events()[seen:]:
             print(_event_line(event), flush=True)
         seen = len(sitter.events())
-    last = sitter.curve[-1] if sitter.curve else {}
-    print(f"epoch {sitter.epoch}: validation accuracy {last.get('val_accuracy', float('nan')):.4f}, "
-          f"lr {sitter.lr:.3g}; checkpoints and events.jsonl in {args.checkpoint_dir}")
+    print(f"now at epoch {sitter.epoch}, lr {sitter.lr:.3g}; checkpoints and events.jsonl in "
+          f"{args.checkpoint_dir} (--resume continues the run)")
+    if not sitter.curve:
+        print("no epoch trained without diverging: start again with a lower --lr")
+        return 0
+    best = max(sitter.curve, key=lambda rec: (rec["val_accuracy"], -rec["val_loss"]))
+    path = os.path.join(args.checkpoint_dir, _checkpoint_name(best["epoch"]))
+    print(f"best: epoch {best['epoch']}, validation accuracy {best['val_accuracy']:.4f}, "
+          f"validation loss {best['val_loss']:.4f}; its model: {path}")
     return 0
+
+
+def _check_run_dir(path: str, resume: bool) -> None:
+    from fastnn.search.babysitter import _STATE
+
+    has_run = os.path.isfile(os.path.join(path, _STATE))
+    if resume and not has_run:
+        raise UsageError(f"--checkpoint-dir {path} holds no babysitting run to resume; leave out "
+                         "--resume to start one there")
+    if not resume and has_run:
+        raise UsageError(f"--checkpoint-dir {path} already holds a babysitting run; add --resume "
+                         "to continue it, or give another --checkpoint-dir")
+    if not resume and os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"--checkpoint-dir {path} is a file; give a directory")
+
+
+def _checkpoint_name(epoch: int) -> str:
+    from fastnn.search.babysitter import _checkpoint_name as name
+
+    return name(epoch)
 
 
 def _event_line(event: dict) -> str:
@@ -309,8 +506,31 @@ def _event_line(event: dict) -> str:
         return (f"epoch {event['epoch']:>3}  loss {event['loss']:.4f}  acc {event['accuracy']:.4f}  "
                 f"val_loss {event['val_loss']:.4f}  val_acc {event['val_accuracy']:.4f}  "
                 f"lr {event['lr']:.3g}")
-    skip = {"time", "event", "epoch"}
-    return f"  {kind}: " + ", ".join(f"{k}={v}" for k, v in event.items() if k not in skip)
+    try:
+        return _EVENT_LINES[kind](event)
+    except KeyError:           # another kind, or fields this version does not know
+        skip = {"time", "event", "epoch"}
+        return f"  {kind}: " + ", ".join(f"{k.replace('_', ' ')} {_short(v)}"
+                                          for k, v in event.items() if k not in skip)
+
+
+_EVENT_LINES = {
+    "diverged": lambda e: f"  diverged at lr {e['lr']:.3g}: {_short(e['message'])}",
+    "rollback": lambda e: f"  rolled back from epoch {e['from_epoch']} to epoch {e['to_epoch']}",
+    "nudge": lambda e: f"  lr {e['old_lr']:.3g} -> {e['lr']:.3g}",
+    "policy": lambda e: (f"  policy: roll back to epoch {e['to_epoch']}, lr {e['lr']:.3g}: "
+                         f"{_short(e['reason'])}" if e["action"] == "rollback" else
+                         f"  policy: lr {e['lr']:.3g}: {_short(e['reason'])}"),
+}
+
+
+def _short(value) -> str:
+    """An event's value for one line: floats to 4 significant digits, text to its first line."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str):
+        return value.strip().splitlines()[0] if value.strip() else "''"
+    return str(value)
 
 
 def cmd_study_show(args) -> int:
@@ -319,8 +539,19 @@ def cmd_study_show(args) -> int:
 
     from fastnn.search import Study
 
+    from fastnn.search.storage import Storage
+
     if not os.path.exists(args.storage):
-        raise UsageError(f"no study file {args.storage}")
+        raise UsageError(f"{args.storage}: no such study file")
+    storage = Storage(args.storage)
+    try:
+        names = storage.study_names()
+    finally:
+        storage.close()
+    if args.name not in names:
+        held = f"its studies: {_names(names)}" if names else "it holds no study yet"
+        raise UsageError(f"study {args.name!r} does not exist in {args.storage}; {held} "
+                         "(--name picks one)")
     with Study(args.storage, name=args.name) as study:
         trials = study.trials
         counts = Counter(t.state.value for t in trials)
@@ -355,23 +586,42 @@ def cmd_predict(args) -> int:
     from fastnn.datasets._csv import read_csv
 
     model = fastnn.load(args.model)
+    if args.proba and not model.loss.classifier:
+        raise UsageError(f"--proba applies to classifiers; {args.model} predicts values")
     names = getattr(model, "feature_names_in_", None)
-    X, _, names = read_csv(args.csv, features=names)
-    proba = model.predict_proba(X)
-    labels = model.classes_[np.argmax(proba, axis=1)]
+    X, _, names = read_csv(args.csv, features=names, header="auto")
+    if X.shape[1] != model.n_features_in_:
+        raise UsageError(f"{args.csv} has {X.shape[1]} feature columns; {args.model} takes "
+                         f"{model.n_features_in_}")
+    labels = _columns(model.predict(X))
+    header = ["prediction"] if labels.shape[1] == 1 else [
+        f"prediction_{j}" for j in range(labels.shape[1])]
+    proba = np.empty((len(X), 0))
+    if args.proba:
+        proba = _columns(model.predict_proba(X))
+        classes = model.classes_ if model.classes_ is not None and len(model.classes_) == \
+            proba.shape[1] else range(proba.shape[1])
+        header += [f"proba_{c}" for c in classes]
     out = open(args.out, "w", newline="") if args.out else sys.stdout
     try:
         writer = csv.writer(out)
-        header = ["prediction"] + ([f"proba_{c}" for c in model.classes_] if args.proba else [])
         writer.writerow(header)
         for label, row in zip(labels, proba):
-            writer.writerow([label] + ([f"{p:.6g}" for p in row] if args.proba else []))
+            writer.writerow([_cell(v) for v in label] + [f"{p:.6g}" for p in row])
     finally:
         if args.out:
             out.close()
     if args.out:
         print(f"wrote {len(labels)} predictions to {args.out}", file=sys.stderr)
     return 0
+
+
+def _columns(a: np.ndarray) -> np.ndarray:
+    return a.reshape(len(a), -1)
+
+
+def _cell(value) -> str:
+    return f"{value:.6g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
 def cmd_export(args) -> int:
@@ -389,14 +639,77 @@ def cmd_export(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run ``fastnn`` with the arguments ``argv`` (default ``sys.argv[1:]``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+
+    Returns
+    -------
+    int
+        The exit status: 0 done; 2 a bad request (arguments, files, values,
+        a diverged training), reported in one line on standard error; 1 an
+        internal error (also one line); 130 interrupted.
+    """
     try:
-        return args.run(args)
-    except (UsageError, ValueError, TypeError, OSError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"fastnn {args.command}: error: {message}", file=sys.stderr)
+        args = build_parser().parse_args(argv)
+    except ArgumentError as exc:
+        print(exc, file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"fastnn {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except SystemExit as exc:                # --help and --version print, then stop
+        return exc.code if isinstance(exc.code, int) else 0
+    command = " ".join(["fastnn", args.command] + ([args.study_command]
+                                                   if getattr(args, "study_command", None) else []))
+    debug = bool(os.environ.get("FASTNN_DEBUG"))
+    with warnings.catch_warnings():
+        if not debug:
+            warnings.showwarning = _note_printer(command)
+        # the command line matches CSV columns to a model's by name itself, then passes
+        # arrays: a model's note that an array has no column names does not apply
+        warnings.filterwarnings("ignore", message=".*feature names", category=UserWarning)
+        try:
+            return args.run(args)
+        except KeyboardInterrupt:
+            print(f"{command}: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:
+            if debug:
+                raise
+            expected = isinstance(exc, _request_errors())
+            kind = "error" if expected else f"internal error ({type(exc).__name__})"
+            print(f"{command}: {kind}: {_message(exc)}", file=sys.stderr)
+            return EXIT_USAGE if expected else EXIT_INTERNAL
+
+
+def _request_errors() -> tuple[type, ...]:
+    """Exceptions that mean the request cannot be done: exit 2, not a bug (exit 1)."""
+    import sqlite3
+
+    return (UsageError, ValueError, TypeError, OSError, ArithmeticError, ImportError,
+            MemoryError, sqlite3.Error)
+
+
+def _message(exc: BaseException) -> str:
+    """An exception as one line, in the command line's words."""
+    from fastnn.train import DivergedError
+
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    if isinstance(exc, MemoryError):
+        return "out of memory" + (f": {exc}" if str(exc) else "")
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    if isinstance(exc, DivergedError):
+        text = text.replace("lower the learning rate", "lower --lr")
+    return text
+
+
+def _note_printer(command: str):
+    """A ``warnings.showwarning`` that prints one line: ``fastnn babysit: note: ...``."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        lines = str(message).strip().splitlines()
+        print(f"{command}: note: {lines[0] if lines else category.__name__}", file=sys.stderr)
+
+    return show
