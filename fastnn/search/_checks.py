@@ -1,8 +1,13 @@
-"""Argument checks shared by the search API (messages say what was expected)."""
+"""Argument checks shared by the search API (messages say what was expected): fastnn's
+own (``fastnn._validation``), and ``count``, the search API's form of an integer."""
 
 from __future__ import annotations
 
 import numbers
+
+from fastnn._validation import seconds
+
+__all__ = ["count", "seconds"]
 
 
 def count(value, name: str, minimum: int = 1) -> int:
@@ -10,12 +15,3 @@ def count(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     return int(value)
-
-
-def seconds(value, name: str) -> float | None:
-    """None, or a positive number of seconds."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"{name} must be a positive number of seconds or None; got {value!r}")
-    return float(value)
