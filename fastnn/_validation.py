@@ -135,9 +135,11 @@ def float_dtype(arr: np.ndarray, name: str, dtype=None, like: str | None = None)
 def to_float(arr: np.ndarray, name: str, dtype) -> np.ndarray:
     """``arr`` (numeric) as a C-contiguous array of ``dtype``, all finite: NaN, infinities and
     values beyond ``dtype``'s range are refused, each with its own message."""
-    with np.errstate(over="ignore", invalid="ignore"):
+    try:           # no np.errstate: it would cost more than the cast of a row
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if np.isfinite(out).all():
+    except (RuntimeWarning, FloatingPointError):  # overflow, with warnings or errors raised
+        out = None
+    if out is not None and np.isfinite(out).all():
         return out
     if arr.dtype.kind == "f":
         bad = ~np.isfinite(arr)

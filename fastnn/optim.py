@@ -38,6 +38,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from fastnn import _validation as V
 from fastnn import ops
 from fastnn import _kernels
 from fastnn._threads import resolve_n_threads
@@ -47,7 +48,7 @@ __all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adam", "AdamW", "OPTIMIZE
 
 
 def _real(value, name, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
-    return ops._scalar(value, name, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open)
+    return V.real(value, name, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open)
 
 
 class Optimizer:
@@ -162,9 +163,10 @@ class Optimizer:
             p = ops._in_place(p, f"params[{i}]")
             g = ops._floats(g, f"grads[{i}]", None, p.dtype, f"params[{i}]")
             ops._same_shape(g, f"grads[{i}]", p.shape, f"params[{i}]")
-            if np.may_share_memory(p, g):
-                raise ValueError(f"grads[{i}] must not overlap params[{i}]")
             checked.append((p, g))
+        for i, (p, _) in enumerate(checked):     # updated one after another: no overlaps
+            V.disjoint(f"params[{i}]", p, [*((f"grads[{j}]", g) for j, (_, g) in enumerate(checked)),
+                                           *((f"params[{j}]", q) for j, (q, _) in enumerate(checked[:i]))])
         state = self._slots_for([p for p, _ in checked])
         n_threads = resolve_n_threads(n_threads)
         for (p, g), slots in zip(checked, state):

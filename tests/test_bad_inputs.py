@@ -154,6 +154,11 @@ API = [
     ("fit lr_decay number", lambda c: _fit(X, Y, lr_decay=0.5), TypeError, "lr_decay must be None or a callable"),
     ("fit callback number", lambda c: _fit(X, Y, callbacks=[3]), TypeError, "a callback must be"),
     ("Adam lr negative", lambda c: Adam(lr=-1), ValueError, "lr"),
+    ("Optimizer.step overlapping params", lambda c: (lambda b: Adam().step([b[:5], b[3:8]], [np.ones(5)] * 2))(
+        np.ones(10)), ValueError, r"params\[1\] must not overlap params\[0\]"),
+    ("Optimizer.step grad of another param", lambda c: (lambda p: Adam().step([p, np.ones(5)], [np.ones(5), p]))(
+        np.ones(5)), ValueError, r"params\[0\] must not overlap grads\[1\]"),
+    ("Optimizer.step one array", lambda c: Adam().step(np.ones(3), np.ones(3)), TypeError, "lists of arrays"),
     ("SGD lr NaN", lambda c: SGD(lr=float("nan")), ValueError, "lr"),
     ("fit Adam lr 1e6 explodes", lambda c: _fit(X, Y, epochs=3, optimizer=Adam(lr=1e6)),
      fastnn.DivergedError, "exploded"),
