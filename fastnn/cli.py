@@ -329,6 +329,13 @@ def _split(args):
     from fastnn.datasets import train_test_split
 
     X, y, names = load_data(args)
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        raise UsageError(f"the label column {args.target!r} holds one class ({classes[0]}); "
+                         "a classifier needs at least 2")
+    if counts.max() < 2:
+        raise UsageError(f"--val-split: {len(y)} rows with a class each cannot be split into "
+                         "training and validation rows; a class needs at least 2 rows")
     return (*train_test_split(X, y, test_size=args.val_split, seed=args.seed), names)
 
 
@@ -539,19 +546,9 @@ def cmd_study_show(args) -> int:
 
     from fastnn.search import Study
 
-    from fastnn.search.storage import Storage
-
     if not os.path.exists(args.storage):
         raise UsageError(f"{args.storage}: no such study file")
-    storage = Storage(args.storage)
-    try:
-        names = storage.study_names()
-    finally:
-        storage.close()
-    if args.name not in names:
-        held = f"its studies: {_names(names)}" if names else "it holds no study yet"
-        raise UsageError(f"study {args.name!r} does not exist in {args.storage}; {held} "
-                         "(--name picks one)")
+    _check_study_name(args.storage, args.name)
     with Study(args.storage, name=args.name) as study:
         trials = study.trials
         counts = Counter(t.state.value for t in trials)
@@ -565,6 +562,20 @@ def cmd_study_show(args) -> int:
     return 0
 
 
+def _check_study_name(path: str, name: str) -> None:
+    """Refuse, in --name's words, a study name the file does not hold."""
+    from fastnn.search.storage import Storage
+
+    storage = Storage(path)
+    try:
+        names = storage.study_names()
+    finally:
+        storage.close()
+    if name not in names:
+        held = f"its studies: {_names(names)}" if names else "it holds no study yet"
+        raise UsageError(f"study {name!r} does not exist in {path}; {held} (--name picks one)")
+
+
 def cmd_study_report(args) -> int:
     import os
 
@@ -573,6 +584,8 @@ def cmd_study_report(args) -> int:
     if not os.path.exists(args.source):
         raise UsageError(f"{args.source} does not exist (give a study file or a babysitting "
                          "run's directory)")
+    if os.path.isfile(args.source):
+        _check_study_name(args.source, args.name)
     try:
         report(args.source, args.out, name=args.name)
     except ImportError as exc:       # matplotlib missing
@@ -628,6 +641,9 @@ def cmd_export(args) -> int:
     import fastnn
 
     model = fastnn.load(args.model)
+    folder = os.path.dirname(args.onnx) or "."
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {args.onnx}: the folder {folder} does not exist")
     try:
         proto = model.to_onnx(args.onnx, opset=args.opset)
     except ImportError as exc:

@@ -83,6 +83,18 @@ def test_data_errors(capsys, tmp_path):
     assert_one_line_error(status, err, "is a directory")
     status, _, err = run(capsys, "predict", table, table)
     assert_one_line_error(status, err, "fastnn predict: error:", "t.csv")
+    table.write_text("a,b,label\n1,2,0\n3,4,0\n5,6,0\n")
+    status, _, err = run(capsys, "train", "--data", table, "--target", "label")
+    assert_one_line_error(status, err, "the label column 'label' holds one class (0)")
+    status, _, err = run(capsys, "train", "--data", table, "--target", "a")
+    assert_one_line_error(status, err, "--val-split: 3 rows with a class each cannot be split")
+    assert "test_size" not in err
+
+
+def test_export_into_a_missing_folder(capsys, tmp_path, digits_model):
+    status, _, err = run(capsys, "export", digits_model, tmp_path / "no" / "m.onnx")
+    assert_one_line_error(status, err, "cannot write", "the folder", "does not exist")
+    assert ".tmp-" not in err
 
 
 def test_a_diverged_training_is_one_line_naming_the_flag(capsys):
@@ -127,6 +139,9 @@ def test_search_says_where_the_best_model_went_and_speaks_cli(capsys, tmp_path, 
     status, _, err = run(capsys, "study", "show", "s.db", "--name", "other")
     assert_one_line_error(status, err, "study 'other' does not exist in s.db",
                           "its studies: default", "--name")
+    assert "pass a space" not in err
+    status, _, err = run(capsys, "study", "report", "s.db", "--name", "other")
+    assert_one_line_error(status, err, "study 'other' does not exist in s.db")
     assert "pass a space" not in err
     status, out, _ = run(capsys, "study", "show", "s.db", "--top", "2")
     assert status == 0 and "3 complete" in out.replace("trials: ", "")

@@ -87,7 +87,9 @@ def read_csv(path, target: str | None = None, features: list[str] | None = None,
         raise ValueError(f"the target column {target!r} cannot also be a feature")
     missing = [f for f in features if f not in columns]
     if missing:
-        raise ValueError(f"{name} lacks the feature columns {missing}")
+        shown = (missing if len(missing) <= 6
+                 else f"{_span(missing)} ({len(missing)} of {len(features)})")
+        raise ValueError(f"{name} lacks the feature columns {shown}")
     cols = [columns.index(f) for f in features]
     t_col = columns.index(target) if target is not None else None
     read = _fast(path, skip, len(columns), cols, t_col)
