@@ -18,6 +18,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from fastnn.search.space import Space
 from fastnn.search.storage import Storage
 from fastnn.search.tables import format_table, format_value
 from fastnn.search.trial import (FrozenTrial, Outcome, Trial, TrialState, future_outcome,
-                                 run_trial)
+                                 run_trial, timed_out)
 
 __all__ = ["Study"]
 
@@ -235,6 +236,7 @@ class Study:
     def optimize(self, objective: Callable[[dict, Trial], float], n_trials: int, n_jobs: int = 1,
                  executor=None, scheduler: Scheduler | None = None, timeout: float | None = None,
                  rounds: int = 1, top_k: int = 5, *, margin: float = 0.1,
+                 trial_timeout: float | None = None,
                  n_threads: int | None = None, callbacks=None,
                  progress=False) -> list[FrozenTrial]:
         """Run ``n_trials`` trials of ``objective(params, trial) -> float``.
@@ -263,7 +265,19 @@ class Study:
             Early stopping (:class:`ASHA`, :class:`MedianStopping`); it first
             takes in the reports of the study's earlier finished trials.
         timeout : float, optional
-            Seconds after which no new trial starts (running ones finish).
+            Seconds after which no new trial starts. Trials still running
+            are then asked to stop (``trial.should_stop()`` turns True; a
+            trial that stops is PRUNED with the value it returns); those
+            still running a second later are stopped (killed in processes,
+            left behind in threads) and put back WAITING, to run again at
+            the next ``optimize``. So the call returns by about
+            ``timeout + 1`` seconds even if an objective never returns.
+        trial_timeout : float, optional
+            Seconds a trial may run. Past them it is FAILED ("timed out
+            after ... s", with the values it reported in a thread) and the
+            study goes on: a trial in a process is killed; one in a thread
+            cannot be, so it is told to stop (``trial.should_stop()``, which
+            :class:`MLPObjective` asks after each epoch) and left behind.
         rounds : int, default 1
             Coarse-to-fine rounds. The trials are split evenly across rounds;
             round r + 1 starts when round r's trials are all done and samples
@@ -307,6 +321,7 @@ class Study:
         if not all(callable(cb) for cb in callbacks):
             raise TypeError("callbacks must be callables taking (study, trial)")
         self._callbacks = callbacks
+        self._trial_timeout = seconds(trial_timeout, "trial_timeout")
         self._progress = self._open_progress(progress, n_trials)
         scheduler = self._prepare_scheduler(scheduler)
         if executor == "process":
@@ -341,6 +356,7 @@ class Study:
     def _run_round(self, pool, in_process, objective, size, n_jobs, owner, lo, hi, scheduler,
                    deadline, n_threads) -> list[int]:
         launched: list[int] = []
+        trials: dict[int, Trial] = {}
 
         def next_job():
             if len(launched) >= size or (deadline is not None and time.monotonic() >= deadline):
@@ -350,7 +366,8 @@ class Study:
             if self._progress is not None:
                 self._progress.started()
             trial = Trial(number, params, trial_seed(self.seed, number), n_threads,
-                          self._pruner(scheduler, in_process))
+                          self._pruner(scheduler, in_process), timeout=self._trial_timeout)
+            trials[number] = trial
             return number, run_trial, (objective, trial)
 
         def on_done(number, future):
@@ -371,7 +388,29 @@ class Study:
                 for cb in self._callbacks:
                     cb(self, frozen)
 
-        run_jobs(pool, n_jobs, next_job, on_done)
+        def on_expired(number, future, why):
+            trial = trials.pop(number)
+            trial._halt()
+            kill = getattr(pool, "kill", None)
+            kill(future) if kill is not None else future.cancel()
+            if why == "deadline":           # the study's timeout: it runs again later
+                self._storage.release(self._id, number, owner)
+                launched.remove(number)     # not run by this call after all
+                log.info("trial %d: still running at the study's timeout; stopped and put back "
+                         "WAITING", number)
+                return
+            end = time.time()
+            reports, attrs = (list(trial._reports), dict(trial.user_attrs)) if in_process \
+                else ([], {})
+            done: Future = Future()
+            done.set_result(Outcome(TrialState.FAILED, None, reports, attrs,
+                                    timed_out(self._trial_timeout), None,
+                                    end - self._trial_timeout, end))
+            on_done(number, done)
+
+        run_jobs(pool, n_jobs, next_job, on_done, job_timeout=self._trial_timeout,
+                 deadline=deadline, on_expired=on_expired,
+                 on_halt=lambda number: trials[number]._halt())
         return launched
 
     def _open_progress(self, progress, n_trials):

@@ -13,7 +13,9 @@ The objective protocol::
 
 A trial that raises, returns something that is not a finite number, or
 reports a value that is not finite is FAILED, with the reason kept. A trial
-the scheduler told to stop is PRUNED, with the value it returned.
+the scheduler told to stop is PRUNED, with the value it returned; so is one
+that stopped when the study's ``timeout`` came. A trial past the study's
+``trial_timeout`` is FAILED, "timed out after ... s".
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from typing import Protocol
 
 from fastnn.search.executors import worker_threads
 
-__all__ = ["TrialState", "Trial", "FrozenTrial", "Outcome", "run_trial", "future_outcome"]
+__all__ = ["TrialState", "Trial", "FrozenTrial", "Outcome", "run_trial", "future_outcome",
+           "timed_out"]
 
 
 class TrialState(str, Enum):
@@ -71,13 +74,18 @@ class Trial:
     """
 
     def __init__(self, number: int, params: dict, seed: int, n_threads: int | None,
-                 pruner: Pruner | None = None):
+                 pruner: Pruner | None = None, timeout: float | None = None):
         self.number, self.params, self.seed, self.n_threads = number, dict(params), seed, n_threads
         self.user_attrs: dict = {}
         self._pruner = pruner
         self._reports: list[tuple[int, float]] = []
         self._stop = False
         self._failure: str | None = None
+        self._timeout = timeout           # seconds from the start of run_trial
+        self._started: float | None = None
+        self._halted = False              # the driver asks the trial to stop (its time is up)
+        self._told = False                # should_stop() said so because of time
+        self._timed_out = False
 
     def report(self, value: float, step: int) -> None:
         """Record the objective's ``value`` after ``step`` (an epoch, say), as Optuna's
@@ -121,12 +129,24 @@ class Trial:
             self._stop = True
             return
         self._reports.append((int(step), value))
-        if self._pruner is not None:
+        if self._pruner is not None and not self._halted:
             self._stop = bool(self._pruner.report(self.number, int(step), value)) or self._stop
 
     def should_stop(self) -> bool:
-        """Whether the scheduler (or a non-finite report) says the trial should stop now."""
-        return self._stop
+        """Whether the trial should stop now: the scheduler says so, a report was not finite,
+        or its time is up (the study's ``trial_timeout`` or ``timeout``)."""
+        if self._stop:
+            return True
+        if (self._timeout is not None and self._started is not None
+                and time.monotonic() - self._started > self._timeout):
+            self._timed_out = True
+        if self._timed_out or self._halted:
+            self._told = True
+        return self._told
+
+    def _halt(self) -> None:
+        """Ask the trial to stop at its next :meth:`should_stop` (from the driver's thread)."""
+        self._halted = True
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self.params})"
@@ -154,6 +174,7 @@ def _failed(reason: str, trial: Trial, start: float, tb: str | None = None) -> O
 def run_trial(objective, trial: Trial) -> Outcome:
     """Run ``objective(trial.params, trial)`` and classify the result (never raises)."""
     start = time.time()
+    trial._started = time.monotonic()
     if trial.n_threads is None:             # decided where the trial runs (a Dask worker)
         trial.n_threads = worker_threads()
     try:
@@ -162,13 +183,20 @@ def run_trial(objective, trial: Trial) -> Outcome:
         return _failed(f"{type(exc).__name__}: {exc}", trial, start, traceback.format_exc())
     if trial._failure is not None:
         return _failed(trial._failure, trial, start)
+    if trial._timed_out:
+        return _failed(timed_out(trial._timeout), trial, start)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return _failed(f"objective returned {value!r}; expected a finite real number", trial, start)
     if not math.isfinite(value):
         return _failed(f"objective returned {float(value)}", trial, start)
-    state = TrialState.PRUNED if trial._stop else TrialState.COMPLETE
+    state = TrialState.PRUNED if trial._stop or trial._told else TrialState.COMPLETE
     return Outcome(state, float(value), trial._reports, trial.user_attrs, None, None,
                    start, time.time())
+
+
+def timed_out(seconds: float) -> str:
+    """The error stored for a trial stopped by its time limit."""
+    return f"timed out after {seconds:g} s"
 
 
 def future_outcome(future) -> Outcome:
