@@ -428,6 +428,19 @@ class Storage:
                        (study_id, number, str(TrialState.WAITING), dumps(params), seed_of(number)))
             return number
 
+    def add_trial(self, study_id: int, trial: FrozenTrial) -> None:
+        """Store a whole trial (an imported one) under its number, which must be free."""
+        with self._transaction() as db:
+            cur = db.execute(
+                f"INSERT INTO fastnn_trials (study_id, {', '.join(_TRIAL_COLUMNS)}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (study_id, trial.number, str(trial.state), dumps(trial.params), trial.value,
+                 dumps(trial.intermediate), dumps(trial.user_attrs), trial.seed,
+                 trial.datetime_start, trial.datetime_end, trial.error, trial.traceback,
+                 trial.fastnn_version, trial.data_fingerprint))
+            if cur.rowcount != 1:
+                raise ValueError(f"{self._where}: trial {trial.number} exists already")
+
     def claim(self, study_id: int, owner: Owner, version: str, data_fingerprint: str | None,
               new_params: Callable[[int], dict],
               seed_of: Callable[[int], int]) -> tuple[int, dict, int]:

@@ -520,6 +520,67 @@ class Study:
         """Every stored retest run (retest, number, seed, state, value, error, data_fingerprint)."""
         return self._storage.retests(self._id)
 
+    # ------------------------------------------------------------ Optuna
+
+    def to_optuna(self, storage=None, study_name: str | None = None):
+        """This study as an ``optuna.Study``, for ``optuna.visualization``, optuna-dashboard...
+
+        Every trial goes over with its state, value, parameters,
+        intermediate values, user attributes and times. Distributions match:
+        ``Uniform``/``LogUniform`` -> ``FloatDistribution`` (``log=True``),
+        ``IntUniform``/``IntLogUniform`` -> ``IntDistribution`` (``log=True``),
+        ``Choice`` -> ``CategoricalDistribution``; a ``OneMinusLogUniform``
+        parameter becomes a ``FloatDistribution`` on beta, with the user
+        attribute ``fastnn_scale`` of each trial naming the scale. Needs
+        optuna (``pip install "fastnn[optuna]"``).
+
+        Parameters
+        ----------
+        storage : None, str or optuna storage, default None
+            Where Optuna keeps the study: None for memory, or e.g.
+            ``"sqlite:///study.db"`` (the same file as this study works:
+            Optuna's tables live next to fastnn's).
+        study_name : str, optional
+            Default: this study's name. It must not exist in ``storage``.
+
+        Returns
+        -------
+        optuna.Study
+        """
+        from fastnn.search.optuna_bridge import to_optuna
+
+        return to_optuna(self, storage, study_name)
+
+    @classmethod
+    def from_optuna(cls, optuna_study, storage: str | os.PathLike | None = None,
+                    name: str | None = None, seed: int | None = None) -> Study:
+        """A new fastnn study holding an ``optuna.Study``'s trials (inverse of :meth:`to_optuna`).
+
+        The space is the one :meth:`to_optuna` noted, else it is built from
+        the trials' distributions (log ones as ``LogUniform`` and
+        ``IntLogUniform``, categorical as ``Choice``; stepped ones are
+        refused). Optuna's FAIL is FAILED, and a RUNNING trial comes in
+        WAITING, to run again here.
+
+        Parameters
+        ----------
+        optuna_study : optuna.Study
+            A single-objective study.
+        storage : str or os.PathLike or None, default None
+            The fastnn study file (None: memory).
+        name : str, optional
+            Default: the Optuna study's name. The study must be new or empty.
+        seed : int, optional
+            Default: the one :meth:`to_optuna` noted, else a random one.
+
+        Returns
+        -------
+        Study
+        """
+        from fastnn.search.optuna_bridge import from_optuna
+
+        return from_optuna(cls, optuna_study, storage, name, seed)
+
 
 def _check_picklable(objective) -> None:
     import pickle

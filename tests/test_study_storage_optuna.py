@@ -1,0 +1,146 @@
+"""Study.to_optuna / Study.from_optuna: trials, values, curves, states and distributions."""
+
+import sqlite3
+from contextlib import closing
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from fastnn.search import (Choice, IntLogUniform, IntUniform, LogUniform, OneMinusLogUniform,
+                           Space, Study, TrialState, Uniform)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def space():
+    return Space({"lr": LogUniform(1e-4, 1e-1), "beta1": OneMinusLogUniform(0.8, 0.999),
+                  "units": IntLogUniform(8, 512), "n_layers": IntUniform(1, 2),
+                  "units_2": IntUniform(4, 64, when={"n_layers": (2,)}),
+                  "act": Choice(["relu", "tanh", None]), "dropout": Uniform(0.0, 0.5)})
+
+
+def objective(params, trial):
+    if trial.number == 2:
+        raise RuntimeError("out of memory")
+    for step in range(1, 4):
+        trial.report(params["dropout"] + 0.1 * step, step)
+        if trial.number == 4 and step == 2:
+            return params["dropout"]                       # with the ASHA-like stop below
+    trial.user_attrs["epochs"] = 3
+    return params["dropout"] + 0.3
+
+
+def fastnn_study(path):
+    study = Study(path, space=space(), seed=4, name="s", data_fingerprint="fp")
+    study.optimize(objective, n_trials=6)
+    study.enqueue({"lr": 0.01, "beta1": 0.9, "units": 32, "n_layers": 1, "act": "relu",
+                   "dropout": 0.1})
+    return study
+
+
+def fields(t):
+    return (t.number, t.state, t.params, t.value, t.intermediate, t.user_attrs, t.seed,
+            t.error, t.datetime_start, t.datetime_end)
+
+
+def test_to_optuna_keeps_trials_states_and_distributions():
+    study = fastnn_study(None)
+    opt = study.to_optuna()
+    assert isinstance(opt, optuna.Study) and opt.study_name == "s"
+    assert opt.direction == optuna.study.StudyDirection.MAXIMIZE
+    assert [str(t.state) for t in opt.trials] == [
+        "TrialState.COMPLETE", "TrialState.COMPLETE", "TrialState.FAIL", "TrialState.COMPLETE",
+        "TrialState.COMPLETE", "TrialState.COMPLETE", "TrialState.WAITING"]
+    for ours, theirs in zip(study.trials, opt.trials):
+        assert theirs.params == ours.params and theirs.value == ours.value
+        assert theirs.intermediate_values == dict(ours.intermediate)
+        assert theirs.user_attrs["fastnn_seed"] == ours.seed
+    d = opt.trials[0].distributions
+    assert d["lr"] == FloatDistribution(1e-4, 1e-1, log=True)
+    assert d["beta1"] == FloatDistribution(0.8, 0.999)              # on beta, scale noted
+    assert opt.trials[0].user_attrs["fastnn_scale"] == {"beta1": "OneMinusLogUniform"}
+    assert d["units"] == IntDistribution(8, 512, log=True)
+    assert d["n_layers"] == IntDistribution(1, 2)
+    assert d["act"] == CategoricalDistribution(["relu", "tanh", None])
+    assert d["dropout"] == FloatDistribution(0.0, 0.5)
+    assert all(("units_2" in t.params) == (t.params["n_layers"] == 2) for t in opt.trials)
+    failed = opt.trials[2]
+    assert failed.user_attrs["fastnn_error"] == "RuntimeError: out of memory"
+    assert opt.best_trial.params == study.best.params
+    assert opt.trials[1].datetime_complete > opt.trials[1].datetime_start
+
+
+def test_a_round_trip_gives_the_same_study(tmp_path):
+    study = fastnn_study(tmp_path / "a.db")
+    back = Study.from_optuna(study.to_optuna(), storage=tmp_path / "b.db")
+    assert back.name == "s" and back.seed == 4 and back.direction == "maximize"
+    assert back.space == study.space and back.data_fingerprint == "fp"
+    assert [fields(t) for t in back.trials] == [fields(t) for t in study.trials]
+    ran = back.optimize(objective, n_trials=2)                   # and it goes on
+    assert [t.number for t in ran] == [6, 7]
+    assert ran[0].params == study.trials[6].params               # the enqueued trial first
+
+
+def test_the_optuna_study_can_share_the_fastnn_file(tmp_path):
+    path = tmp_path / "study.db"
+    study = fastnn_study(path)
+    opt = study.to_optuna(storage=f"sqlite:///{path}", study_name="s-optuna")
+    again = optuna.load_study(study_name="s-optuna", storage=f"sqlite:///{path}")
+    assert len(again.trials) == 7 and again.best_value == study.best.value
+    with closing(sqlite3.connect(path)) as db:
+        tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"fastnn_trials", "trials", "studies"} <= tables
+    with Study(path, name="s") as reopened:
+        assert len(reopened.trials) == 7
+    assert opt.study_name == "s-optuna"
+
+
+def test_from_an_optuna_made_study():
+    def optuna_objective(trial):
+        x = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        k = trial.suggest_int("k", 1, 64, log=True)
+        act = trial.suggest_categorical("act", ["relu", "tanh"])
+        for step in range(3):
+            trial.report(x * k + step, step)
+        if trial.number == 3:
+            raise optuna.TrialPruned()
+        if trial.number == 4:
+            raise ValueError("bad")
+        return x * k + (act == "relu")
+
+    opt = optuna.create_study(direction="minimize", study_name="native",
+                              sampler=optuna.samplers.RandomSampler(seed=0))
+    opt.optimize(optuna_objective, n_trials=6, catch=(ValueError,))
+    study = Study.from_optuna(opt)
+    assert study.name == "native" and study.direction == "minimize"
+    assert study.space == Space({"lr": LogUniform(1e-4, 1e-1), "k": IntLogUniform(1, 64),
+                                 "act": Choice(["relu", "tanh"])})
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE] * 3 + [TrialState.PRUNED, TrialState.FAILED,
+                                                  TrialState.COMPLETE]
+    for ours, theirs in zip(study.trials, opt.trials):
+        assert ours.params == theirs.params and ours.value == theirs.value
+        assert ours.intermediate == tuple(sorted(theirs.intermediate_values.items()))
+    assert study.trials[4].error == "failed in Optuna"          # Optuna keeps no reason
+    assert study.best.params == opt.best_params
+    study.optimize(lambda p, t: p["lr"], n_trials=2)                 # a fastnn study now
+    assert len(study.trials) == 8
+
+
+def test_bridge_errors(tmp_path):
+    study = fastnn_study(None)
+    with pytest.raises(TypeError, match="optuna_study must be an optuna.Study"):
+        Study.from_optuna(study)
+    multi = optuna.create_study(directions=["minimize", "maximize"])
+    with pytest.raises(ValueError, match="one objective; the Optuna study has 2"):
+        Study.from_optuna(multi)
+    stepped = optuna.create_study()
+    stepped.optimize(lambda t: t.suggest_float("x", 0, 1, step=0.1), n_trials=1)
+    with pytest.raises(ValueError, match="'x': fastnn has no stepped float"):
+        Study.from_optuna(stepped)
+    Study.from_optuna(study.to_optuna(), storage=tmp_path / "c.db")
+    with pytest.raises(ValueError, match="already has 7 trials"):
+        Study.from_optuna(study.to_optuna(), storage=tmp_path / "c.db")
+    with pytest.raises(ValueError, match="study_name must be a non-empty string"):
+        study.to_optuna(study_name="")
