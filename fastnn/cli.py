@@ -119,7 +119,8 @@ def _hidden(text: str) -> tuple[int, ...]:
     return widths
 
 
-def _add_data_options(p: argparse.ArgumentParser) -> None:
+def _add_data_options(p: argparse.ArgumentParser, seed: int | None = 0,
+                      seed_note: str = "") -> None:
     p.add_argument("--data", default="digits", metavar="DATA",
                    help="a bundled data set (digits: 1,797 8x8 images of handwritten digits) or "
                         "a CSV file with a header row, one sample a row")
@@ -127,8 +128,8 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    help="the label column of the CSV file (needed with a CSV file)")
     p.add_argument("--val-split", type=_fraction, default=0.25, metavar="FRACTION",
                    help="fraction of the rows held out for validation, in each class's proportion")
-    p.add_argument("--seed", type=_seed, default=0,
-                   help="seed of the split, the initial weights and the shuffling")
+    p.add_argument("--seed", type=_seed, default=seed,
+                   help="seed of the split, the initial weights and the shuffling" + seed_note)
     p.add_argument("--threads", type=_positive_int, default=None,
                    help="threads for the kernels (default: the cores this process may use)")
 
@@ -182,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("search", help="search hyperparameters: random, right scale, parallel")
-    _add_data_options(p)
-    p.set_defaults(seed=None)   # continuing a study: its stored seed (a new one: 0)
+    _add_data_options(p, seed=None, seed_note=", and the study's (default: 0; continuing a "
+                      "study, its stored seed)")
     p.add_argument("--trials", type=_positive_int, default=40, help="trials to run in this call")
     p.add_argument("--jobs", type=_positive_int, default=2, help="trials run at once")
     p.add_argument("--study", default="study.db", metavar="FILE",
@@ -222,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("study", help="look at a stored study")
     study_sub = p.add_subparsers(dest="study_command", required=True, metavar="SUBCOMMAND")
     q = study_sub.add_parser("show", help="settings, trial counts, leaderboard")
-    q.add_argument("storage", metavar="FILE", help="the study's SQLite file (fastnn search --study)")
+    q.add_argument("storage", metavar="FILE",
+                   help="the study's SQLite file (fastnn search --study)")
     q.add_argument("--name", default="default", help="study name within the file")
     q.add_argument("--top", type=_positive_int, default=10, help="rows of the leaderboard")
     q.set_defaults(run=cmd_study_show)
@@ -466,7 +468,8 @@ def cmd_babysit(args) -> int:
         sitter = Babysitter.resume(args.checkpoint_dir, X_tr, y_tr, (X_val, y_val))
         print(f"resumed {args.checkpoint_dir} at epoch {sitter.epoch}, lr {sitter.lr:.3g}")
     else:
-        sitter = Babysitter(_model(args, names, X_tr, y_tr), X_tr, y_tr, (X_val, y_val), args.checkpoint_dir,
+        sitter = Babysitter(_model(args, names, X_tr, y_tr), X_tr, y_tr, (X_val, y_val),
+                            args.checkpoint_dir,
                             make_optimizer(args.optimizer, args.lr, args.beta, args.weight_decay),
                             batch_size=args.batch_size, seed=args.seed)
     seen = len(sitter.events())

@@ -159,7 +159,8 @@ def test_babysit_rounds_its_numbers_and_ends_with_the_best_epoch(capsys, tmp_pat
     assert not re.search(r"\d\.\d{6,}", out), out             # no raw float reprs
     best = max(sorted(epochs), key=lambda e: epochs[e])
     assert lines[-1].startswith(f"best: epoch {best}, validation accuracy {epochs[best]:.4f}")
-    assert lines[-1].endswith(f"epoch-{best:05d}.fnn") and (run_dir / f"epoch-{best:05d}.fnn").exists()
+    checkpoint = f"epoch-{best:05d}.fnn"
+    assert lines[-1].endswith(checkpoint) and (run_dir / checkpoint).exists()
     status, _, err = run(capsys, "babysit", "--epochs", "1", "--checkpoint-dir", run_dir)
     assert_one_line_error(status, err, "already holds a babysitting run; add --resume")
     assert "Babysitter" not in err

@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,8 @@ def _commands(parser):
     """Every (name, parser) below the top level, 'study show' included."""
     sub = next(a for a in parser._actions if a.dest == "command")
     for name, p in sub.choices.items():
-        nested = [a for a in p._actions if getattr(a, "choices", None) and a.dest.endswith("command")]
+        nested = [a for a in p._actions
+                  if getattr(a, "choices", None) and a.dest.endswith("command")]
         if nested:
             for sub_name, q in nested[0].choices.items():
                 yield f"{name} {sub_name}", q
@@ -59,6 +61,7 @@ def test_every_option_has_help_and_shows_its_default(capsys):
     status, out, _ = run(capsys, "search", "--help")
     text = " ".join(out.split())
     assert "default: random; continuing a study, its stored sampler" in text
+    assert "(default: 0; continuing a study, its stored seed)" in text
 
 
 def test_help_says_how_predict_reads_a_file_without_a_header(capsys):
@@ -102,6 +105,7 @@ def test_version_in_process_and_from_the_entry_point(capsys):
     proc = subprocess.run([sys.executable, "-m", "fastnn", "--version"], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == f"fastnn {fastnn.__version__}"
-    proc = subprocess.run([sys.executable, "-m", "fastnn", "train", "--epochs", "ten"],
-                          capture_output=True, text=True, timeout=120)
+    script = Path(sys.executable).with_name("fastnn")          # the installed entry point
+    proc = subprocess.run([str(script), "train", "--epochs", "ten"], capture_output=True,
+                          text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--epochs:" in proc.stderr
