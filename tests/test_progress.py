@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import termios
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,13 @@ def test_optimize_progress_true_writes_to_standard_output_and_checks_its_argumen
     assert "3/3 done, 0 running" in out and "round 1/1" not in out
     with pytest.raises(TypeError, match="progress must be True, False or a file"):
         make_study(n_trials=2, rounds=1, progress="yes")
+
+
+def test_optimize_progress_draws_a_bar_on_a_terminal():
+    code = ("import logging, sys; logging.disable(logging.WARNING)\n"
+            f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            "from _plot_study import make_study\n"
+            "make_study(n_trials=6, rounds=2, progress=True)\n")
+    out = _on_a_terminal(code)
+    assert "\r" in out and re.search(r"trials 6/6 \|.*\| 0 running, \d pruned, 1 failed, best -0\.", out), out
+    assert out.count("trial ") >= 6 and "round 1/2 done" in out

@@ -53,7 +53,7 @@ class SearchProgress:
     def started(self) -> None:
         self.running += 1
         if self._display.live:          # off a terminal, lines come as trials finish
-            self._display.step(self.done, self.status())
+            self._display.step(self.done, self._bar_status())
 
     def finished(self, trial: FrozenTrial) -> None:
         self.running = max(self.running - 1, 0)
@@ -68,10 +68,9 @@ class SearchProgress:
         note = f" ({trial.error.splitlines()[0]})" if trial.error else ""
         line = (f"trial {trial.number:>4}  {trial.state.value:<8} {value:>7}  "
                 f"{describe_params(trial.params)}{note}")
-        if self._display.live:
-            if trial.state == TrialState.FAILED:
-                self._display.write(line)
-            self._display.step(self.done, self.status())
+        if self._display.live:          # the trial above the bar, the bar redrawn
+            self._display.write(line)
+            self._display.step(self.done, self._bar_status())
         else:
             self._display.step(self.done, self.status(), f"{line}\n  {self.status()}")
 
@@ -83,11 +82,15 @@ class SearchProgress:
                             f"its ranges: {ranges or 'every option'}")
 
     def status(self) -> str:
+        """``8/20 done, 2 running, 1 pruned, 0 failed, best 0.9712, elapsed 41s, ETA 1m05s``."""
         best = "-" if self.best is None else format_value(self.best, 4)
         eta = self._clock.eta(self.done, self.total) if self.done < self.total else 0.0
         return (f"{self.done}/{self.total} done, {self.running} running, {self.pruned} pruned, "
                 f"{self.failed} failed, best {best}, elapsed "
                 f"{format_duration(self._clock.elapsed())}, ETA {format_duration(eta)}")
+
+    def _bar_status(self) -> str:        # the bar shows done/total itself
+        return self.status().split(" done, ", 1)[1]
 
     def close(self) -> None:
         self._display.close()
