@@ -9,7 +9,9 @@ Environment variables:
 - ``FASTNN_REQUIRE_OPENMP=1``: a missing OpenMP is an error;
 - ``FASTNN_MARCH_NATIVE=1``: add ``-march=native`` (the wheel then runs
   only on CPUs like the build machine's);
-- ``FASTNN_NO_ISA_VARIANTS=1``: build only the baseline kernels.
+- ``FASTNN_NO_ISA_VARIANTS=1``: build only the baseline kernels;
+- ``FASTNN_ISA_VARIANTS=avx2``: build the baseline and only the variants
+  named (comma-separated).
 
 Instruction-set variants: on x86-64 the kernel modules (``_ops``,
 ``_network``) are also built for AVX2 + FMA and for AVX-512, from copies
@@ -158,8 +160,15 @@ def extensions():
                if not any(pyx.stem.endswith("_" + isa) for isa in ISA_FLAGS)]
     exts = [Extension(f"fastnn._kernels.{pyx.stem}", [str(pyx)]) for pyx in sources]
     if platform.machine().lower() in ("x86_64", "amd64") and not _flag("FASTNN_NO_ISA_VARIANTS"):
+        wanted = os.environ.get("FASTNN_ISA_VARIANTS", "").strip()
+        isas = {isa.strip() for isa in wanted.split(",") if isa.strip()} or set(ISA_FLAGS)
+        if isas - set(ISA_FLAGS):
+            sys.exit(f"fastnn: FASTNN_ISA_VARIANTS names {sorted(isas - set(ISA_FLAGS))}; "
+                     f"known variants: {sorted(ISA_FLAGS)}")
         for name in VARIANT_MODULES:
             for isa, flags in ISA_FLAGS.items():
+                if isa not in isas:
+                    continue
                 copy = _variant_source(name, isa)
                 exts.append(Extension(f"fastnn._kernels.{copy.stem}", [str(copy)],
                                       extra_compile_args=list(flags)))

@@ -118,6 +118,18 @@ def mse(z, y, *, sample_weight=None, compute_grad=True):
     return loss, (2 * e * (w / (total * z.shape[1]))[:, None]).astype(z.dtype)
 
 
+def poisson(z, y, *, sample_weight=None, compute_grad=True):
+    """Half the Poisson deviance with a log link, less terms free of z: exp(z) - y z."""
+    z, y = _as_2d(z, y)
+    z64, y64 = z.astype(np.float64), y.astype(np.float64)
+    mu = np.exp(z64)
+    w, total = _weights(sample_weight, z.shape[0])
+    loss = float(np.sum(w * (mu - y64 * z64).mean(axis=1)) / total)
+    if not compute_grad:
+        return loss, None
+    return loss, ((mu - y64) * (w / (total * z.shape[1]))[:, None]).astype(z.dtype)
+
+
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _G1, _G2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xD1B54A32D192ED03)
 

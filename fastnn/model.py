@@ -434,7 +434,7 @@ class Sequential:
         X : array of shape (n_samples, n_features)
         """
         self._require_built()
-        out = self._forward(self._check_X(X), self.loss.classifier,
+        out = self._forward(self._check_X(X), self.loss.output_map,
                             resolve_n_threads(self.n_threads))
         return self.loss.predict(self, out)
 
@@ -461,11 +461,11 @@ class Sequential:
         n_threads = resolve_n_threads(self.n_threads)
         z = self._forward(X, False, n_threads)
         loss = self._loss_value(z, targets, weight, n_threads)
-        if self.loss.classifier:
-            probs = z.copy()
-            self._net.output(probs, n_threads)
-            return {"loss": loss, "accuracy": self.loss.score(self, probs, targets, weight)}
-        return {"loss": loss, "r2": self.loss.score(self, z, targets, weight)}
+        out = z
+        if self.loss.output_map:            # probabilities, or poisson's means
+            out = z.copy()
+            self._net.output(out, n_threads)
+        return {"loss": loss, self.loss.metric: self.loss.score(self, out, targets, weight)}
 
     def _loss_value(self, z, targets, weight, n_threads) -> float:
         total = float(len(z)) if weight is None else float(weight.sum())

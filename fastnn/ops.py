@@ -2,7 +2,8 @@
 call a compiled kernel.
 
 Every function takes float32 or float64 arrays (integer and boolean inputs
-are converted to the dtype of the first float argument, or to float64) and
+are converted to the dtype of the first float argument, or to float64; other
+float types, such as float16, are refused with the conversion to make) and
 returns arrays of that dtype. Arrays that are not C-contiguous are copied.
 All float arguments of one call must share a dtype: mixing float32 and
 float64 raises instead of silently copying a large array.

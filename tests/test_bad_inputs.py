@@ -301,6 +301,7 @@ def test_the_table_is_large_enough():
     assert len({name for name, *_ in TABLE}) == len(TABLE)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 @pytest.mark.parametrize("name, call, error, phrase", TABLE, ids=[row[0] for row in TABLE])
 def test_bad_input(ctx, name, call, error, phrase):
     with pytest.raises(error, match=phrase):
@@ -319,8 +320,11 @@ CLI = [
      "no/p.csv"),
     ("study show not a database", ["study", "show", "{folder}/notdb2.db"], "not an SQLite database"),
 ]
-CLI_SUBPROCESS = [
-    ("predict not a model", ["predict", "{folder}/notamodel.fnn", "{csv}"], "not a valid fastnn model file"),
+CLI_SUBPROCESS = [      # "fastnn" runs the installed entry point, "-m" python -m fastnn
+    ("predict not a model", "-m", ["predict", "{folder}/notamodel.fnn", "{csv}"],
+     "not a valid fastnn model file"),
+    ("study show not a database", "fastnn", ["study", "show", "{folder}/notdb2.db"],
+     "not an SQLite database"),
 ]
 
 
@@ -341,10 +345,13 @@ def test_bad_command_line(ctx, capsys, name, args, phrase):
     assert phrase in err, err
 
 
-@pytest.mark.parametrize("name, args, phrase", CLI_SUBPROCESS, ids=[row[0] for row in CLI_SUBPROCESS])
-def test_bad_command_line_in_a_process(ctx, name, args, phrase):
-    out = subprocess.run([sys.executable, "-m", "fastnn", *_argv(ctx, args)], capture_output=True,
-                         text=True, timeout=120, env={**os.environ, "FASTNN_DEBUG": ""})
+@pytest.mark.parametrize("name, how, args, phrase", CLI_SUBPROCESS,
+                         ids=[row[0] for row in CLI_SUBPROCESS])
+def test_bad_command_line_in_a_process(ctx, name, how, args, phrase):
+    command = ([sys.executable, "-m", "fastnn"] if how == "-m" else
+               [str(Path(sys.executable).parent / "fastnn")])
+    out = subprocess.run([*command, *_argv(ctx, args)], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "FASTNN_DEBUG": ""})
     assert out.returncode == 2, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and phrase in out.stderr, out.stderr
     assert "Traceback" not in out.stderr

@@ -3,9 +3,11 @@
 #
 # A whole training epoch runs in one call without the GIL: for each
 # mini-batch, gather its rows (inputs, targets, sample weights) into the
-# workspace, run the ops forward, the fused loss, the ops backward, and the
-# optimizer update of all parameters (one flat array). Inference is one call
-# too. So a training step costs no Python at all, and trials of a search in
+# workspace, run the ops forward, the fused loss, and the ops backward, each
+# op's parameters updated by the optimizer as soon as its backward is done
+# (while its gradients are still in cache; the rule is elementwise, so this
+# gives the bits of one update of the whole flat array after the backward
+# pass). Inference is one call too. So a training step costs no Python at all, and trials of a search in
 # Python threads run side by side on the cores.
 #
 # The ops are looked up in KINDS and the losses in LOSSES, by the names the
@@ -36,6 +38,7 @@ from fastnn._kernels._batchnorm cimport batchnorm_kind
 from fastnn._kernels._dense cimport dense_kind
 from fastnn._kernels._dropout cimport dropout_kind
 from fastnn._kernels._mse cimport mse_kind
+from fastnn._kernels._poisson cimport poisson_kind
 from fastnn._kernels._sigmoid cimport sigmoid_xent_kind
 from fastnn._kernels._softmax cimport softmax_xent_kind
 from fastnn._kernels cimport _optim
@@ -53,9 +56,10 @@ KINDS[0], KINDS[1], KINDS[2], KINDS[3], KINDS[4] = (
     dense_kind(), batchnorm_kind(), activation_kind(), dropout_kind(), python_kind())
 OP_KINDS = {"dense": 0, "batchnorm": 1, "activation": 2, "dropout": 3, "python": 4}
 
-cdef LossKind LOSSES[3]
-LOSSES[0], LOSSES[1], LOSSES[2] = softmax_xent_kind(), mse_kind(), sigmoid_xent_kind()
-LOSS_KINDS = {"softmax_cross_entropy": 0, "mse": 1, "sigmoid_cross_entropy": 2}
+cdef LossKind LOSSES[4]
+LOSSES[0], LOSSES[1], LOSSES[2], LOSSES[3] = (
+    softmax_xent_kind(), mse_kind(), sigmoid_xent_kind(), poisson_kind())
+LOSS_KINDS = {"softmax_cross_entropy": 0, "mse": 1, "sigmoid_cross_entropy": 2, "poisson": 3}
 
 RULES = {"sgd": _optim.SGD, "momentum": _optim.MOMENTUM, "rmsprop": _optim.RMSPROP,
          "adam": _optim.ADAM, "adamw": _optim.ADAMW}
@@ -268,6 +272,8 @@ cdef class Network:
     cdef bint is_double
     cdef uint64_t seed
     cdef list _keep
+    cdef public bint fuse_updates     # update each op's parameters right after its backward
+    cdef readonly bint last_fused     # whether the last train_epoch did
 
     def __cinit__(self, list specs, int n_in, dtype, str loss, uint64_t seed=0):
         self.dtype = np.dtype(dtype)
@@ -281,6 +287,7 @@ cdef class Network:
         self.loss = &LOSSES[LOSS_KINDS[loss]]
         self.int_target = self.loss.int_target
         self.seed = seed
+        self.fuse_updates = True
         self.n_ops, self.n_in = len(specs), n_in
         self.ops = <Op*> malloc(self.n_ops * sizeof(Op))
         if self.ops == NULL:
@@ -436,17 +443,56 @@ cdef class Network:
         a.order = <int64_t*> _ptr(order, np.dtype(np.int64), n, "order", False)
         a.bounds = <int64_t*> _ptr(bounds, np.dtype(np.int64), n_batches + 1, "bounds", False)
         a.update = &update.c
+        a.segs = self._segments(update) if self.fuse_updates else NULL
+        self.last_fused = a.segs != NULL
         a.n_batches, a.n_in, a.n_threads = n_batches, self.n_in, n_threads
         a.loss_sum, a.hits, a.steps, a.stop_batch, a.stop_loss = 0, 0, 0, -1, 0
         cdef Py_ssize_t item = self.dtype.itemsize
         cdef int error = 0
         c = self._ctx(wss[0], n_threads, 0, &error)
-        with nogil:
-            status = _epoch(self.ops, self.n_ops, self.loss, wss, n_ws, &a, &c, item,
-                            self.is_double)
+        try:
+            with nogil:
+                status = _epoch(self.ops, self.n_ops, self.loss, wss, n_ws, &a, &c, item,
+                                self.is_double)
+        finally:
+            free(a.segs)
         if status == OP_FAILED:
             self._raise_op_error()
         return status, a.loss_sum, a.hits, a.steps, a.stop_batch, a.stop_loss
+
+    cdef int64_t* _segments(self, Update update) except? NULL:
+        """Per op, the [start, end) of the flat parameter array its parameters fill
+        (start == end: none); NULL when the ops' parameters are not disjoint pieces
+        that cover the array, or when an op is written in Python (its error must stop
+        the step before any update): then the update waits for the whole backward."""
+        cdef Py_ssize_t i, k, item = self.dtype.itemsize, size, covered = 0
+        cdef Py_ssize_t nbytes = update.c.size * item
+        cdef int64_t lo, hi, off
+        cdef char* p
+        if any(spec.get("object") is not None for spec in self._keep):
+            return NULL
+        cdef int64_t* segs = <int64_t*> malloc(2 * self.n_ops * sizeof(int64_t))
+        if segs == NULL:
+            raise MemoryError()
+        for i in range(self.n_ops):
+            lo, hi = update.c.size, 0
+            for k in range(OP_ARRAYS):
+                p = self.ops[i].a[k]
+                if p == NULL or p < update.c.w or p >= update.c.w + nbytes:
+                    continue
+                off = (p - update.c.w) // item
+                size = abs(self.ops[i].kind.array_size(&self.ops[i], k))
+                lo, hi = min(lo, off), max(hi, off + size)
+            if hi <= lo:
+                lo = hi = 0
+            segs[2 * i], segs[2 * i + 1] = lo, hi
+            covered += hi - lo
+        spans = sorted((segs[2 * i], segs[2 * i + 1]) for i in range(self.n_ops)
+                       if segs[2 * i + 1] > segs[2 * i])
+        if covered != update.c.size or any(a[1] > b[0] for a, b in zip(spans, spans[1:])):
+            free(segs)
+            return NULL
+        return segs
 
     def set_seed(self, uint64_t seed):
         """Set the dropout seed."""
@@ -530,6 +576,7 @@ cdef struct EpochArgs:
     int64_t* bounds           # (n_batches + 1,) batch edges in order
     Py_ssize_t n_batches, n_in
     _optim.Update* update     # t counts the steps taken
+    int64_t* segs             # (2 * n_ops,) each op's piece of the parameters, or NULL
     int n_threads
     double loss_sum           # OUT
     double hits
@@ -566,19 +613,19 @@ cdef int _epoch(const Op* ops, int n_ops, const LossKind* loss, WS** wss, Py_ssi
             total = m
         c.n, c.scratch, c.step = m, ws.scratch, a.update.t + 1
         hits = 0
+        a.update.t += 1         # this step's number, which the updates read
         if total > 0:
-            batch_loss = _step(ops, n_ops, loss, ws, total, c, &hits)
+            batch_loss = _step(ops, n_ops, loss, ws, total, c, &hits,
+                               a.update if a.segs != NULL else NULL, a.segs)
         else:                   # every row weighs 0: a zero gradient
             batch_loss = 0
             memset(a.update.g, 0, a.update.size * item)
-        if c.error[0]:
-            a.stop_batch = k
-            return OP_FAILED
-        if not isfinite(batch_loss):
+        if c.error[0] or not isfinite(batch_loss):    # stopped before any update
+            a.update.t -= 1
             a.stop_batch, a.stop_loss = k, batch_loss
-            return DIVERGED
-        a.update.t += 1
-        _optim.optim_update(a.update, is_double, a.n_threads)
+            return OP_FAILED if c.error[0] else DIVERGED
+        if a.segs == NULL or total <= 0:
+            _optim.optim_update(a.update, is_double, a.n_threads)
         a.loss_sum += batch_loss * total
         a.hits += hits
         a.steps += 1
@@ -586,8 +633,13 @@ cdef int _epoch(const Op* ops, int n_ops, const LossKind* loss, WS** wss, Py_ssi
 
 
 cdef double _step(const Op* ops, int n_ops, const LossKind* loss, WS* ws, double total,
-                  const Ctx* c, double* hits) noexcept nogil:
-    """Forward, fused loss, backward over ws; returns the mean loss (NaN/inf: no backward)."""
+                  const Ctx* c, double* hits, const _optim.Update* update=NULL,
+                  const int64_t* segs=NULL) noexcept nogil:
+    """Forward, fused loss, backward over ws; returns the mean loss (NaN/inf: no backward).
+
+    With ``update``, each op's parameters (its piece ``segs[2i]:segs[2i + 1]`` of the
+    flat array) take the optimizer step right after the op's backward: the ops before
+    it never read them."""
     cdef int i
     cdef const char* x = ws.x
     cdef double value
@@ -603,6 +655,9 @@ cdef double _step(const Op* ops, int n_ops, const LossKind* loss, WS* ws, double
     for i in range(n_ops - 1, -1, -1):
         ops[i].kind.backward(&ops[i], ws.act[i - 1] if i else ws.x, ws.act[i], ws.grad[i],
                              ws.grad[i - 1] if i else NULL, c)
+        if update != NULL and segs[2 * i + 1] > segs[2 * i]:
+            _optim.optim_update_range(update, segs[2 * i], segs[2 * i + 1], c.is_double,
+                                      c.n_threads)
     return value
 
 

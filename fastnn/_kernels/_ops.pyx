@@ -16,6 +16,7 @@ from fastnn._kernels._dense cimport dense_forward as _dense_forward
 from fastnn._kernels._dense cimport dense_backward as _dense_backward, dense_scratch
 from fastnn._kernels._dropout cimport dropout_rows
 from fastnn._kernels._mse cimport mse as _mse
+from fastnn._kernels._poisson cimport poisson as _poisson
 from fastnn._kernels._sigmoid cimport sigmoid_xent as _sigmoid_xent
 from fastnn._kernels._softmax cimport softmax_rows, softmax_xent
 
@@ -147,6 +148,22 @@ def mse(const floating[:, ::1] z, const floating[:, ::1] y, const double[::1] we
             loss = _mse(&z[0, 0], &y[0, 0], w, total_weight,
                         NULL if dz is None else &dz[0, 0], z.shape[0], z.shape[1], scratch,
                         n_threads)
+    finally:
+        free(scratch)
+    return loss
+
+
+def poisson(const floating[:, ::1] z, const floating[:, ::1] y, const double[::1] weight,
+            double total_weight, floating[:, ::1] dz, int n_threads):
+    """Return the weighted mean over rows of the mean Poisson loss (log link) over outputs."""
+    cdef double loss
+    cdef const double* w = _weights(weight)
+    cdef double* scratch = _scratch(z.shape[0])
+    try:
+        with nogil:
+            loss = _poisson(&z[0, 0], &y[0, 0], w, total_weight,
+                            NULL if dz is None else &dz[0, 0], z.shape[0], z.shape[1], scratch,
+                            n_threads)
     finally:
         free(scratch)
     return loss

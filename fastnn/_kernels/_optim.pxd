@@ -69,22 +69,30 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
 
 
 cdef inline void optim_update(const Update* u, bint is_double, int n_threads) noexcept nogil:
+    optim_update_range(u, 0, u.size, is_double, n_threads)
+
+
+cdef inline void optim_update_range(const Update* u, Py_ssize_t first, Py_ssize_t last,
+                                    bint is_double, int n_threads) noexcept nogil:
+    """The step on parameters [first, last) only: the rule is elementwise, so updating
+    a model's parameters piece by piece gives the bits of one whole update."""
     if is_double:
-        _update_all(u, <double*> u.w, n_threads)
+        _update_range(u, <double*> u.w, first, last, n_threads)
     else:
-        _update_all(u, <float*> u.w, n_threads)
+        _update_range(u, <float*> u.w, first, last, n_threads)
 
 
-cdef inline void _update_all(const Update* u, floating* w, int n_threads) noexcept nogil:
-    cdef Py_ssize_t b, lo, hi, pos, k, start, end
+cdef inline void _update_range(const Update* u, floating* w, Py_ssize_t first, Py_ssize_t last,
+                               int n_threads) noexcept nogil:
+    cdef Py_ssize_t b, lo, hi, pos, k, start, end, size = last - first
     cdef double lr = u.lr, eps = 0, root_c2
     if u.rule == ADAM or u.rule == ADAMW:   # fold the bias corrections into the step and eps
         root_c2 = sqrt(1.0 - pow(u.h[1], u.t))
         lr, eps = lr * root_c2 / (1.0 - pow(u.h[0], u.t)), u.h[2] * root_c2
-    for b in prange(n_blocks(u.size, BLOCK), num_threads=n_threads, schedule='static',
-                    use_threads_if=u.size >= PARALLEL_MIN):
-        lo = b * BLOCK
-        hi = min(BLOCK, u.size - lo) + lo
+    for b in prange(n_blocks(size, BLOCK), num_threads=n_threads, schedule='static',
+                    use_threads_if=size >= PARALLEL_MIN):
+        lo = first + b * BLOCK
+        hi = min(BLOCK, last - lo) + lo
         if u.weight_decay == 0:
             _apply(u, w, lo, hi, lr, eps, 0)
             continue
