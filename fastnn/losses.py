@@ -1,7 +1,8 @@
 """Losses: what a model is trained to minimize, and what its outputs mean.
 
 Each loss is fused with the network's last layer in compiled code
-(``fastnn/_kernels/_softmax.pxd``, ``_sigmoid.pxd``, ``_mse.pxd``) and is
+(``fastnn/_kernels/_softmax.pxd``, ``_sigmoid.pxd``, ``_mse.pxd``,
+``_poisson.pxd``) and is
 the weighted mean over rows ``sum_i w_i l_i / sum_i w_i`` (the plain mean
 without sample weights):
 
@@ -20,6 +21,12 @@ without sample weights):
   ``l_i = mean_k (z_ik - y_ik)^2``, PyTorch's ``MSELoss``. Targets: real
   values of shape (n,) or (n, k); ``predict`` gives values of that shape.
   Metric: R^2 (scikit-learn's ``r2_score``, averaged over outputs).
+- ``"poisson"`` (counts and rates; the model ends in a linear layer whose
+  output ``z`` is the log of the predicted mean ``exp(z)``):
+  ``l_i = mean_k exp(z_ik) - y_ik z_ik``, half the Poisson deviance less
+  terms free of ``z`` (scikit-learn's ``HalfPoissonLoss``, PyTorch's
+  ``PoissonNLLLoss``). Targets: values >= 0 of shape (n,) or (n, k);
+  ``predict`` gives the means ``exp(z)``. Metric: R^2 of the means.
 
 The width of the output layer comes from the targets at the first fit: one
 unit per class, per label, or per target column.
@@ -46,6 +53,7 @@ class Loss:
     output_layer: type | None = None    # the last layer the loss absorbs, if any
     metric = "accuracy"
     classifier = True
+    output_map = True      # predictions go through the kernel's output map (softmax, exp...)
 
     # -- targets
     def outputs_for(self, y: np.ndarray) -> int:
@@ -153,6 +161,7 @@ class MeanSquaredError(Loss):
     output_layer = None
     metric = "r2"
     classifier = False
+    output_map = False
 
     def outputs_for(self, y):
         arr = np.asarray(y)
@@ -180,8 +189,28 @@ class MeanSquaredError(Loss):
         return max(float(sq), 1.0), "predicting 0 (or 1 per target, if larger)"
 
 
+class Poisson(MeanSquaredError):
+    """Regression of counts and rates: the outputs are log-means, predictions exp(z)."""
+
+    name = "poisson"
+    output_map = True
+
+    def targets(self, model, y, n_samples, name="y"):
+        out = _as_2d(model, y, n_samples, name, "counts or rates >= 0")
+        if np.any(out < 0):
+            raise ValueError(f"{name} must be >= 0 for loss='poisson' (counts or rates)")
+        return out
+
+    def reference(self, model, targets, weight):
+        mean = np.average(targets.astype(np.float64), axis=0, weights=weight)
+        trivial = mean - mean * np.log(np.where(mean > 0, mean, 1.0))
+        return max(float(np.mean(np.abs(trivial))), float(np.mean(mean)), 1.0), \
+            "predicting the mean of each target"
+
+
 #: the losses by name
-LOSSES = {cls.name: cls() for cls in (SoftmaxCrossEntropy, SigmoidCrossEntropy, MeanSquaredError)}
+LOSSES = {cls.name: cls() for cls in (SoftmaxCrossEntropy, SigmoidCrossEntropy,
+                                      MeanSquaredError, Poisson)}
 
 
 def get_loss(name) -> Loss:

@@ -33,7 +33,7 @@ from fastnn._threads import blas_held, resolve_n_threads
 __all__ = [
     "dense_forward", "dense_backward",
     "batchnorm_forward", "batchnorm_inference", "batchnorm_backward", "batchnorm_fold",
-    "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy", "mse",
+    "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy", "mse", "poisson",
     "dropout", "dropout_backward", "check_sample_weight",
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
     "tanh", "tanh_backward", "sigmoid", "sigmoid_backward",
@@ -499,8 +499,11 @@ def softmax_cross_entropy(z, labels, *, sample_weight=None, compute_grad=True, o
     return loss, dz
 
 
-def _float_loss(kernel, z, y, sample_weight, compute_grad, out, n_threads, unit_targets=False):
-    """A loss on float targets of z's shape (in [0, 1] if ``unit_targets``): (loss, dz or None)."""
+def _float_loss(kernel, z, y, sample_weight, compute_grad, out, n_threads, targets=None):
+    """A loss on float targets of z's shape: (loss, dz or None).
+
+    ``targets``: "unit" (targets in [0, 1]), "nonnegative", or None (any finite value).
+    """
     z = _nonempty(_floats(z, "z", None), "z")
     if z.ndim == 1:
         z = z.reshape(-1, 1)
@@ -511,8 +514,10 @@ def _float_loss(kernel, z, y, sample_weight, compute_grad, out, n_threads, unit_
     y = np.ascontiguousarray(_floats(y, "y", None, z.dtype, "z").reshape(z.shape))
     if not np.isfinite(y).all():
         raise ValueError("y contains NaN or infinite values")
-    if unit_targets and np.any((y < 0) | (y > 1)):
+    if targets == "unit" and np.any((y < 0) | (y > 1)):
         raise ValueError("y must lie in [0, 1]")
+    if targets == "nonnegative" and np.any(y < 0):
+        raise ValueError("y must be >= 0 (counts or rates)")
     w, total = _sample_weight(sample_weight, z.shape[0])
     dz = (_out(out, "out", z.shape, z.dtype, {"z": z, "y": y, "sample_weight": w})
           if compute_grad else None)
@@ -546,7 +551,7 @@ def sigmoid_cross_entropy(z, y, *, sample_weight=None, compute_grad=True, out=No
     dz : array of shape (n_samples, n_labels), or None
     """
     return _float_loss(_kernels.ops.sigmoid_cross_entropy, z, y, sample_weight, compute_grad,
-                       out, n_threads, unit_targets=True)
+                       out, n_threads, targets="unit")
 
 
 def mse(z, y, *, sample_weight=None, compute_grad=True, out=None, n_threads=None):
@@ -572,6 +577,36 @@ def mse(z, y, *, sample_weight=None, compute_grad=True, out=None, n_threads=None
     dz : array of shape (n_samples, n_outputs), or None
     """
     return _float_loss(_kernels.ops.mse, z, y, sample_weight, compute_grad, out, n_threads)
+
+
+def poisson(z, y, *, sample_weight=None, compute_grad=True, out=None, n_threads=None):
+    """Poisson loss with a log link and its gradient, fused.
+
+    ``z`` is the log of the predicted mean ``mu = exp(z)``. Per element
+    ``l = exp(z) - y * z``: half the Poisson deviance less terms free of
+    ``z`` (scikit-learn's ``HalfPoissonLoss``, PyTorch's
+    ``PoissonNLLLoss(log_input=True)``); the loss is the mean over each
+    row's outputs, then the weighted mean over rows;
+    ``dz = w_i (exp(z) - y) / (n_outputs * sum_i w_i)``.
+
+    Parameters
+    ----------
+    z : array of shape (n_samples,) or (n_samples, n_outputs)
+        Log of the predicted means.
+    y : array of z's shape
+        Targets, >= 0.
+    sample_weight : array of shape (n_samples,), optional
+    compute_grad : bool, default True
+    out : array of z's shape (as 2-D), optional
+    n_threads : int, optional
+
+    Returns
+    -------
+    loss : float
+    dz : array of shape (n_samples, n_outputs), or None
+    """
+    return _float_loss(_kernels.ops.poisson, z, y, sample_weight, compute_grad, out, n_threads,
+                       targets="nonnegative")
 
 
 # ---------------------------------------------------------------- dropout
