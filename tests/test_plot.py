@@ -79,6 +79,14 @@ def test_slices_mark_complete_pruned_and_failed_trials_apart(study):
     assert y_px == pytest.approx(ax.transAxes.transform([(0, 0.02)])[0, 1])
     (best,) = _gid(ax, "best")
     assert best.get_offsets()[0][1] == pytest.approx(study.best.value)
+    # a few integer or option slots: points spread a little around their slot, never past it
+    for name in ("n_layers", "batch_size"):
+        x = np.asarray(_gid(_ax(ax.figure, name), "COMPLETE")[0].get_offsets())[:, 0]
+        dist = study.space[name]
+        slots = sorted(plot.scales.position(dist, t.params[name])
+                       for t in states[TrialState.COMPLETE])
+        assert sorted(np.round(x)) == slots and np.abs(x - np.round(x)).max() <= 0.15 + 1e-9
+        assert np.abs(x - np.round(x)).max() > 0
 
 
 def test_history_shows_best_so_far_and_round_boundaries(study):

@@ -150,7 +150,9 @@ def _x_of(dist, name):
         if name not in t.params or not dist.contains(t.params[name]):
             return None
         x = position(dist, t.params[name])
-        return x + _jitter(t.number) if scale_name(dist) == "options" else x
+        spread = scale_name(dist) == "options" or (hasattr(dist, "n") and scale_name(dist) ==
+                                                   "linear")     # a few slots: spread them
+        return x + _jitter(t.number) if spread else x
     return x_of
 
 
