@@ -93,19 +93,6 @@ def test_a_migrated_study_goes_on(old_file):
     reopened.close()
 
 
-def test_optuna_tables_no_longer_clash(old_file):
-    import optuna
-    Study(old_file, name="fixture").close()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = f"sqlite:///{old_file}"
-    created = optuna.create_study(storage=url, study_name="theirs")
-    created.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
-    assert len(optuna.load_study(study_name="theirs", storage=url).trials) == 2
-    assert {"studies", "trials", "fastnn_trials"} <= tables(old_file)
-    with Study(old_file, name="fixture") as study:            # both live in the file
-        assert len(study.trials) == 12
-
-
 def test_a_newer_schema_is_refused(tmp_path):
     path = tmp_path / "new.db"
     Storage(path).close()

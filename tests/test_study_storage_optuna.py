@@ -1,7 +1,9 @@
 """Study.to_optuna / Study.from_optuna: trials, values, curves, states and distributions."""
 
+import shutil
 import sqlite3
 from contextlib import closing
+from pathlib import Path
 
 import optuna
 import pytest
@@ -11,6 +13,7 @@ from fastnn.search import (Choice, IntLogUniform, IntUniform, LogUniform, OneMin
                            Space, Study, TrialState, Uniform)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+FIXTURE = Path(__file__).parent / "data" / "study-0.1.db"
 
 
 def space():
@@ -82,18 +85,21 @@ def test_a_round_trip_gives_the_same_study(tmp_path):
     assert ran[0].params == study.trials[6].params               # the enqueued trial first
 
 
-def test_the_optuna_study_can_share_the_fastnn_file(tmp_path):
+def test_the_optuna_study_can_share_a_migrated_0_1_file(tmp_path):
     path = tmp_path / "study.db"
-    study = fastnn_study(path)
+    shutil.copy(FIXTURE, path)                 # fastnn 0.1's tables were named like Optuna's
+    study = Study(path, name="fixture")
     opt = study.to_optuna(storage=f"sqlite:///{path}", study_name="s-optuna")
     again = optuna.load_study(study_name="s-optuna", storage=f"sqlite:///{path}")
-    assert len(again.trials) == 7 and again.best_value == study.best.value
+    assert len(again.trials) == 12 and again.best_value == study.best.value
+    assert opt.trials[11].state == optuna.trial.TrialState.RUNNING
     with closing(sqlite3.connect(path)) as db:
         tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"fastnn_trials", "trials", "studies"} <= tables
-    with Study(path, name="s") as reopened:
-        assert len(reopened.trials) == 7
-    assert opt.study_name == "s-optuna"
+    assert {"fastnn_trials", "fastnn_studies", "trials", "studies", "version_info"} <= tables
+    before = [fields(t) for t in study.trials]
+    study.close()
+    with Study(path, name="fixture") as reopened:
+        assert [fields(t) for t in reopened.trials] == before
 
 
 def test_from_an_optuna_made_study():

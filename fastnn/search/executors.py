@@ -31,6 +31,15 @@ older information.
 
 At most ``n_jobs`` trials are in flight at once, whatever the executor, and
 the driver alone writes to storage.
+
+Time limits (``trial_timeout=``, ``timeout=``; see :func:`run_jobs`). A
+trial's time runs from when its worker process starts it (processes) or
+from its submission (threads, other executors). Past it, a process is
+killed; a thread of this process is told to stop through
+``trial.should_stop()`` and left behind; on any other executor the future
+is cancelled if it has not started, and a trial that asks
+``should_stop()`` stops by itself. With a caller's ``ThreadPoolExecutor``
+a thread left behind keeps its pool slot: prefer the default executor.
 """
 
 from __future__ import annotations
@@ -133,6 +142,8 @@ class TrialProcesses(Executor):
 
     def __init__(self):
         self._ctx = _process_context()
+        if self._ctx.get_start_method() == "forkserver":   # forked with fastnn imported
+            self._ctx.set_forkserver_preload(["fastnn.search"])
         self._idle: list = []                       # (process, connection)
         self._busy: dict[Future, tuple] = {}
         self._started: dict[Future, float] = {}
