@@ -310,9 +310,17 @@ def test_bad_input(ctx, name, call, error, phrase):
 
 # ---------------------------------------------------------------- command line
 
-# Usage errors (a typo'd option value, an unknown command, a missing data file) are not
-# listed yet: argparse still reports them with its own usage text.
 CLI = [
+    ("epochs not a number", ["train", "--epochs", "ten"], "--epochs: expected a positive whole number"),
+    ("epochs zero", ["train", "--epochs", "0"], "--epochs"),
+    ("unknown command", ["fly"], "unknown command 'fly'"),
+    ("missing data file", ["train", "--data", "{folder}/nope.csv"], "no such file"),
+    ("val split 2", ["train", "--val-split", "2"], "--val-split: expected a number between 0 and 1"),
+    ("hidden 0", ["train", "--hidden", "0"], "--hidden: expected positive widths"),
+    ("dropout 1", ["train", "--dropout", "1"], "--dropout"),
+    ("target not a column", ["train", "--data", "{csv}", "--target", "nope"], "nope"),
+    ("exploding training", ["train", "--lr", "1e6", "--epochs", "2", "--quiet"], "exploded"),
+    ("predict without arguments", ["predict"], "required: model, csv"),
     ("predict missing model", ["predict", "{folder}/nope.fnn", "{csv}"], "nope.fnn"),
     ("predict not a model", ["predict", "{folder}/notamodel.fnn", "{csv}"], "not a valid fastnn model file"),
     ("predict missing csv", ["predict", "{good}", "{folder}/nope.csv"], "nope.csv"),
@@ -321,6 +329,7 @@ CLI = [
     ("study show not a database", ["study", "show", "{folder}/notdb2.db"], "not an SQLite database"),
 ]
 CLI_SUBPROCESS = [      # "fastnn" runs the installed entry point, "-m" python -m fastnn
+    ("epochs not a number", "-m", ["train", "--epochs", "ten"], "--epochs"),
     ("predict not a model", "-m", ["predict", "{folder}/notamodel.fnn", "{csv}"],
      "not a valid fastnn model file"),
     ("study show not a database", "fastnn", ["study", "show", "{folder}/notdb2.db"],
