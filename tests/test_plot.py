@@ -200,7 +200,8 @@ def test_rounds_are_stored_with_the_study(study):
 
 
 def test_import_plot_loads_no_matplotlib_and_says_what_to_install():
-    code = ("import sys, fastnn, fastnn.plot; assert 'matplotlib' not in sys.modules\n"
+    code = ("import sys, fastnn, fastnn.plot, fastnn.search\n"
+            "assert not {'matplotlib', 'tqdm'} & set(sys.modules), 'imported too early'\n"
             "sys.modules['matplotlib'] = None   # as if it were not installed\n"
             "from fastnn.search import Study, LogUniform\n"
             "s = Study(None, space={'x': LogUniform(1, 10)})\n"
