@@ -24,13 +24,17 @@ __all__ = [
 # no `import fastnn.datasets`, and `import fastnn` stays quick (fastnn.search
 # alone would add about half to its time).
 _SUBMODULES = ("datasets", "plot", "search")
+# scikit-learn's estimators, from fastnn.estimators on first use (it imports scikit-learn)
+_ESTIMATORS = ("MLPClassifier", "MLPRegressor")
 
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
         return _importlib.import_module(f"{__name__}.{name}")
+    if name in _ESTIMATORS:
+        return getattr(_importlib.import_module(f"{__name__}.estimators"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted({*globals(), *_SUBMODULES})
+    return sorted({*globals(), *_SUBMODULES, *_ESTIMATORS})

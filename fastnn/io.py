@@ -39,7 +39,7 @@ import numpy as np
 
 from fastnn._version import __version__
 
-__all__ = ["write", "read", "InvalidFile"]
+__all__ = ["write", "read", "InvalidFile", "header_to_text", "header_from_text"]
 
 FORMAT = "fastnn-model"
 FORMAT_VERSION = 2
@@ -88,7 +88,7 @@ def write(path, header: dict, arrays: dict) -> None:
     FileNotFoundError, IsADirectoryError
         If the folder does not exist, or ``path`` is a folder.
     """
-    text = json.dumps(document(header))
+    text = header_to_text(header)
     arrays = {name: np.asarray(arr) for name, arr in arrays.items()}
     try:
         check_arrays(arrays)
@@ -186,8 +186,20 @@ def _read(path) -> tuple[dict, dict]:
         raise InvalidFile(f"cannot read it as an archive ({exc})") from None
     if "header" not in arrays:
         raise InvalidFile("it has no header")
+    header = header_from_text(str(arrays.pop("header")))
+    check_arrays(arrays)
+    return header, arrays
+
+
+def header_to_text(header: dict) -> str:
+    """The header as a file holds it: JSON text (pickling uses it too)."""
+    return json.dumps(document(header))
+
+
+def header_from_text(text: str) -> dict:
+    """A header read back from :func:`header_to_text`'s JSON, its format checked."""
     try:
-        header = json.loads(str(arrays.pop("header")))
+        header = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidFile(f"its header is not JSON ({exc})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -195,8 +207,7 @@ def _read(path) -> tuple[dict, dict]:
     if header.get("format_version") not in READS:
         raise InvalidFile(f"format version {header.get('format_version')!r} is not one of "
                           f"{list(READS)} (written by fastnn {header.get('fastnn_version')})")
-    check_arrays(arrays)
-    return header, arrays
+    return header
 
 
 def _check_members(path) -> None:

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from fastnn import _kernels, io
+from fastnn import _columns, _kernels, io
 from fastnn import _validation as V
 from fastnn import layers as L
 from fastnn._threads import (BLAS_THREADING_MIN, ThreadChooser, blas_held, default_is_fixed,
@@ -180,8 +180,11 @@ class Sequential:
     def prepare(self, X, y) -> "Sequential":
         """Take the output width (and classes) from targets ``y`` and build the weights for
         ``X``, as a first ``fit`` does, without training. Later calls only check ``y``."""
+        names = None if self.built else _columns.feature_names(X)
         X = self._check_X(X)
         _, first = self._read_targets(y, X.shape[0])
+        if not self.built:
+            self.feature_names_in_ = names
         self._adopt(first, X.shape[1])
         return self
 
@@ -192,7 +195,7 @@ class Sequential:
             raise ValueError(f"{name} is required: the targets to train on")
         if self.y_ndim_ is not None:
             return self.loss.targets(self, y, n_samples, name), None
-        arr = V.array(y, name)
+        arr = _label_array(V.array(y, name))
         if self.loss.output_layer is L.Softmax:
             if arr.ndim != 1:
                 raise ValueError(f"{name} must have shape ({n_samples},) for "
@@ -265,6 +268,8 @@ class Sequential:
             raise RuntimeError("the model has no weights yet: call fit (or build) first")
 
     def _check_X(self, X, name="X") -> np.ndarray:
+        if self.built:
+            _columns.check_feature_names(self.feature_names_in_, X, name)
         arr = V.numeric_dtype(V.array(X, name), name)
         if arr.ndim != 2:
             hint = " (use X.reshape(1, -1) for a single sample)" if arr.ndim == 1 else ""
@@ -294,7 +299,7 @@ class Sequential:
 
     def _encode(self, y, n_samples: int, name="y", classes=None) -> np.ndarray:
         """Labels as int64 indices into ``classes`` (default ``classes_``)."""
-        arr = np.asarray(y)
+        arr = _label_array(y)
         if arr.ndim != 1 or arr.shape[0] != n_samples:
             raise ValueError(f"{name} must have shape ({n_samples},); got {arr.shape}")
         classes = self.classes_ if classes is None else classes
@@ -389,6 +394,8 @@ class Sequential:
         History
             This call's epochs (``history_`` keeps all of them).
         """
+        if not self.built:          # this fit makes the weights: X's column names are kept
+            self.feature_names_in_ = _columns.feature_names(X)
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    lr_decay=lr_decay, validation_data=validation_data, shuffle=shuffle,
                    seed=seed, sample_weight=sample_weight, callbacks=callbacks,
@@ -525,11 +532,17 @@ class Sequential:
             Also store the optimizer and its moving averages, so that training
             can resume exactly (checkpoints).
         """
+        header, arrays = self._file_contents(include_optimizer)
+        _check_savable(header, arrays)
+        io.write(path, header, arrays)
+
+    def _file_contents(self, include_optimizer: bool) -> tuple[dict, dict]:
+        """The header and arrays a model file holds (see :meth:`save`)."""
         self._require_built()
         custom = [type(x).__name__ for x in self.layers if type(x) not in L.BUILTIN_LAYERS]
         if custom:
             raise TypeError(f"a model with layers of your own ({', '.join(custom)}) cannot be "
-                            "saved: model files hold fastnn's own layers only")
+                            "saved or pickled: model files hold fastnn's own layers only")
         header = {
             "config": self.get_config(),
             "n_features": self.n_features_in_,
@@ -546,8 +559,18 @@ class Sequential:
             header["optimizer"] = self.optimizer.get_config()
             for key, value in self.optimizer.state_dict().items():
                 arrays[f"optimizer/{key}"] = np.asarray(value)
-        _check_savable(header, arrays)
-        io.write(path, header, arrays)
+        return header, arrays
+
+    def __reduce__(self):
+        """Pickling (and ``copy.deepcopy``) goes through what :meth:`save` writes: the JSON
+        header and the arrays, optimizer included; unpickling rebuilds the model with
+        fastnn's constructors (:func:`_unpickle`), never from pickled objects."""
+        if self.built:
+            header, arrays = self._file_contents(include_optimizer=True)
+        else:
+            header, arrays = {"config": self.get_config(), "n_features": None}, {}
+        return _unpickle, (io.header_to_text(header),
+                           {key: np.array(value) for key, value in arrays.items()})
 
     def to_onnx(self, path=None, *, opset: int | None = None):
         """Export to ONNX: a graph that computes ``predict_proba`` and ``predict``.
@@ -601,6 +624,15 @@ def load(path) -> Sequential:
     except MemoryError:
         raise ValueError(f"{os.fspath(path)} declares a model too large to allocate on this "
                          "machine") from None
+
+
+def _unpickle(text: str, arrays: dict) -> Sequential:
+    """The model :meth:`Sequential.__reduce__` described, rebuilt as ``load`` rebuilds one."""
+    header = io.header_from_text(text)
+    if header.get("n_features") is None:                  # a model without weights yet
+        return Sequential.from_config(_migrate(header))
+    io.check_arrays({key: np.asarray(value) for key, value in arrays.items()})
+    return _restore(header, arrays)
 
 
 def _check_savable(header: dict, arrays: dict) -> None:
@@ -666,6 +698,13 @@ def _restore(header: dict, arrays: dict) -> Sequential:
         state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         state["t"] = int(state.get("t", 0))
         opt.load_state_dict(state)
+        for slots in opt._state or []:
+            for slot, arr in slots.items():
+                if len(opt._state) != 1 or arr.shape != model._params.shape \
+                        or arr.dtype != model._params.dtype:
+                    raise io.InvalidFile(
+                        f"its optimizer state {slot!r} ({arr.shape}, {arr.dtype}) does not fit "
+                        f"its parameters ({model._params.shape}, {model._params.dtype})")
         model.optimizer = opt
     return model
 
@@ -766,6 +805,15 @@ def _check_output_layer(layers, loss) -> None:
         raise ValueError(f"a Softmax output does not go with loss={loss.name!r}; "
                          "end the model in a Dense layer (or Sigmoid for "
                          "sigmoid_cross_entropy)")
+
+
+def _label_array(y) -> np.ndarray:
+    """Targets as an array; labels held as Python strings (a pandas column of strings or a
+    Categorical of them) become a NumPy string array, which model files can hold."""
+    arr = np.asarray(y)
+    if arr.dtype == object and arr.size and all(isinstance(v, str) for v in arr.ravel()):
+        arr = arr.astype(str)
+    return arr
 
 
 def _check_labels(y: np.ndarray, name: str) -> None:
