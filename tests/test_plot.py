@@ -11,7 +11,7 @@ from fastnn import plot
 from fastnn.datasets import load_digits
 from fastnn.search import Babysitter, Study, TrialState
 
-from _plot_study import make_study
+from _plot_study import make_study, objective
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +195,11 @@ def test_rounds_are_stored_with_the_study(study):
     try:
         assert again.rounds() == study.rounds()
         assert [r["call"] for r in again.rounds()] == [0, 0, 0]
+        again.optimize(objective, 4, rounds=2)                 # a second call adds its rounds
+        assert [(r["call"], r["round"]) for r in again.rounds()] == [
+            (0, 1), (0, 2), (0, 3), (1, 1), (1, 2)]
+        assert again.rounds()[3]["trials"] == [24, 25]
+        assert plot.history(again).axes[0] is not None
     finally:
         again.close()
 

@@ -596,11 +596,17 @@ class Storage:
     def set_study_attr(self, study_id: int, key: str, value) -> None:
         """Store the JSON-ready ``value`` under ``key`` for a study, replacing an earlier one."""
         with self._transaction() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS fastnn_study_attrs (study_id INTEGER NOT NULL, "
-                       "key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (study_id, key))")
-            db.execute("INSERT INTO fastnn_study_attrs (study_id, key, value) VALUES (?, ?, ?) "
-                       "ON CONFLICT(study_id, key) DO UPDATE SET value = excluded.value",
-                       (study_id, key, dumps(value)))
+            db.execute(_ATTRS_TABLE)
+            db.execute(_ATTRS_UPSERT, (study_id, key, dumps(value)))
+
+    def append_study_attr(self, study_id: int, key: str, item) -> None:
+        """Append ``item`` to the list stored under ``key`` (one transaction: no append is lost)."""
+        with self._transaction() as db:
+            db.execute(_ATTRS_TABLE)
+            row = db.execute("SELECT value FROM fastnn_study_attrs WHERE study_id = ? AND key = ?",
+                             (study_id, key)).fetchone()
+            items = json.loads(row[0]) if row else []
+            db.execute(_ATTRS_UPSERT, (study_id, key, dumps(items + [item])))
 
     def study_attrs(self, study_id: int) -> dict:
         """A study's stored attributes, key -> value (empty if it has none)."""
@@ -610,6 +616,12 @@ class Storage:
         rows = self._run("SELECT key, value FROM fastnn_study_attrs WHERE study_id = ? "
                          "ORDER BY key", (study_id,))
         return {key: json.loads(value) for key, value in rows}
+
+
+_ATTRS_TABLE = ("CREATE TABLE IF NOT EXISTS fastnn_study_attrs (study_id INTEGER NOT NULL, "
+                "key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (study_id, key))")
+_ATTRS_UPSERT = ("INSERT INTO fastnn_study_attrs (study_id, key, value) VALUES (?, ?, ?) "
+                 "ON CONFLICT(study_id, key) DO UPDATE SET value = excluded.value")
 
 
 def _frozen(row) -> FrozenTrial:

@@ -427,11 +427,12 @@ class Study:
     def _end_round(self, r, rounds, lo, hi, numbers) -> None:
         """Store the round's box and trials (see :meth:`rounds`); show its ranges."""
         box = self.space.real_box(lo, hi)
-        stored = self._storage.study_attrs(self._id).get("rounds", [])
-        call = stored[-1]["call"] + (r == 0) if stored else 0
-        stored.append({"call": call, "round": r + 1, "rounds": rounds, "trials": list(numbers),
-                       "unit_lo": lo.tolist(), "unit_hi": hi.tolist(), "ranges": box})
-        self._storage.set_study_attr(self._id, "rounds", stored)
+        if r == 0:
+            stored = self.rounds()
+            self._call = stored[-1]["call"] + 1 if stored else 0
+        self._storage.append_study_attr(self._id, "rounds", {
+            "call": self._call, "round": r + 1, "rounds": rounds, "trials": list(numbers),
+            "unit_lo": lo.tolist(), "unit_hi": hi.tolist(), "ranges": box})
         if self._progress is not None and rounds > 1:
             from fastnn.search.progress import describe_box
 
