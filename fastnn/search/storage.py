@@ -593,12 +593,6 @@ class Storage:
     # ------------------------------------------------------------ study attributes
     # (fastnn_study_attrs is made on first write, so files of any version 2 take it)
 
-    def set_study_attr(self, study_id: int, key: str, value) -> None:
-        """Store the JSON-ready ``value`` under ``key`` for a study, replacing an earlier one."""
-        with self._transaction() as db:
-            db.execute(_ATTRS_TABLE)
-            db.execute(_ATTRS_UPSERT, (study_id, key, dumps(value)))
-
     def append_study_attr(self, study_id: int, key: str, item) -> None:
         """Append ``item`` to the list stored under ``key`` (one transaction: no append is lost)."""
         with self._transaction() as db:
