@@ -10,8 +10,9 @@ own tables in the same file: ``fastnn_schema`` (the schema version),
 fingerprint, fastnn version), ``fastnn_trials`` (number, state, params and
 reported values as JSON, final value, seed, start and end times, error and
 traceback, fastnn version, data fingerprint, and while RUNNING its owner
-and heartbeat) and ``fastnn_retests`` (one row per re-evaluation of a trial
-with a seed). A file written by fastnn 0.1 (tables ``studies``, ``trials``,
+and heartbeat), ``fastnn_retests`` (one row per re-evaluation of a trial
+with a seed) and ``fastnn_study_attrs`` (a study's JSON attributes: its
+coarse-to-fine rounds, made on first write). A file written by fastnn 0.1 (tables ``studies``, ``trials``,
 ``retests``) is migrated when it is opened.
 """
 
