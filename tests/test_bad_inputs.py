@@ -254,11 +254,22 @@ FILES = [
     ("save feature names mismatch", lambda c: _saved_with(c, feature_names_in_=["a"]), ValueError,
      "cannot be saved: load would refuse"),
     ("save NaN parameters", lambda c: _save_non_finite(c), ValueError, "NaN or infinite"),
+    ("load optimizer state of another shape", lambda c: fastnn.load(_short_optimizer_state(c)), ValueError,
+     "its optimizer state 'm'"),
     ("save unfitted", lambda c: MLP().save(c.folder / "u.fnn"), RuntimeError, "no weights yet"),
     ("save into a missing folder", lambda c: c.model.save(c.folder / "no" / "such" / "m.fnn"), FileNotFoundError,
      "cannot save there: no folder .*such"),
     ("save onto a folder", lambda c: c.model.save(c.folder), IsADirectoryError, "it is a folder"),
 ]
+
+
+def _short_optimizer_state(c):
+    path = c.folder / "with_optimizer.fnn"
+    c.model.save(path, include_optimizer=True)
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    arrays["optimizer/m/0"] = arrays["optimizer/m/0"][:3]
+    return c.write("short_state.fnn", arrays)
 
 
 def _save_non_finite(c):
