@@ -199,7 +199,9 @@ def test_rounds_are_stored_with_the_study(study):
         assert [(r["call"], r["round"]) for r in again.rounds()] == [
             (0, 1), (0, 2), (0, 3), (1, 1), (1, 2)]
         assert again.rounds()[3]["trials"] == [24, 25]
-        assert plot.history(again).axes[0] is not None
+        ax = plot.history(again).axes[0]
+        (call,) = _gid(ax, "call-2")
+        assert call.get_xdata()[0] == 23.5 and len(_gid(ax, "round-2")) == 2
     finally:
         again.close()
 

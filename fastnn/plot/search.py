@@ -81,9 +81,9 @@ def history(study):
     -------
     matplotlib.figure.Figure
         One axes: COMPLETE and PRUNED values, FAILED trials on the bottom
-        edge, the best value so far as a step line (gid "best so far"), and
-        a dashed line (gid "round-k") where each coarse-to-fine round k > 1
-        began.
+        edge, the best value so far as a step line (gid "best so far"), a
+        dashed line (gid "round-k") where each coarse-to-fine round k > 1
+        began and a solid one (gid "call-c") where optimize call c > 1 began.
     """
     study = check_study(study)
     trials = study.trials
@@ -103,12 +103,13 @@ def history(study):
         ax.step(xs + [last], ys + [ys[-1]], where="post", color=COLORS["best"], lw=1.2,
                 gid="best so far", label="best so far")
     for rec in study.rounds():
-        if rec["round"] > 1 and rec["trials"]:
+        if (rec["round"] > 1 or rec["call"] > 0) and rec["trials"]:
             start = min(rec["trials"]) - 0.5
-            ax.axvline(start, color="grey", ls="--", lw=0.9, gid=f"round-{rec['round']}")
-            ax.annotate(f"round {rec['round']}", (start, 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(3, -3), textcoords="offset points", va="top", fontsize=8,
-                        color="grey")
+            text, gid = ((f"round {rec['round']}", f"round-{rec['round']}") if rec["round"] > 1
+                         else (f"optimize call {rec['call'] + 1}", f"call-{rec['call'] + 1}"))
+            ax.axvline(start, color="grey", ls="--" if rec["round"] > 1 else "-", lw=0.9, gid=gid)
+            ax.annotate(text, (start, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                        textcoords="offset points", va="top", fontsize=8, color="grey")
     ax.set_xlabel("trial")
     ax.set_ylabel(_value_label(study))
     ax.set_title(f"study {study.name!r}: {len(trials)} trials")
