@@ -379,10 +379,6 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _describe(params: dict) -> str:
-    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-
-
 def cmd_search(args) -> int:
     import os
     import time
@@ -548,6 +544,7 @@ def cmd_study_show(args) -> int:
     from collections import Counter
 
     from fastnn.search import Study
+    from fastnn.search.progress import describe_params
 
     if not os.path.exists(args.storage):
         raise UsageError(f"{args.storage}: no such study file")
@@ -560,7 +557,7 @@ def cmd_study_show(args) -> int:
         print("trials: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
         if any(t.value is not None for t in study.ranked()):
             best = study.best
-            print(f"best: trial {best.number}, value {best.value:.4f}, {_describe(best.params)}\n")
+            print(f"best: trial {best.number}, value {best.value:.4f}, {describe_params(best.params)}\n")
             print(study.leaderboard(args.top))
     return 0
 
