@@ -27,6 +27,8 @@ def integer(value, name: str, minimum: int | None = None, maximum: int | None = 
         return None
     low = "" if minimum is None else f" >= {minimum}"
     high = "" if maximum is None else f" <= {maximum}"
+    if maximum is not None and maximum >= 2**16 and (maximum + 1) & maximum == 0:
+        high = f" < 2**{(maximum + 1).bit_length() - 1}"
     what = f"an integer{low}{' and' if low and high else ''}{high}"
     what += " or None" if allow_none else ""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -22,8 +22,6 @@ dense layer's weights are ``(n_in, n_out)``; logits are
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from fastnn import _kernels
@@ -640,10 +638,8 @@ def dropout(x, rate, seed, step, *, layer=0, out=None, n_threads=None):
     """
     x = _floats(x, "x", 2)
     rate = _scalar(rate, "rate", lo=0, hi=1, hi_open=True)
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-        raise ValueError(f"step must be an integer >= 0; got {step!r}")
-    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 0 <= layer < 2**31:
-        raise ValueError(f"layer must be an integer >= 0; got {layer!r}")
+    step = V.integer(step, "step", minimum=0, maximum=2**64 - 1)
+    layer = V.integer(layer, "layer", minimum=0, maximum=2**31 - 1)
     y = _elementwise_out(out, "out", x)
     if x.size:
         _kernels.ops.dropout(x, y, rate, _seed64(seed), int(step), int(layer),
@@ -849,9 +845,7 @@ def rmsprop_update(param, grad, sq_avg, lr, beta2=0.999, eps=1e-8, *, weight_dec
 
 
 def _step_number(step):
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
-        raise ValueError(f"step must be an integer >= 1 (steps count from 1); got {step!r}")
-    return int(step)
+    return V.integer(step, "step (steps count from 1)", minimum=1)
 
 
 def adam_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, *,
