@@ -791,6 +791,28 @@ class _BaseMLP(BaseEstimator):
         return True
 
     # ------------------------------------------------------------ prediction
+    def to_onnx(self, path=None, *, opset: int | None = None):
+        """Export to ONNX: a graph that computes ``predict`` (output ``label``, or
+        ``predictions`` for a regressor) and ``predict_proba`` (``probabilities``).
+
+        Needs the ``onnx`` package (``pip install "fastnn[onnx]"``); see
+        :func:`fastnn.export.to_onnx`.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Where to write the ``.onnx`` file; without it only the proto is returned.
+        opset : int, optional
+            ONNX opset (default 17).
+
+        Returns
+        -------
+        onnx.ModelProto
+        """
+        from fastnn.export import to_onnx
+
+        return to_onnx(self, path, opset=opset)
+
     def _forward_pass_fast(self, X, check_input=True) -> np.ndarray:
         """The network's output (probabilities, or values): (n_samples, n_outputs)."""
         if check_input:

@@ -195,3 +195,33 @@ def test_without_onnx_a_clear_message_and_import_fastnn_does_not_load_it():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel", "values", "columns"])
+def test_scikit_learn_estimators_match_onnxruntime(target, dtype):
+    import warnings
+
+    X, _ = _data(seed=9)
+    Y = np.stack([X[:, 0] > 0.5, X[:, 1] * X[:, 2] > 0], axis=1)
+    y = {"binary": np.array(["no", "yes"])[Y[:, 0].astype(int)],
+         "multiclass": Y[:, 0] + 2 * Y[:, 1],
+         "multilabel": Y.astype(int),
+         "values": np.sin(X[:, 0]),
+         "columns": np.stack([np.sin(X[:, 0]), X[:, 1] * X[:, 2]], axis=1)}[target]
+    cls = fastnn.MLPRegressor if target in ("values", "columns") else fastnn.MLPClassifier
+    est = cls(hidden_layer_sizes=(8, 6), max_iter=5, random_state=0, dtype=dtype,
+              batch_norm=target in ("multiclass", "values"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")            # not converged in 5 iterations
+        est.fit(X, y)
+    got = _run(est.to_onnx(), X, dtype)
+    if cls is fastnn.MLPRegressor:
+        assert got["predictions"].shape == est.predict(X).shape
+        np.testing.assert_allclose(got["predictions"], est.predict(X), rtol=1e-5, atol=1e-5)
+        return
+    np.testing.assert_allclose(got["probabilities"], est.predict_proba(X), rtol=0, atol=1e-5)
+    assert got["label"].shape == est.predict(X).shape
+    np.testing.assert_array_equal(got["label"], est.predict(X))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        cls().to_onnx()
