@@ -169,3 +169,20 @@ def test_babysit_rounds_its_numbers_and_ends_with_the_best_epoch(capsys, tmp_pat
     status, out, err = run(capsys, "babysit", "--epochs", "1", "--resume", "--checkpoint-dir",
                            run_dir)
     assert status == 0 and out.splitlines()[-1].startswith("best: epoch "), err
+
+
+def test_predict_with_a_regression_model(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 3))
+    model = fastnn.MLP(hidden=(8,), loss="mse", batch_norm=False, seed=0)
+    model.fit(X, X @ [1.0, 2.0, 3.0], epochs=2)
+    model.save(tmp_path / "reg.fnn")
+    rows = tmp_path / "rows.csv"
+    np.savetxt(rows, X[:4], delimiter=",")
+    status, out, err = run(capsys, "predict", tmp_path / "reg.fnn", rows)
+    assert status == 0, err
+    lines = out.split()
+    assert lines[0] == "prediction" and len(lines) == 5
+    np.testing.assert_allclose([float(v) for v in lines[1:]], model.predict(X[:4]), rtol=1e-5)
+    status, _, err = run(capsys, "predict", tmp_path / "reg.fnn", rows, "--proba")
+    assert_one_line_error(status, err, "--proba applies to classifiers")
