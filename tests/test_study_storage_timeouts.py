@@ -31,16 +31,21 @@ def optimize_bounded(study, *args, **kwargs):
     return result["ran"]
 
 
-def hang_on_trial_zero(params, trial):
-    """Module level, so that processes can run it."""
-    trial.report(0.5, 1)
-    if trial.number == 0:
-        if os.environ.get("FASTNN_TEST_PIDS"):
-            with open(os.environ["FASTNN_TEST_PIDS"], "a") as f:
-                f.write(f"{os.getpid()}\n")
-        while not RELEASE.wait(0.05):      # never returns in a child process
-            pass
-    return params["x"]
+class HangOnTrialZero:
+    """Trial 0 never returns (in a child process); module level, so processes can run it."""
+
+    def __init__(self, pids=None):
+        self.pids = pids                   # a file where trial 0 writes its process id
+
+    def __call__(self, params, trial):
+        trial.report(0.5, 1)
+        if trial.number == 0:
+            if self.pids is not None:
+                with open(self.pids, "a") as f:
+                    f.write(f"{os.getpid()}\n")
+            while not RELEASE.wait(0.05):
+                pass
+        return params["x"]
 
 
 def hang_always(params, trial):
@@ -49,7 +54,7 @@ def hang_always(params, trial):
 
 def test_a_thread_that_never_returns_is_failed_and_the_study_goes_on():
     study = Study(None, space=SPACE, seed=0)
-    ran = optimize_bounded(study, hang_on_trial_zero, n_trials=5, n_jobs=1, trial_timeout=0.4)
+    ran = optimize_bounded(study, HangOnTrialZero(), n_trials=5, n_jobs=1, trial_timeout=0.4)
     assert [t.number for t in ran] == [0, 1, 2, 3, 4]
     first, rest = ran[0], ran[1:]
     assert first.state == TrialState.FAILED and first.error == "timed out after 0.4 s"
@@ -73,11 +78,10 @@ def test_mlp_objective_stops_between_epochs():
         time.sleep(0.02)
 
 
-def test_a_process_past_its_time_is_killed(tmp_path, monkeypatch):
+def test_a_process_past_its_time_is_killed(tmp_path):
     pids = tmp_path / "pids"
-    monkeypatch.setenv("FASTNN_TEST_PIDS", str(pids))
     study = Study(None, space=SPACE, seed=0)
-    ran = optimize_bounded(study, hang_on_trial_zero, n_trials=3, n_jobs=2,
+    ran = optimize_bounded(study, HangOnTrialZero(str(pids)), n_trials=3, n_jobs=2,
                            executor="process", trial_timeout=1.0)
     assert [str(t.state) for t in ran] == ["FAILED", "COMPLETE", "COMPLETE"]
     assert ran[0].error == "timed out after 1 s"
