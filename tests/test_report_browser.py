@@ -95,6 +95,8 @@ def test_study_report_renders_every_figure_with_no_errors(tmp_path):
     assert f"Failed trials ({len(failed)})" in page
     assert all(f"trial {t.number} broke on purpose" in page for t in failed)
     assert "OneMinusLogUniform(0.8, 0.999)" in page and "log of 1 - x" in page
+    retests = page[page.index("<h2>Retests"):page.index("<h2>Failed")]
+    assert "rank before" in retests and retests.count("<tr>") == 1 + 2   # header, 2 trials
     record = _check_rendered(page, tmp_path, n_figures=5)
     assert [key for key, _, _ in record["sizes"]] == ["fig-history", "fig-slices", "fig-parallel",
                                                       "fig-zoom", "fig-curves"]

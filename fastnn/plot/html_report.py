@@ -211,13 +211,23 @@ def _retest_section(study) -> str:
         if r["value"] is not None:
             values[(r["retest"], r["number"])].append(r["value"])
     first = {t.number: t.value for t in study.trials}
-    rows = [[retest, number, first.get(number), len(vs), statistics.fmean(vs),
-             statistics.stdev(vs) if len(vs) > 1 else None]
-            for (retest, number), vs in sorted(values.items())]
+    rank = {t.number: i for i, t in enumerate(study.ranked(), 1)}
+    sign = -1.0 if study.direction == "maximize" else 1.0
+    rows = []
+    for retest in sorted({key[0] for key in values}):
+        numbers = sorted((n for r, n in values if r == retest),
+                         key=lambda n: (sign * statistics.fmean(values[(retest, n)]), n))
+        for new_rank, number in enumerate(numbers, 1):
+            vs = values[(retest, number)]
+            rows.append([retest, number, first.get(number), rank.get(number), len(vs),
+                         statistics.fmean(vs), statistics.stdev(vs) if len(vs) > 1 else None,
+                         new_rank])
     failed = [[r["retest"], r["number"], r["seed"], r["error"]] for r in runs
               if r["value"] is None]
-    out = ("<h2>Retests</h2>" +
-           _table(["retest", "trial", "first value", "runs", "mean", "std"], rows))
+    out = ("<h2>Retests</h2><p class=\"note\">Do the winners stay winners? Each retested trial's "
+           "rank in the study, and its rank among the retested by their mean.</p>" +
+           _table(["retest", "trial", "first value", "rank before", "runs", "mean", "std",
+                   "rank after"], rows))
     if failed:
         out += "<p>Failed retest runs:</p>" + _table(["retest", "trial", "seed", "error"],
                                                      failed, (3,))
