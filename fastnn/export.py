@@ -23,7 +23,8 @@ these outputs:
 - sigmoid cross-entropy: ``label`` (0/1, int64) and ``probabilities``,
   both in the shape of the targets the model was fitted on ((n_samples,)
   or (n_samples, n_labels));
-- mse: ``predictions``, in the shape of the targets;
+- mse and poisson: ``predictions`` (poisson: the means ``exp(z)``), in
+  the shape of the targets;
 - the scikit-learn estimators ``fastnn.MLPClassifier`` and
   ``MLPRegressor``: what their ``predict`` and ``predict_proba`` give: a
   binary classifier's ``probabilities`` are (n_samples, 2), ``[1 - p, p]``,
@@ -354,6 +355,7 @@ def _head(obj, net) -> dict:
         return {"kind": "softmax", "classes": classes, "flat": True, "pair": False}
     if loss == "sigmoid_cross_entropy":
         return {"kind": "sigmoid", "classes": None, "flat": flat, "pair": False}
-    if loss == "mse":
-        return {"kind": "identity", "classes": None, "flat": flat, "pair": False}
+    if loss in ("mse", "poisson"):      # poisson: the outputs are log-means
+        return {"kind": "identity" if loss == "mse" else "exp", "classes": None,
+                "flat": flat, "pair": False}
     raise NotImplementedError(f"loss {loss!r} has no ONNX output map yet (fastnn.export)")

@@ -110,11 +110,13 @@ def test_sigmoid_cross_entropy_matches(n_labels, dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("n_targets", [1, 2])
-def test_mse_matches(n_targets, dtype):
+@pytest.mark.parametrize("loss", ["mse", "poisson"])
+def test_regression_matches(loss, n_targets, dtype):
     X, _ = _data(seed=5)
     Y = np.stack([np.sin(X[:, 0]), X[:, 1] * X[:, 2]], axis=1)
+    Y = np.exp(Y / 2) if loss == "poisson" else Y       # rates >= 0
     y = Y[:, 0] if n_targets == 1 else Y
-    model = fastnn.MLP(hidden=(16, 8), loss="mse", activation="tanh", dtype=dtype, seed=0)
+    model = fastnn.MLP(hidden=(16, 8), loss=loss, activation="tanh", dtype=dtype, seed=0)
     model.fit(X, y, epochs=3)
     got = _run(model.to_onnx(), X, dtype)
     assert set(got) == {"predictions"}
@@ -198,7 +200,8 @@ def test_without_onnx_a_clear_message_and_import_fastnn_does_not_load_it():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel", "values", "columns"])
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel", "values", "columns",
+                                    "counts"])
 def test_scikit_learn_estimators_match_onnxruntime(target, dtype):
     import warnings
 
@@ -208,15 +211,18 @@ def test_scikit_learn_estimators_match_onnxruntime(target, dtype):
          "multiclass": Y[:, 0] + 2 * Y[:, 1],
          "multilabel": Y.astype(int),
          "values": np.sin(X[:, 0]),
-         "columns": np.stack([np.sin(X[:, 0]), X[:, 1] * X[:, 2]], axis=1)}[target]
-    cls = fastnn.MLPRegressor if target in ("values", "columns") else fastnn.MLPClassifier
+         "columns": np.stack([np.sin(X[:, 0]), X[:, 1] * X[:, 2]], axis=1),
+         "counts": np.floor(np.exp(X[:, 0] / 2))}[target]
+    regressor = target in ("values", "columns", "counts")
+    cls = fastnn.MLPRegressor if regressor else fastnn.MLPClassifier
+    loss = {"loss": "poisson"} if target == "counts" else {}
     est = cls(hidden_layer_sizes=(8, 6), max_iter=5, random_state=0, dtype=dtype,
-              batch_norm=target in ("multiclass", "values"))
+              batch_norm=target in ("multiclass", "values"), **loss)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")            # not converged in 5 iterations
         est.fit(X, y)
     got = _run(est.to_onnx(), X, dtype)
-    if cls is fastnn.MLPRegressor:
+    if regressor:
         assert got["predictions"].shape == est.predict(X).shape
         np.testing.assert_allclose(got["predictions"], est.predict(X), rtol=1e-5, atol=1e-5)
         return
