@@ -12,13 +12,21 @@ import numbers
 
 import numpy as np
 
-__all__ = ["integer", "positive_int", "seed", "real", "seconds", "array", "numeric_dtype",
+__all__ = ["boolean", "integer", "positive_int", "seed", "real", "seconds", "array", "numeric_dtype",
            "float_dtype", "to_float", "disjoint", "same_buffer"]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 # ---------------------------------------------------------------- scalars
+
+def boolean(value, name: str) -> bool:
+    """True or False (numpy's too); anything else, such as the string "no", is refused
+    rather than taken for its truth value."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False; got {value!r}")
+
 
 def integer(value, name: str, minimum: int | None = None, maximum: int | None = None,
             allow_none: bool = False):

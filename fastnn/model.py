@@ -757,6 +757,7 @@ class MLP(Sequential):
             raise ValueError(f"activation must be one of {sorted(L.ACTIVATIONS)}; "
                              f"got {activation!r}")
         output = get_loss(loss).output_layer
+        batch_norm = V.boolean(batch_norm, "batch_norm")
         dropout = float(L.Dropout(dropout).rate)
         layers: list[L.Layer] = []
         for width in hidden:
@@ -773,7 +774,7 @@ class MLP(Sequential):
         if output is not None:
             layers.append(output())
         super().__init__(layers, loss=loss, dtype=dtype, n_threads=n_threads, seed=seed)
-        self.hidden, self.batch_norm, self.bn_position = hidden, bool(batch_norm), bn_position
+        self.hidden, self.batch_norm, self.bn_position = hidden, batch_norm, bn_position
         self.activation, self.bn_momentum, self.dropout = activation, bn_momentum, dropout
 
     def get_config(self) -> dict:

@@ -189,6 +189,7 @@ def dense_backward(dy, x, W, *, bias=True, compute_dx=True, out=None, n_threads=
     x = _nonempty(_floats(x, "x", 2), "x")
     dy = _floats(dy, "dy", 2, x.dtype, "x")
     W = _floats(W, "W", 2, x.dtype, "x")
+    bias, compute_dx = V.boolean(bias, "bias"), V.boolean(compute_dx, "compute_dx")
     n, n_in = x.shape
     if dy.shape[0] != n or W.shape[0] != n_in or W.shape[1] != dy.shape[1] or dy.shape[1] == 0:
         raise ValueError(f"shapes do not match: x {x.shape}, W {W.shape} (n_in, n_out), "
@@ -268,7 +269,8 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, *, relu=False, running_mean=None
     mean = _out(mean_out, "mean", (d,), x.dtype, {**inputs, "y": y})
     rstd = _out(rstd_out, "rstd", (d,), x.dtype, {**inputs, "y": y, "mean": mean})
     _kernels.ops.batchnorm_forward(x, gamma, beta, eps, y, mean, rstd, running_mean,
-                                 running_var, momentum, bool(relu), resolve_n_threads(n_threads))
+                                 running_var, momentum, V.boolean(relu, "relu"),
+                                 resolve_n_threads(n_threads))
     return y, mean, rstd
 
 
@@ -302,7 +304,8 @@ def batchnorm_inference(x, gamma, beta, running_mean, running_var, eps=1e-5, *,
     a, b = np.empty_like(gamma), np.empty_like(gamma)
     _kernels.ops.batchnorm_fold(gamma, beta, running_mean, running_var, eps, a, b)
     y = _elementwise_out(out, "out", x)
-    _kernels.ops.batchnorm_affine(x, a, b, bool(relu), y, resolve_n_threads(n_threads))
+    _kernels.ops.batchnorm_affine(x, a, b, V.boolean(relu, "relu"), y,
+                                  resolve_n_threads(n_threads))
     return y
 
 
@@ -364,7 +367,7 @@ def batchnorm_backward(dy, x, mean, rstd, gamma, *, relu=False, y=None, out=None
     mean = _vector(mean, "mean", d, x.dtype, "x")
     rstd = _vector(rstd, "rstd", d, x.dtype, "x")
     gamma = _vector(gamma, "gamma", d, x.dtype, "x")
-    if relu:
+    if V.boolean(relu, "relu"):
         if y is None:
             raise ValueError("relu=True needs y, the forward output, for the ReLU's mask")
         y = _same_shape(_floats(y, "y", 2, x.dtype, "x"), "y", x.shape, "x")
@@ -443,9 +446,7 @@ def check_sample_weight(sample_weight, n_samples):
     positive sum, or None."""
     if sample_weight is None:
         return None
-    w = np.asarray(sample_weight)
-    if w.dtype.kind not in "biuf":
-        raise TypeError(f"sample_weight must hold numbers; got dtype {w.dtype}")
+    w = V.numeric_dtype(V.array(sample_weight, "sample_weight"), "sample_weight")
     if w.shape != (n_samples,):
         raise ValueError(f"sample_weight must have shape ({n_samples},); got {w.shape}")
     w = np.ascontiguousarray(w, dtype=np.float64)
@@ -491,7 +492,8 @@ def softmax_cross_entropy(z, labels, *, sample_weight=None, compute_grad=True, o
     z = _nonempty(_floats(z, "z", 2), "z")
     labels = _labels(labels, *z.shape)
     w, total = _sample_weight(sample_weight, z.shape[0])
-    dz = _out(out, "out", z.shape, z.dtype, {"z": z, "sample_weight": w}) if compute_grad else None
+    dz = (_out(out, "out", z.shape, z.dtype, {"z": z, "sample_weight": w})
+          if V.boolean(compute_grad, "compute_grad") else None)
     loss, _ = _kernels.ops.softmax_cross_entropy(z, labels, w, total, dz,
                                                  resolve_n_threads(n_threads))
     return loss, dz
@@ -518,7 +520,7 @@ def _float_loss(kernel, z, y, sample_weight, compute_grad, out, n_threads, targe
         raise ValueError("y must be >= 0 (counts or rates)")
     w, total = _sample_weight(sample_weight, z.shape[0])
     dz = (_out(out, "out", z.shape, z.dtype, {"z": z, "y": y, "sample_weight": w})
-          if compute_grad else None)
+          if V.boolean(compute_grad, "compute_grad") else None)
     result = kernel(z, y, w, total, dz, resolve_n_threads(n_threads))
     return (result[0] if isinstance(result, tuple) else result), dz
 

@@ -267,6 +267,9 @@ def fit(model, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer: Optim
         :class:`DivergedError`).
     """
     epochs, batch_size = V.positive_int(epochs, "epochs"), V.positive_int(batch_size, "batch_size")
+    shuffle = V.boolean(shuffle, "shuffle")
+    if not isinstance(verbose, (numbers.Integral, np.bool_)) or verbose < 0:
+        raise TypeError(f"verbose must be 0 (quiet) or 1 (progress), or a bool; got {verbose!r}")
     X = model._check_X(X)
     n, n_features = X.shape
     if n < 2:
