@@ -8,7 +8,8 @@ Usage::
 
 Workloads: W1 training throughput (784-512-256-10), GEMM its GEMM limit,
 W2 digits training and accuracy, W3 kernels, W4 prediction, W5 search,
-W6 a shared machine (busy neighbours, NumPy BLAS before), IMPORT import time. See bench/README.md.
+W6 a shared machine (busy neighbours, NumPy BLAS before), W7 the scikit-learn drop-in
+against scikit-learn, IMPORT import time. See bench/README.md.
 
 A workload that fails does not stop the run: its error goes into the report
 (a table of failed workloads under the headline), the others run, and the
@@ -29,9 +30,9 @@ from context import Context, load_torch  # noqa: E402
 from machine import describe, load_average  # noqa: E402
 from report import Table, Target, targets_table  # noqa: E402
 
-WORKLOADS = ("W1", "GEMM", "W2", "W3", "W4", "W5", "W6", "IMPORT")
+WORKLOADS = ("W1", "GEMM", "W2", "W3", "W4", "W5", "W6", "W7", "IMPORT")
 MODULES = {"W1": "w1_training", "GEMM": "gemm_limit", "W2": "w2_digits", "W3": "w3_kernels",
-           "W4": "w4_predict", "W5": "w5_search", "W6": "w6_shared",
+           "W4": "w4_predict", "W5": "w5_search", "W6": "w6_shared", "W7": "w7_sklearn",
            "IMPORT": "import_time"}
 
 

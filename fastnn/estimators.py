@@ -557,6 +557,8 @@ class _BaseMLP(BaseEstimator):
         targets = self._targets(y_train)
         bounds = self._batches(n_samples, batch_size)
         sample_idx = np.arange(n_samples, dtype=np.int64)
+        offset = self._loss_offset(targets) if sw_train is None else 0.0
+        blas_held.__enter__()               # BLAS at one thread for the whole fit, not per epoch
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -564,7 +566,8 @@ class _BaseMLP(BaseEstimator):
                     perm = np.arange(n_samples)
                     self._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
-                self.loss_ = self._epoch(Xt, targets, sw_train, sample_idx, bounds, loss_scale)
+                self.loss_ = self._epoch(Xt, targets, sw_train, sample_idx, bounds, loss_scale,
+                                         offset)
                 self.n_iter_ += 1
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
@@ -590,6 +593,8 @@ class _BaseMLP(BaseEstimator):
                                   ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
+        finally:
+            blas_held.__exit__(None, None, None)
         if early_stopping:
             model.set_weights(self._best_weights)
 
@@ -619,12 +624,11 @@ class _BaseMLP(BaseEstimator):
         batch weight)."""
         p = self.model_._params
         return 0.5 * float(self.alpha) * sum(
-            float(np.dot(p[lo:hi].astype(np.float64), p[lo:hi].astype(np.float64)))
-            for lo, hi in self.model_._decay.reshape(-1, 2))
+            float(np.dot(p[lo:hi], p[lo:hi])) for lo, hi in self.model_._decay.reshape(-1, 2))
 
-    def _epoch(self, X, targets, sw, order, bounds, loss_scale) -> float:
+    def _epoch(self, X, targets, sw, order, bounds, loss_scale, offset) -> float:
         """One epoch over the batches ``order[bounds[k]:bounds[k + 1]]``; scikit-learn's
-        ``loss_`` of it."""
+        ``loss_`` of it (``offset``: :meth:`_loss_offset` of all the targets)."""
         solver = self._optimizer
         if sw is not None or solver.python:
             return self._epoch_by_batch(X, targets, sw, order, bounds, loss_scale)
@@ -641,13 +645,13 @@ class _BaseMLP(BaseEstimator):
                     solver.prepare(float(sizes[k0]))
                     loss_sum += self._run(X, targets, order, bounds[k0:k1 + 1], solver, threads)
         l2 = 0.5 * (l2_start + self._l2()) * (len(sizes)) if self.alpha else 0.0
-        return (loss_sum * loss_scale + l2) / n + self._loss_offset(targets)
+        return (loss_sum * loss_scale + l2) / n + offset
 
     def _run(self, X, targets, order, bounds, solver, threads) -> float:
         """The compiled epoch over some batches (sparse X: a chunk of batches at a time,
         densified); the sum over batches of fastnn's batch loss times its rows."""
         model = self.model_
-        sizes = {int(m) for m in np.diff(bounds)}
+        sizes = {int(bounds[1] - bounds[0]), int(bounds[-1] - bounds[-2])}  # equal but the last
         workspaces = {m: model._workspace(m) for m in sizes}
         chunks = [(0, len(bounds) - 1)]
         if scipy.sparse.issparse(X):
