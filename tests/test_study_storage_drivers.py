@@ -7,13 +7,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from contextlib import closing
 
 import pytest
 
 from fastnn.search import IntUniform, Space, Study, TrialState, Uniform
-from fastnn.search.storage import Owner, Storage
+from fastnn.search.storage import Owner, Storage, StudyFileError
 from fastnn.search.trial import Outcome
 
 SEED = 5
@@ -227,3 +228,24 @@ def test_a_late_result_of_a_presumed_dead_driver_is_dropped(tmp_path):
     assert seen == [1] and ran[0].value == 7.0
     assert [t.value for t in study.trials] == [1.0, 7.0]
     study.close(), second.close()
+
+
+def test_a_busy_file_is_waited_for_then_named(storage):
+    storage, sid = storage
+    holder = sqlite3.connect(storage.path, isolation_level=None, timeout=0,
+                             check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")                 # another process writing, for a while
+    release = threading.Timer(0.3, holder.execute, ("COMMIT",))
+    release.start()
+    assert claim(storage, sid, Owner.new()) == 0      # waited for the lock, then went on
+    release.join()
+    holder.execute("BEGIN IMMEDIATE")
+    storage.busy_timeout = 0.2
+    try:
+        with pytest.raises(StudyFileError, match=r"s\.db' stayed locked by another process "
+                                                 r"for more than 0\.2 s"):
+            claim(storage, sid, Owner.new())
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert [t.number for t in storage.trials(sid)] == [0]

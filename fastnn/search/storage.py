@@ -295,6 +295,8 @@ class Storage:
         with self._lock, self._errors():
             deadline = time.monotonic() + self.busy_timeout
             while True:
+                left = deadline - time.monotonic()      # sqlite3 waits up to this itself
+                self._db.execute(f"PRAGMA busy_timeout = {int(max(0.0, min(left, 5.0)) * 1000)}")
                 try:
                     self._db.execute("BEGIN IMMEDIATE")
                     break
