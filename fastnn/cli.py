@@ -612,9 +612,11 @@ def cmd_predict(args) -> int:
     proba = np.empty((len(X), 0))
     if args.proba:
         proba = _columns(model.predict_proba(X))
-        classes = model.classes_ if model.classes_ is not None and len(model.classes_) == \
-            proba.shape[1] else range(proba.shape[1])
-        header += [f"proba_{c}" for c in classes]
+        if model.loss.name == "softmax_cross_entropy":      # a column per class
+            header += [f"proba_{c}" for c in model.classes_]
+        else:                                               # a column per 0/1 label: P(1)
+            header += ["proba"] if proba.shape[1] == 1 else [
+                f"proba_{j}" for j in range(proba.shape[1])]
     out = open(args.out, "w", newline="") if args.out else sys.stdout
     try:
         writer = csv.writer(out)

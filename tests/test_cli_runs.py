@@ -186,3 +186,19 @@ def test_predict_with_a_regression_model(capsys, tmp_path):
     np.testing.assert_allclose([float(v) for v in lines[1:]], model.predict(X[:4]), rtol=1e-5)
     status, _, err = run(capsys, "predict", tmp_path / "reg.fnn", rows, "--proba")
     assert_one_line_error(status, err, "--proba applies to classifiers")
+
+
+def test_predict_proba_of_a_binary_sigmoid_model(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 3))
+    model = fastnn.MLP(hidden=(8,), loss="sigmoid_cross_entropy", seed=0)
+    model.fit(X, (X[:, 0] > 0).astype(int), epochs=2)
+    model.save(tmp_path / "bin.fnn")
+    rows = tmp_path / "rows.csv"
+    np.savetxt(rows, X[:4], delimiter=",")
+    status, out, err = run(capsys, "predict", tmp_path / "bin.fnn", rows, "--proba")
+    assert status == 0, err
+    lines = out.split()
+    assert lines[0] == "prediction,proba" and len(lines) == 5      # P(label 1), one column
+    np.testing.assert_allclose([float(line.split(",")[1]) for line in lines[1:]],
+                               model.predict_proba(X[:4]), rtol=1e-5)
