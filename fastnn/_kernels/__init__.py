@@ -11,7 +11,10 @@ inputs: call them through fastnn.ops or a model.
 """
 
 import importlib
+import importlib.machinery
+import importlib.util
 import os
+import sys
 
 # How long an idle OpenMP thread spins before it sleeps. libgomp's default
 # (300,000 spins) is right on a quiet machine and ruinous on a shared one:
@@ -55,10 +58,46 @@ ISAS = ("avx512", "avx2", "baseline")
 _SUFFIX = {"avx512": "_avx512", "avx2": "_avx2", "baseline": ""}
 
 
+BLAS_MODULE = "scipy.linalg.cython_blas"
+
+
+def _blas_module():
+    """scipy's BLAS wrappers (scipy.linalg.cython_blas) loaded without the rest of scipy.linalg,
+    or None if scipy.linalg is loaded already (or the module's file is not found).
+
+    The kernels take their GEMM and GEMV from that module, and importing it the usual way
+    first runs ``scipy/linalg/__init__.py``, which imports all of scipy.linalg: most of a
+    fresh process's first prediction. The module itself needs only ``scipy``.
+    """
+    if BLAS_MODULE in sys.modules or "scipy.linalg" in sys.modules:
+        return None
+    spec = importlib.util.find_spec("scipy")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(folder, "linalg", "cython_blas" + suffix)
+            if os.path.exists(path):
+                blas_spec = importlib.util.spec_from_file_location(BLAS_MODULE, path)
+                module = importlib.util.module_from_spec(blas_spec)
+                blas_spec.loader.exec_module(module)
+                return module
+    return None
+
+
 def _load(isa: str):
+    # The kernel modules import scipy.linalg.cython_blas when they load: it is found in
+    # sys.modules for that moment only, so that a later `import scipy.linalg` imports it
+    # the usual way (Cython hands back the module it made, now tied to its package).
     suffix = _SUFFIX[isa]
-    return (importlib.import_module(f"fastnn._kernels._ops{suffix}"),
-            importlib.import_module(f"fastnn._kernels._network{suffix}"))
+    blas = _blas_module()
+    if blas is not None:
+        sys.modules[BLAS_MODULE] = blas
+    try:
+        return (importlib.import_module(f"fastnn._kernels._ops{suffix}"),
+                importlib.import_module(f"fastnn._kernels._network{suffix}"))
+    finally:
+        if blas is not None and sys.modules.get(BLAS_MODULE) is blas:
+            del sys.modules[BLAS_MODULE]
 
 
 def available_isas() -> list[str]:
