@@ -2,6 +2,8 @@
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -150,3 +152,19 @@ def test_bridge_errors(tmp_path):
         Study.from_optuna(study.to_optuna(), storage=tmp_path / "c.db")
     with pytest.raises(ValueError, match="study_name must be a non-empty string"):
         study.to_optuna(study_name="")
+
+
+def test_optuna_is_optional_and_imported_only_by_the_bridge(monkeypatch):
+    code = ("import sys, fastnn, fastnn.search\n"
+            "from fastnn.search import Space, Study, Uniform\n"
+            "Study(None, space=Space({'x': Uniform(0, 1)})).optimize(lambda p, t: 0.0, 2)\n"
+            "print('optuna' in sys.modules, 'sqlalchemy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split() == ["False", "False"], out.stderr
+    study = fastnn_study(None)
+    monkeypatch.setitem(sys.modules, "optuna", None)              # as if not installed
+    with pytest.raises(ImportError, match=r"needs optuna: pip install optuna .*fastnn\[optuna\]"):
+        study.to_optuna()
+    with pytest.raises(ImportError, match="needs optuna"):
+        Study.from_optuna(object())
