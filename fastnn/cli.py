@@ -40,7 +40,7 @@ class ArgumentError(UsageError):
     """A bad command line, already phrased: ``fastnn train: error: --epochs: ...``."""
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+class _HelpFormatter(argparse.HelpFormatter):
     """Every option's help ends with its default, unless the help already says it."""
 
     def _get_help_string(self, action):
@@ -293,13 +293,13 @@ def load_data(args) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if os.path.isdir(args.data):
         raise UsageError(f"--data {args.data} is a directory; give a CSV file")
     if not args.target:
-        columns = read_csv_columns(args.data)
+        columns = _csv_columns(args.data)
         raise UsageError(f"--data {args.data} needs --target COLUMN, the label column; its "
                          f"columns are {_names(columns)}")
     return read_csv(args.data, target=args.target)
 
 
-def read_csv_columns(path) -> list[str]:
+def _csv_columns(path) -> list[str]:
     """The names in a CSV file's first row."""
     from fastnn.datasets._csv import _first_row
 
