@@ -679,20 +679,17 @@ class _BaseMLP(BaseEstimator):
     def _epoch_by_batch(self, X, targets, sw, order, bounds, loss_scale) -> float:
         """One epoch, a batch at a time from Python: each batch's weight decay of its own
         (sample weights) or scikit-learn's Nesterov step in NumPy."""
-        model, solver = self.model_, self._optimizer
+        model = self.model_
         n_threads = resolve_n_threads(model.n_threads)
-        decayed = model._decay.reshape(-1, 2).tolist()
-        sparse = scipy.sparse.issparse(X)
         accumulated = 0.0
         with blas_held:
-            for k in range(len(bounds) - 1):
-                idx = order[bounds[k]:bounds[k + 1]]
+            for idx, rows in self._batch_rows(X, order, bounds):
                 m = len(idx)
                 ws = model._workspace(m, sw is not None)
-                if sparse:
-                    ws.x[...] = X[idx].toarray()
-                else:
+                if rows is None:
                     np.take(X, idx, axis=0, out=ws.x)
+                else:
+                    ws.x[...] = rows
                 np.take(targets, idx, axis=0, out=ws.target)
                 weight = float(m)
                 if sw is not None:
@@ -701,24 +698,46 @@ class _BaseMLP(BaseEstimator):
                     if weight <= 0:
                         continue
                 l2 = self._l2() / weight if self.alpha else 0.0
-                solver.steps += 1
-                step = solver.steps if solver.opt is None else solver.opt.t + 1
-                batch_loss, _ = model._train_step(ws, n_threads, step)
-                if not math.isfinite(batch_loss):
-                    raise ValueError(f"the training loss became {batch_loss} (learning rate "
-                                     f"{solver.lr:g}); lower learning_rate_init or scale the "
-                                     "data")
+                batch_loss = self._batch_step(ws, weight, n_threads)
                 offset = self._loss_offset(ws.target, None if sw is None else ws.weight)
                 accumulated += (batch_loss * loss_scale + l2 + offset) * m
-                if solver.opt is None:
-                    solver.numpy_step(model._params, model._grads, decayed, weight)
-                else:
-                    solver.prepare(weight)
-                    update = solver.opt.update_for(model._params, model._grads, solver.opt.lr,
-                                                   model._decay)
-                    update.step(n_threads)
-                    solver.opt.t = update.t
         return accumulated / X.shape[0]
+
+    def _batch_rows(self, X, order, bounds):
+        """Each batch's row indices, and its rows of a sparse X densified (None for dense X:
+        the caller gathers them); sparse X is densified a chunk of batches at a time."""
+        n_batches = len(bounds) - 1
+        if not scipy.sparse.issparse(X):
+            for k in range(n_batches):
+                yield order[bounds[k]:bounds[k + 1]], None
+            return
+        per = max(1, _chunk_rows(X.shape[1], self.model_.dtype) // int(bounds[1] - bounds[0]))
+        for k0 in range(0, n_batches, per):
+            k1 = min(k0 + per, n_batches)
+            dense = X[order[bounds[k0]:bounds[k1]]].toarray()
+            for k in range(k0, k1):
+                lo, hi = bounds[k] - bounds[k0], bounds[k + 1] - bounds[k0]
+                yield order[bounds[k]:bounds[k + 1]], dense[lo:hi]
+            del dense
+
+    def _batch_step(self, ws, weight: float, n_threads: int) -> float:
+        """Gradient of the batch in ``ws`` and one update; fastnn's batch loss."""
+        model, solver = self.model_, self._optimizer
+        solver.steps += 1
+        step = solver.steps if solver.opt is None else solver.opt.t + 1
+        batch_loss, _ = model._train_step(ws, n_threads, step)
+        if not math.isfinite(batch_loss):
+            raise ValueError(f"the training loss became {batch_loss} (learning rate "
+                             f"{solver.lr:g}); lower learning_rate_init or scale the data")
+        if solver.opt is None:
+            solver.numpy_step(model._params, model._grads, model._decay.reshape(-1, 2), weight)
+        else:
+            solver.prepare(weight)
+            update = solver.opt.update_for(model._params, model._grads, solver.opt.lr,
+                                           model._decay)
+            update.step(n_threads)
+            solver.opt.t = update.t
+        return batch_loss
 
     def _fit_lbfgs(self, X, y2d, sample_weight):
         model = self.model_
