@@ -1,7 +1,9 @@
 """W6: a shared machine. Training throughput beside other busy processes, and after
 NumPy BLAS work in the same process.
 
-The W1 model (784-512-256-10, BN + ReLU, Adam, float32). Candidates: fastnn
+The W1 model (784-512-256-10, BN + ReLU, Adam, float32) at batch 32, 128
+and 512, and the W2 digits model (64-128-64-10, BN + ReLU, Adam) on the
+bundled digits at batch 32. Candidates: fastnn
 at its default thread count (``n_threads=None``), at fixed 1 and 2 threads,
 and PyTorch at its default (all cores). Loads: quiet, and beside 1 and 2
 processes each spinning on a core (``while True: pass``), started before the
@@ -29,9 +31,10 @@ from timing import interleave
 import torch_mlp
 from w1_training import HIDDEN, data
 
-BATCHES = (32, 128)
+BATCHES = (32, 128, 512)
 LOADS = (0, 1, 2)
-STEPS = {32: 64, 128: 32}
+STEPS = {32: 64, 128: 32, 512: 16}
+DIGITS = "digits"             # the digits model's rows are labelled by this instead of a batch
 REPEATS = 5
 GOAL_QUIET, GOAL_BUSY, GOAL_TORCH, GOAL_NUMPY = 0.90, 0.85, 2.0, 0.90
 DEFAULT, ONE, TWO, TORCH = "fastnn default", "fastnn 1t", "fastnn 2t", "torch default"
@@ -48,8 +51,18 @@ def stop(procs: list[subprocess.Popen]) -> None:
         p.wait()
 
 
-def _fastnn(X, y, batch, n_threads):
-    model = fastnn.MLP(hidden=HIDDEN, n_classes=10, seed=0, n_threads=n_threads)
+def _case(X, y, batch):
+    """(rows, labels, hidden widths, batch size) of one table row; batch DIGITS: the digits."""
+    if batch == DIGITS:
+        from fastnn.datasets import load_digits
+        Xd, yd = load_digits()
+        return Xd.astype(np.float32), yd, (128, 64), 32
+    n = batch * STEPS[batch]
+    return X[:n], y[:n], HIDDEN, batch
+
+
+def _fastnn(X, y, batch, n_threads, hidden=HIDDEN):
+    model = fastnn.MLP(hidden=hidden, n_classes=10, seed=0, n_threads=n_threads)
     model.fit(X, y, epochs=1, batch_size=batch, optimizer=fastnn.Adam(1e-3))
 
     def run() -> float:
@@ -59,10 +72,10 @@ def _fastnn(X, y, batch, n_threads):
     return run
 
 
-def _torch(ctx: Context, X, y, batch):
+def _torch(ctx: Context, X, y, batch, hidden=HIDDEN):
     torch, n = ctx.torch, cores()
     ctx.set_torch_threads(n)
-    model, opt = torch_mlp.build(torch, 784, HIDDEN, 10, seed=0)
+    model, opt = torch_mlp.build(torch, X.shape[1], hidden, 10, seed=0)
     Xt, yt = torch_mlp.tensors(torch, X, y)
     torch_mlp.train_epoch(torch, model, opt, Xt, yt, batch)
 
@@ -74,15 +87,17 @@ def _torch(ctx: Context, X, y, batch):
     return run
 
 
-def measure(ctx: Context, X, y, batch: int, load: int) -> dict[str, float]:
-    """Median samples/s of each candidate at one batch size beside ``load`` busy processes."""
-    steps = 8 if ctx.quick else STEPS[batch]
-    n = batch * steps
-    Xn, yn = X[:n], y[:n]
-    runs = {DEFAULT: _fastnn(Xn, yn, batch, None), ONE: _fastnn(Xn, yn, batch, 1),
-            TWO: _fastnn(Xn, yn, batch, 2)}
+def measure(ctx: Context, X, y, batch, load: int) -> dict[str, float]:
+    """Median samples/s of each candidate at one batch size (or on the digits) beside
+    ``load`` busy processes."""
+    Xn, yn, hidden, size = _case(X, y, batch)
+    if ctx.quick:
+        Xn, yn = Xn[:8 * size], yn[:8 * size]
+    n = len(Xn)
+    runs = {DEFAULT: _fastnn(Xn, yn, size, None, hidden), ONE: _fastnn(Xn, yn, size, 1, hidden),
+            TWO: _fastnn(Xn, yn, size, 2, hidden)}
     if ctx.torch is not None:
-        runs[TORCH] = _torch(ctx, Xn, yn, batch)
+        runs[TORCH] = _torch(ctx, Xn, yn, size, hidden)
     procs = busy(load)
     try:
         times = interleave(runs, ctx.repeats(REPEATS))
@@ -113,11 +128,12 @@ def after_numpy(ctx: Context, X, y) -> tuple[float, float]:
 def run(ctx: Context) -> tuple[list[Table], list[Target]]:
     X, y = data(n=max(STEPS[b] * b for b in BATCHES))
     keys = [DEFAULT, ONE, TWO] + ([TORCH] if ctx.torch is not None else [])
-    table = Table("W6: a shared machine, MLP 784-512-256-10 training (samples/s, medians)",
+    table = Table("W6: a shared machine, MLP 784-512-256-10 (and the digits MLP) training "
+                  "(samples/s, medians)",
                   ["load", "batch"] + keys + ["default / best fixed", "default / torch default"])
     targets = []
     for load in LOADS:
-        for batch in BATCHES:
+        for batch in (*BATCHES, DIGITS):
             r = measure(ctx, X, y, batch, load)
             fixed = max(r[ONE], r[TWO])
             rel, vs_torch = ratio(r[DEFAULT], fixed), ratio(r[DEFAULT], r.get(TORCH))
@@ -125,12 +141,13 @@ def run(ctx: Context) -> tuple[list[Table], list[Target]]:
             table.add(name, batch, *(fmt_rate(r[k]) for k in keys), fmt_ratio(rel),
                       fmt_ratio(vs_torch))
             goal = GOAL_QUIET if load == 0 else GOAL_BUSY
-            targets.append(Target(f"W6 default vs best fixed threads, {name}, batch {batch}",
+            case = "digits MLP" if batch == DIGITS else f"batch {batch}"
+            targets.append(Target(f"W6 default vs best fixed threads, {name}, {case}",
                                   f"{fmt_rate(r[DEFAULT])} samples/s",
                                   f"best fixed {fmt_rate(fixed)}", rel, goal, fmt_ratio(rel),
                                   f">= {goal}x"))
             if load and vs_torch is not None:
-                targets.append(Target(f"W6 default vs torch default, {name}, batch {batch}",
+                targets.append(Target(f"W6 default vs torch default, {name}, {case}",
                                       f"{fmt_rate(r[DEFAULT])} samples/s",
                                       f"torch {fmt_rate(r[TORCH])}", vs_torch, GOAL_TORCH,
                                       fmt_ratio(vs_torch), f">= {GOAL_TORCH}x"))
@@ -143,7 +160,8 @@ def run(ctx: Context) -> tuple[list[Table], list[Target]]:
                           f">= {GOAL_NUMPY}x"))
     table.notes += [
         f"Median of {ctx.repeats(REPEATS)} interleaved repeats of one epoch ("
-        + ", ".join(f"{STEPS[b]} x {b}" for b in BATCHES) + " samples) per cell, after a "
+        + ", ".join(f"{STEPS[b]} x {b}" for b in BATCHES) + " samples; the digits: all "
+        "1,797 rows at batch 32) per cell, after a "
         "warm-up epoch; 'busy N': N other processes spinning on a core each, during the "
         f"whole cell; fastnn default = {fastnn.get_num_threads()} threads here; torch "
         f"default = {cores()} threads.",
