@@ -818,7 +818,21 @@ def _label_array(y) -> np.ndarray:
 
 
 def _check_labels(y: np.ndarray, name: str) -> None:
-    """Class labels: finite, and not real values that call for regression."""
+    """Class labels: given, of one sortable kind, finite, and not real values that call for
+    regression."""
+    if y.dtype.kind == "O":
+        missing = [i for i, v in enumerate(y.tolist())
+                   if v is None or (isinstance(v, float) and v != v)]
+        if missing:
+            raise ValueError(f"{name} has missing labels (None or NaN) at {len(missing)} "
+                             f"rows, the first at index {missing[0]}; every row needs a label")
+        try:
+            np.unique(y)
+        except TypeError:
+            kinds = sorted({type(v).__name__ for v in y.tolist()})
+            raise TypeError(f"{name} mixes labels that cannot be sorted together "
+                            f"({', '.join(kinds)}); use labels of one kind, e.g. all "
+                            "strings") from None
     if y.dtype.kind == "f":
         if not np.isfinite(y).all():
             raise ValueError(f"{name} holds NaN or infinite labels; class labels must be "
