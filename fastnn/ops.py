@@ -104,7 +104,7 @@ def _elementwise_out(out, name, x, x_name="x", others=None):
 
 
 def _labels(labels, n_samples, n_classes):
-    arr = np.asarray(labels)
+    arr = V.array(labels, "labels")
     if arr.dtype.kind not in "iu":
         raise TypeError(f"labels must be integer class indices; got dtype {arr.dtype}")
     if arr.shape != (n_samples,):

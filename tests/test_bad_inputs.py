@@ -220,6 +220,8 @@ OPS = [
     ("softmax_ce labels range", lambda c: ops.softmax_cross_entropy(X3, [0, 1, 3, 0]), ValueError, r"in \[0, 2\]"),
     ("softmax_ce float labels", lambda c: ops.softmax_cross_entropy(X3, [0.0, 1, 2, 0]), TypeError,
      "integer class indices"),
+    ("softmax_ce labels ragged", lambda c: ops.softmax_cross_entropy(X3, [[0], [1, 2], [0], [1]]), ValueError,
+     "labels must be a rectangular array"),
     ("sigmoid_ce targets", lambda c: ops.sigmoid_cross_entropy(np.zeros(3), [0, 2, 1]), ValueError,
      r"y must lie in \[0, 1\]"),
     ("mse y NaN", lambda c: ops.mse(np.zeros(3), [0, np.nan, 1]), ValueError, "y contains NaN"),
