@@ -38,7 +38,7 @@ def objective(params, trial):
 
 def fastnn_study(path):
     study = Study(path, space=space(), seed=4, name="s", data_fingerprint="fp")
-    study.optimize(objective, n_trials=6)
+    study.optimize(objective, n_trials=6, rounds=2)
     study.enqueue({"lr": 0.01, "beta1": 0.9, "units": 32, "n_layers": 1, "act": "relu",
                    "dropout": 0.1})
     return study
@@ -82,6 +82,7 @@ def test_a_round_trip_gives_the_same_study(tmp_path):
     assert back.name == "s" and back.seed == 4 and back.direction == "maximize"
     assert back.space == study.space and back.data_fingerprint == "fp"
     assert [fields(t) for t in back.trials] == [fields(t) for t in study.trials]
+    assert len(study.rounds()) == 2 and back.rounds() == study.rounds()
     ran = back.optimize(objective, n_trials=2)                   # and it goes on
     assert [t.number for t in ran] == [6, 7]
     assert ran[0].params == study.trials[6].params               # the enqueued trial first

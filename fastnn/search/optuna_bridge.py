@@ -7,7 +7,8 @@ and each trial's user attribute ``fastnn_scale`` says ``{name:
 
 fastnn's own fields travel as attributes: on the Optuna study,
 ``fastnn_space`` (the space's description), ``fastnn_seed``,
-``fastnn_sampler`` and ``fastnn_data_fingerprint``; on each trial,
+``fastnn_sampler``, ``fastnn_data_fingerprint`` and ``fastnn_rounds`` (the
+coarse-to-fine rounds, :meth:`Study.rounds`); on each trial,
 ``fastnn_number``, ``fastnn_seed`` and, for a failed trial,
 ``fastnn_error``. :func:`from_optuna` reads them back, so a round trip
 gives the same study; a study Optuna made gets its space from its
@@ -84,7 +85,8 @@ def to_optuna(study, storage=None, study_name: str | None = None):
                                  direction=study.direction)
     for key, value in (("fastnn_space", study.space.to_dict()), ("fastnn_seed", str(study.seed)),
                        ("fastnn_sampler", study.sampler),
-                       ("fastnn_data_fingerprint", study.data_fingerprint)):
+                       ("fastnn_data_fingerprint", study.data_fingerprint),
+                       ("fastnn_rounds", study.rounds())):
         target.set_user_attr(key, value)
     for t in study.trials:
         dists, scales = {}, {}
@@ -165,6 +167,8 @@ def from_optuna(study_class, optuna_study, storage=None, name: str | None = None
     if study.trials:
         raise ValueError(f"study {study.name!r} in {study.storage_path!r} already has "
                          f"{len(study.trials)} trials; import into a new name or file")
+    for item in attrs.get("fastnn_rounds", []):
+        study._storage.append_study_attr(study._id, "rounds", item)
     states = {getattr(optuna.trial.TrialState, v): k for k, v in _STATES.items()}
     for number, t in enumerate(trials):
         state = TrialState(states[t.state])
