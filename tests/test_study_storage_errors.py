@@ -117,3 +117,10 @@ def test_a_read_only_directory():
     assert old.startswith(f"study file {str(existing)!r} ")
     assert "is read-only: fastnn writes to the file" in old
     assert not any(raw in old for raw in RAW)
+
+
+def test_opening_a_missing_file_without_a_space_creates_nothing(tmp_path):
+    path = tmp_path / "typo.db"
+    with pytest.raises(StudyFileError, match="typo.db' does not exist; pass a space"):
+        Study(path)
+    assert not path.exists()

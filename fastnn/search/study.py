@@ -30,7 +30,7 @@ from fastnn.search.retest import run_retest
 from fastnn.search.sampling import SAMPLERS, Sampler, trial_seed, zoom
 from fastnn.search.schedulers import DIRECTIONS, Scheduler
 from fastnn.search.space import Space
-from fastnn.search.storage import Storage
+from fastnn.search.storage import Storage, StudyFileError
 from fastnn.search.tables import format_table, format_value
 from fastnn.search.trial import (FrozenTrial, Outcome, Trial, TrialState, future_outcome,
                                  run_trial, timed_out)
@@ -91,6 +91,9 @@ class Study:
             raise TypeError(f"data_fingerprint must be a string or None; got {data_fingerprint!r}")
         space = None if space is None else Space(space)
         self.name = name
+        if space is None and storage is not None and not os.path.exists(storage):
+            raise StudyFileError(f"study file {os.fspath(storage)!r} does not exist; pass a "
+                                 "space to create a study in it")
         self._storage = Storage(storage)
         stored = self._storage.load_study(name)
         settings = {"direction": direction, "seed": seed, "sampler": sampler}
