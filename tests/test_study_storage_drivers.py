@@ -249,3 +249,25 @@ def test_a_busy_file_is_waited_for_then_named(storage):
         holder.execute("COMMIT")
         holder.close()
     assert [t.number for t in storage.trials(sid)] == [0]
+
+
+def test_two_drivers_retesting_at_once_each_get_a_retest_number(tmp_path):
+    path = tmp_path / "retest.db"
+    first = Study(path, space=space(), seed=SEED, name="many")
+    first.optimize(lambda p, t: p["x"], n_trials=4)
+    second = Study(path, name="many")
+
+    def slow(params, trial):
+        time.sleep(0.05)
+        return params["x"] + trial.seed
+
+    runs = [threading.Thread(target=s.retest, args=(slow,), kwargs={"top_k": 2, "seeds": (0, 1)})
+            for s in (first, second)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(60)
+    rows = first.retests()
+    assert sorted({r["retest"] for r in rows}) == [0, 1] and len(rows) == 8
+    assert all(r["state"] == "COMPLETE" for r in rows)
+    first.close(), second.close()

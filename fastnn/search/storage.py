@@ -571,9 +571,16 @@ class Storage:
     # ------------------------------------------------------------ retests
 
     def next_retest(self, study_id: int) -> int:
-        (n,), = self._run("SELECT COALESCE(MAX(retest) + 1, 0) FROM fastnn_retests "
-                          "WHERE study_id = ?", (study_id,))
-        return n
+        """Reserve the next retest number (two drivers retesting at once get two)."""
+        with self._transaction() as db:
+            db.execute(_ATTRS_TABLE)
+            (stored,), = db.execute("SELECT COALESCE(MAX(retest) + 1, 0) FROM fastnn_retests "
+                                    "WHERE study_id = ?", (study_id,)).fetchall()
+            row = db.execute("SELECT value FROM fastnn_study_attrs WHERE study_id = ? AND "
+                             "key = 'next_retest'", (study_id,)).fetchone()
+            n = max(stored, json.loads(row[0]) if row else 0)
+            db.execute(_ATTRS_UPSERT, (study_id, "next_retest", dumps(n + 1)))
+            return n
 
     def add_retest(self, study_id: int, retest: int, number: int, seed: int, outcome,
                    version: str, data_fingerprint: str | None) -> None:
