@@ -322,7 +322,13 @@ def test_sparse_input_is_never_densified_whole():
     assert peak < dense_bytes / 3, peak
 
 
-def test_import_fastnn_does_not_import_sklearn():
+def test_import_fastnn_does_not_import_sklearn_and_says_when_it_is_missing():
     code = ("import sys, fastnn; assert 'sklearn' not in sys.modules; "
             "fastnn.MLPClassifier; assert 'sklearn' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+    missing = ("import sys; sys.modules['sklearn'] = None; import fastnn\n"
+               "try:\n    fastnn.MLPRegressor\nexcept ImportError as exc:\n"
+               "    print(exc)")
+    out = subprocess.run([sys.executable, "-c", missing], check=True, capture_output=True,
+                         text=True).stdout
+    assert "pip install 'fastnn[sklearn]'" in out
