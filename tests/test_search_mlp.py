@@ -19,11 +19,13 @@ def digits_split():
 
 
 def test_a_30_trial_search_beats_the_default_mlp(digits_split):
+    # both sides train 5 epochs (the default reaches 0.95 there, the best trial 0.975;
+    # at 20 epochs, 0.964 and 0.98): a quarter of the time, the same comparison
     X_tr, X_val, y_tr, y_val = digits_split
     default = fastnn.MLP(seed=0)
-    default.fit(X_tr, y_tr, epochs=20)
+    default.fit(X_tr, y_tr, epochs=5)
     baseline = default.evaluate(X_val, y_val)["accuracy"]
-    objective = MLPObjective(X_tr, y_tr, X_val, y_val, max_epochs=20)
+    objective = MLPObjective(X_tr, y_tr, X_val, y_val, max_epochs=5)
     study = Study(None, space=default_mlp_space(), direction="maximize", seed=0,
                   data_fingerprint=objective.fingerprint())
     study.optimize(objective, n_trials=30, n_jobs=2)
