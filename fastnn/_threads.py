@@ -186,6 +186,28 @@ class ThreadChooser:
             self._queue = [c for c in self.candidates if c != self.current] + [self.current]
 
 
+_choosers: dict[tuple, ThreadChooser] = {}
+_choosers_lock = threading.Lock()
+MAX_CHOOSERS = 256
+
+
+def chooser_for(work: tuple) -> ThreadChooser:
+    """The ThreadChooser for training of the kind ``work`` (the model's size) in this thread.
+
+    Models of one size trained one after another in a thread (a search's trials,
+    scikit-learn's repeated fits, a babysitter's one-epoch fits) share what the first
+    measured, so a new model starts at the count that was fastest, not at a probe.
+    """
+    key = (threading.get_ident(), get_num_threads(), work)
+    with _choosers_lock:
+        chooser = _choosers.get(key)
+        if chooser is None:
+            if len(_choosers) >= MAX_CHOOSERS:
+                _choosers.clear()
+            chooser = _choosers[key] = ThreadChooser(get_num_threads())
+        return chooser
+
+
 @contextmanager
 def num_threads(n_threads: int | None):
     """Within the block, fastnn's kernels default to ``n_threads`` (None: the detected

@@ -32,8 +32,8 @@ import numpy as np
 from fastnn import _columns, _kernels, io
 from fastnn import _validation as V
 from fastnn import layers as L
-from fastnn._threads import (BLAS_THREADING_MIN, ThreadChooser, blas_held, default_is_fixed,
-                             get_num_threads, resolve_n_threads)
+from fastnn._threads import (BLAS_THREADING_MIN, ThreadChooser, blas_held, chooser_for,
+                             default_is_fixed, get_num_threads, resolve_n_threads)
 from fastnn.losses import get_loss
 from fastnn.optim import optimizer_from_config
 from fastnn.ops import check_sample_weight
@@ -117,7 +117,6 @@ class Sequential:
         self._workspaces: dict = {}
         self._net = None
         self._fit_lock = threading.Lock()
-        self._chooser: ThreadChooser | None = None
         self.plan: list[L.Placement] = L.plan(layers, self.loss.output_layer)
 
     # ------------------------------------------------------------ building
@@ -338,9 +337,7 @@ class Sequential:
         detected default (then training times itself and picks; see ThreadChooser)."""
         if self.n_threads is not None or default_is_fixed() or get_num_threads() == 1:
             return resolve_n_threads(self.n_threads)
-        if self._chooser is None or self._chooser.candidates[0] != get_num_threads():
-            self._chooser = ThreadChooser(get_num_threads())
-        return self._chooser
+        return chooser_for((self._gemm_per_row, self._params.size, self.dtype.str))
 
     def _run_epoch(self, workspaces, X, targets, weight, order, bounds, optimizer, lr: float,
                    threads):
