@@ -147,3 +147,11 @@ def test_the_web_service_example_scores_one_row_per_request(tmp_path):
         server.wait(timeout=30)
         server.stdout.close()
         server.stderr.close()
+
+
+def test_the_readme_shows_the_web_service_example_as_it_is():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    with open(SERVE) as f:
+        code = f.read().split('"""', 2)[2].lstrip("\n")      # after the module docstring
+    assert "```python\n" + code + "```\n" in readme
