@@ -528,8 +528,18 @@ class Sequential:
         include_optimizer : bool, default False
             Also store the optimizer and its moving averages, so that training
             can resume exactly (checkpoints).
+
+        Raises
+        ------
+        RuntimeError
+            If the model has no weights yet.
+        ValueError
+            If :func:`load` would refuse the file (NaN or infinite weights,
+            feature names that do not match the features...): nothing is written.
+        FileNotFoundError, IsADirectoryError
+            If the folder does not exist, or ``path`` is a folder.
         """
-        header, arrays = self._file_contents(include_optimizer)
+        header, arrays = self._file_contents(V.boolean(include_optimizer, "include_optimizer"))
         _check_savable(header, arrays)
         io.write(path, header, arrays)
 
