@@ -205,7 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where trials run: threads (the kernels release the GIL) or processes")
     p.add_argument("--epochs", type=_positive_int, default=20, help="epochs per trial")
     p.add_argument("--timeout", type=_positive, default=None, metavar="SECONDS",
-                   help="seconds after which no new trial starts (default: none)")
+                   help="seconds after which no new trial starts; trials still running a "
+                        "second later are stopped and run again next time (default: none)")
+    p.add_argument("--trial-timeout", type=_positive, default=None, metavar="SECONDS",
+                   help="seconds a trial may run before it is stopped and recorded FAILED "
+                        "(default: none)")
     p.add_argument("--save", metavar="PATH", default="best.fnn",
                    help="where the best configuration's model is written")
     p.set_defaults(run=cmd_search)
@@ -399,7 +403,8 @@ def cmd_search(args) -> int:
               f"{args.jobs} at once", flush=True)
         start = time.perf_counter()
         study.optimize(objective, args.trials, n_jobs=args.jobs, executor=args.executor,
-                       scheduler=scheduler, timeout=args.timeout, rounds=args.rounds,
+                       scheduler=scheduler, timeout=args.timeout,
+                       trial_timeout=args.trial_timeout, rounds=args.rounds,
                        top_k=args.top_k, progress=True)
         elapsed = time.perf_counter() - start
         print(f"\n{args.trials} trials in {elapsed:.1f}s "
