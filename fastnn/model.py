@@ -399,16 +399,33 @@ class Sequential:
                    verbose=verbose)
 
     # ------------------------------------------------------------ inference
-    def _forward(self, X: np.ndarray, output: bool, n_threads: int) -> np.ndarray:
+    def _forward(self, X: np.ndarray, output: bool, n_threads: int,
+                 check_finite: bool = False) -> np.ndarray | None:
         """The network's outputs on checked ``X``; with ``output``, the loss's output map
-        (softmax or sigmoid probabilities)."""
+        (softmax or sigmoid probabilities). With ``check_finite``: None if X holds NaN or
+        an infinity."""
         out = np.empty((X.shape[0], self._net.n_out), self.dtype)
         if X.shape[0] * self._gemm_per_row < BLAS_THREADING_MIN:   # no BLAS threads to hold
-            self._net.forward(X, out, output, n_threads)
+            done = self._net.forward(X, out, output, n_threads, check_finite)
         else:
             with blas_held:
-                self._net.forward(X, out, output, n_threads)
-        return out
+                done = self._net.forward(X, out, output, n_threads, check_finite)
+        return out if done else None
+
+    def _predict_outputs(self, X, output: bool) -> np.ndarray:
+        """``_forward`` on ``X`` as predict takes it. A plain C-contiguous array of the
+        model's dtype and width (a service scoring rows) skips the Python checks: the
+        kernels check that it is finite, and anything else goes through ``_check_X`` and
+        its messages."""
+        self._require_built()
+        n_threads = self.n_threads if self.n_threads is not None else get_num_threads()
+        if (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2
+                and X.shape[1] == self.n_features_in_ and X.shape[0] > 0
+                and self.feature_names_in_ is None and X.flags.c_contiguous):
+            out = self._forward(X, output, n_threads, check_finite=True)
+            if out is not None:
+                return out
+        return self._forward(self._check_X(X), output, n_threads)
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities, for the classification losses.
@@ -425,9 +442,7 @@ class Sequential:
             cross-entropy: each label's probability, in the targets' shape
             ((n_samples,) or (n_samples, n_labels)).
         """
-        self._require_built()
-        out = self._forward(self._check_X(X), True, resolve_n_threads(self.n_threads))
-        return self.loss.proba(self, out)
+        return self.loss.proba(self, self._predict_outputs(X, True))
 
     def predict(self, X) -> np.ndarray:
         """Predictions: the most probable class (softmax), 0/1 per label (sigmoid), or
@@ -437,10 +452,7 @@ class Sequential:
         ----------
         X : array of shape (n_samples, n_features)
         """
-        self._require_built()
-        out = self._forward(self._check_X(X), self.loss.output_map,
-                            resolve_n_threads(self.n_threads))
-        return self.loss.predict(self, out)
+        return self.loss.predict(self, self._predict_outputs(X, self.loss.output_map))
 
     def evaluate(self, X, y, *, sample_weight=None) -> dict[str, float]:
         """The loss and the loss's metric on ``(X, y)``, with test-time batch norm.

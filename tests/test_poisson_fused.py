@@ -136,3 +136,42 @@ def test_a_layer_written_in_python_waits_for_the_whole_backward_pass():
     X, y = np.random.default_rng(0).standard_normal((64, 5)), np.arange(64) % 3
     model.fit(X, y, epochs=1, batch_size=16, optimizer=Adam(1e-2))
     assert not model._net.last_fused
+
+
+# ---------------------------------------------------------------- 1 - beta in double
+
+@pytest.mark.parametrize("update, n_states", [(ops.adam_update, 2), (ops.adamw_update, 2)])
+def test_adams_first_step_is_lr_in_float32(update, n_states):
+    # m_hat / sqrt(v_hat) is exactly 1 on the first step; 1 - beta2 rounded from a float32
+    # beta2 = 0.999 made it 1.0000066
+    p, g = np.zeros(1000, np.float32), np.ones(1000, np.float32)
+    states = [np.zeros(1000, np.float32) for _ in range(n_states)]
+    update(p, g, *states, 1.0, 1, eps=1e-30)
+    np.testing.assert_allclose(p, -1.0, rtol=2 * np.finfo(np.float32).eps)
+
+
+# ---------------------------------------------------------------- one-row prediction
+
+def test_the_fast_prediction_path_gives_the_checked_paths_answers():
+    rng = np.random.default_rng(6)
+    X, y = rng.standard_normal((300, 12)), rng.integers(0, 4, 300)
+    model = MLP(hidden=(16, 8), seed=0)
+    model.fit(X, y, epochs=2)
+    X32 = X.astype(np.float32)
+    fast = model.predict_proba(X32[:1])                      # C-contiguous float32: fast
+    slow = model.predict_proba(X[:1])                        # float64: converted, checked
+    np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_array_equal(model.predict_proba(np.asfortranarray(X32[:5])),
+                                  model.predict_proba(X32[:5]))
+    out = np.empty((1, 4), np.float32)
+    assert model._net.forward(X32[:1], out, True, 1, True)
+    for bad in (np.nan, np.inf, -np.inf):
+        row = X32[:2].copy()
+        row[1, 3] = bad
+        assert not model._net.forward(row, np.empty((2, 4), np.float32), True, 1, True)
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            model.predict(row)
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            model.predict_proba(row)
+    with pytest.raises(ValueError, match="features"):
+        model.predict(X32[:1, :11])

@@ -179,8 +179,10 @@ cdef inline void bn_affine(const floating* x,     # IN  (n, d)
                            floating* y,           # OUT (n, d); may be x
                            Py_ssize_t n, Py_ssize_t d, int n_threads) noexcept nogil:
     cdef Py_ssize_t rows = max(1, BLOCK // d), c
-    for c in prange(n_blocks(n, rows), num_threads=n_threads, schedule='static',
-                    use_threads_if=n * d >= PARALLEL_MIN):
+    if n * d < PARALLEL_MIN:    # no parallel region (a one-row predict)
+        _affine_rows(x, 0, n, d, a, b, relu, y)
+        return
+    for c in prange(n_blocks(n, rows), num_threads=n_threads, schedule='static'):
         _affine_rows(x, c * rows, min(n, c * rows + rows), d, a, b, relu, y)
 
 

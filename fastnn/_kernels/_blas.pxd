@@ -113,6 +113,9 @@ cdef inline void gemm_parallel(bint trans_a, bint trans_b, int m, int n, int k,
     cdef int t, lo, hi, size, blocks = gemm_blocks(m, n, k)
     cdef bint by_rows = m >= n
     cdef int span = m if by_rows else n
+    if blocks == 1:             # no parallel region at all (one costs about 1 us)
+        _gemm_block(trans_a, trans_b, 0, m, 0, n, k, a, lda, b, ldb, bias, c, ldc)
+        return
     size = (span + blocks - 1) // blocks
     size = (size + GEMM_ALIGN - 1) // GEMM_ALIGN * GEMM_ALIGN
     for t in prange(blocks, num_threads=min(n_threads, blocks), schedule='static',

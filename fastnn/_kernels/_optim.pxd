@@ -13,7 +13,9 @@
 # (PyTorch's weight_decay=). It applies only where the caller says: the
 # decay segments of the flat array (a model's weight matrices, not its
 # biases or batch norm's gamma and beta).
-# The caller passes the step number t (counting from 1).
+# The caller passes the step number t (counting from 1). Each 1 - beta is taken
+# in double, then rounded once to the arrays' type (1 - beta rounded to float32
+# is off by up to 1e-5 relative for beta near 1).
 # Adam is computed in the equivalent order of Kingma & Ba (2015, sec. 2),
 #     w -= (lr * sqrt(c2) / c1) * m / (sqrt(v) + eps * sqrt(c2)),
 # one division and one square root per parameter instead of three and one:
@@ -119,16 +121,19 @@ cdef inline void _apply(const Update* u, floating* w, Py_ssize_t lo, Py_ssize_t 
     if u.rule == SGD:
         _sgd(w, g, n, <floating> lr, <floating> wd)
     elif u.rule == MOMENTUM:
-        _momentum(w, g, s[0] + lo, n, <floating> lr, <floating> u.h[0], <floating> wd)
+        _momentum(w, g, s[0] + lo, n, <floating> lr, <floating> u.h[0],
+                  <floating> (1.0 - u.h[0]), <floating> wd)
     elif u.rule == RMSPROP:
-        _rmsprop(w, g, s[0] + lo, n, <floating> lr, <floating> u.h[0], <floating> u.h[1],
-                 <floating> wd)
+        _rmsprop(w, g, s[0] + lo, n, <floating> lr, <floating> u.h[0],
+                 <floating> (1.0 - u.h[0]), <floating> u.h[1], <floating> wd)
     elif u.rule == ADAM:
         _adam(w, g, s[0] + lo, s[1] + lo, n, <floating> lr, <floating> u.h[0],
-              <floating> u.h[1], <floating> eps, <floating> wd, 1)
+              <floating> (1.0 - u.h[0]), <floating> u.h[1], <floating> (1.0 - u.h[1]),
+              <floating> eps, <floating> wd, 1)
     elif u.rule == ADAMW:
         _adam(w, g, s[0] + lo, s[1] + lo, n, <floating> lr, <floating> u.h[0],
-              <floating> u.h[1], <floating> eps, 0, <floating> (1.0 - u.lr * wd))
+              <floating> (1.0 - u.h[0]), <floating> u.h[1], <floating> (1.0 - u.h[1]),
+              <floating> eps, 0, <floating> (1.0 - u.lr * wd))
 
 
 cdef inline void _sgd(floating* w, const floating* g, Py_ssize_t n, floating lr,
@@ -139,31 +144,32 @@ cdef inline void _sgd(floating* w, const floating* g, Py_ssize_t n, floating lr,
 
 
 cdef inline void _momentum(floating* w, const floating* g, floating* v, Py_ssize_t n,
-                           floating lr, floating b1, floating wd) noexcept nogil:
+                           floating lr, floating b1, floating c1, floating wd) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):
-        v[i] = b1 * v[i] + (1 - b1) * (g[i] + wd * w[i])
+        v[i] = b1 * v[i] + c1 * (g[i] + wd * w[i])
         w[i] -= lr * v[i]
 
 
 cdef inline void _rmsprop(floating* w, const floating* g, floating* s, Py_ssize_t n,
-                          floating lr, floating b2, floating eps, floating wd) noexcept nogil:
+                          floating lr, floating b2, floating c2, floating eps,
+                          floating wd) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi
     for i in range(n):
         gi = g[i] + wd * w[i]
-        s[i] = b2 * s[i] + (1 - b2) * gi * gi
+        s[i] = b2 * s[i] + c2 * gi * gi
         w[i] -= lr * gi / (_sqrt(s[i]) + eps)
 
 
 cdef inline void _adam(floating* w, const floating* g, floating* m, floating* v, Py_ssize_t n,
-                       floating lr, floating b1, floating b2, floating eps, floating wd,
-                       floating shrink) noexcept nogil:
+                       floating lr, floating b1, floating c1, floating b2, floating c2,
+                       floating eps, floating wd, floating shrink) noexcept nogil:
     """Adam; wd adds L2 to the gradient, shrink (1 - lr * weight_decay) decouples it (AdamW)."""
     cdef Py_ssize_t i
     cdef floating gi
     for i in range(n):
         gi = g[i] + wd * w[i]
-        m[i] = b1 * m[i] + (1 - b1) * gi
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi
+        m[i] = b1 * m[i] + c1 * gi
+        v[i] = b2 * v[i] + c2 * gi * gi
         w[i] = w[i] * shrink - lr * m[i] / (_sqrt(v[i]) + eps)
