@@ -147,7 +147,8 @@ class ThreadChooser:
     Training gives the same bits at any thread count, so the count may
     change between segments of an epoch. Each candidate (1, the default
     count, and half of it from 4 cores up) trains one segment; the fastest
-    is kept. The others are timed again every ``PROBE_EVERY`` segments, and
+    is kept (the first candidate timed twice: its first segment is a cold
+    start). The others are timed again every ``PROBE_EVERY`` segments, and
     at once when the kept count's rate falls ``DRIFT`` times below the rate
     that chose it (another process took a core). On a quiet machine this
     costs one slower segment in ``PROBE_EVERY``; beside busy processes it
@@ -164,7 +165,9 @@ class ThreadChooser:
         self.current = self.candidates[0]
         self.chosen_rate = 0.0
         self.since = 0
-        self._queue = list(self.candidates)           # counts to time next
+        # counts to time next; the first is timed again last, as its first segment also
+        # paid for what a first fit sets up (workspaces, first touches of memory)
+        self._queue = [*self.candidates, self.candidates[0]] if n_max > 1 else [1]
 
     def next(self) -> int:
         """The thread count for the next segment."""

@@ -633,7 +633,8 @@ class _BaseMLP(BaseEstimator):
         if sw is not None or solver.python:
             return self._epoch_by_batch(X, targets, sw, order, bounds, loss_scale)
         model, n = self.model_, X.shape[0]
-        threads = model._threads_for_training()
+        threads = model._threads_for_training(int(bounds[1] - bounds[0]) if len(bounds) > 1
+                                              else None)
         l2_start = self._l2() if self.alpha else 0.0
         sizes = np.diff(bounds)
         # every batch but a shorter last one: one weight decay; that last one: its own

@@ -332,12 +332,12 @@ class Sequential:
         """
         return self._net.train_step(ws, n_threads, step)
 
-    def _threads_for_training(self):
+    def _threads_for_training(self, batch_size: int | None = None):
         """A fixed thread count, or the model's ThreadChooser when the count is fastnn's
         detected default (then training times itself and picks; see ThreadChooser)."""
         if self.n_threads is not None or default_is_fixed() or get_num_threads() == 1:
             return resolve_n_threads(self.n_threads)
-        return chooser_for((self._gemm_per_row, self._params.size, self.dtype.str))
+        return chooser_for((self._gemm_per_row, self._params.size, self.dtype.str, batch_size))
 
     def _run_epoch(self, workspaces, X, targets, weight, order, bounds, optimizer, lr: float,
                    threads):

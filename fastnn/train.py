@@ -354,7 +354,7 @@ def _check_explosion(loss, reference, trivial, first_loss, epoch, lr, history) -
 def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, val, shuffle,
             rng, cbs, verbose) -> History:
     n = X.shape[0]
-    threads = model._threads_for_training()
+    threads = model._threads_for_training(batch_size)
     edges = batch_bounds(n, batch_size)
     bounds = np.array([lo for lo, _ in edges] + [n], dtype=np.int64)
     weighted = weight is not None

@@ -196,7 +196,8 @@ def test_thread_chooser_keeps_the_faster_count_and_checks_again():
     c = ThreadChooser(2)
     assert c.candidates == [2, 1]
     speed = {2: 2.0, 1: 1.0}                      # quiet: 2 threads twice as fast
-    for _ in range(2):
+    c.record(c.next(), 1000, 1000 / 0.5 / 1e4)      # a cold first segment: slower than 1
+    for _ in range(2):                              # 1, then 2 again
         n = c.next()
         c.record(n, 1000, 1000 / speed[n] / 1e4)
     assert c.current == 2 and c.next() == 2
@@ -221,15 +222,18 @@ def test_a_default_fit_times_its_thread_counts_and_keeps_the_bits(monkeypatch):
 
     auto = fastnn.MLP(hidden=(64,), seed=0)
     auto.fit(X, y, epochs=3, batch_size=64)
-    chooser = auto._threads_for_training()
+    chooser = auto._threads_for_training(64)
     assert isinstance(chooser, ThreadChooser) or fastnn.get_num_threads() == 1
     if fastnn.get_num_threads() > 1:
         assert set(chooser.rates) == {1, fastnn.get_num_threads()}
         # a model of the same size trained next in this thread starts from what it measured
-        assert fastnn.MLP(hidden=(64,), seed=5).build(20, 3)._threads_for_training() is chooser
-        assert fastnn.MLP(hidden=(65,), seed=5).build(20, 3)._threads_for_training() is not chooser
+        same = fastnn.MLP(hidden=(64,), seed=5).build(20, 3)
+        assert same._threads_for_training(64) is chooser
+        assert same._threads_for_training(32) is not chooser     # another batch size
+        assert fastnn.MLP(hidden=(65,), seed=5).build(20, 3)._threads_for_training(64) \
+            is not chooser
         other = []
-        t = threading.Thread(target=lambda: other.append(auto._threads_for_training()))
+        t = threading.Thread(target=lambda: other.append(auto._threads_for_training(64)))
         t.start()
         t.join()
         assert other[0] is not chooser            # each thread times its own work
