@@ -35,7 +35,7 @@ Formulas, per layer:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -46,8 +46,7 @@ __all__ = ["Layer", "Dense", "BatchNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid"
            "Dropout", "Placement", "plan", "layer_from_config", "ACTIVATIONS"]
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(NamedTuple):
     """How one layer runs among its neighbours, as :func:`plan` decided.
 
     Attributes
