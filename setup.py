@@ -181,6 +181,7 @@ def extensions():
                                       extra_compile_args=list(flags)))
     return cythonize(
         exts,
+        nthreads=os.cpu_count() or 1,  # the module copies translate side by side
         include_path=["."],            # the copies cimport fastnn._kernels.* from the source tree
         compiler_directives={
             "language_level": 3,
