@@ -228,6 +228,8 @@ def resolve_n_threads(n_threads: int | None) -> int:
     """Check an ``n_threads`` argument; ``None`` means :func:`get_num_threads`."""
     if n_threads is None:
         return get_num_threads()
+    if type(n_threads) is int and n_threads >= 1:    # the common case, on every predict
+        return n_threads
     if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
         raise TypeError(f"n_threads must be a positive integer or None; got {n_threads!r}")
     if n_threads < 1:

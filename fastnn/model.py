@@ -418,7 +418,7 @@ class Sequential:
         kernels check that it is finite, and anything else goes through ``_check_X`` and
         its messages."""
         self._require_built()
-        n_threads = self.n_threads if self.n_threads is not None else get_num_threads()
+        n_threads = resolve_n_threads(self.n_threads)
         if (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2
                 and X.shape[1] == self.n_features_in_ and X.shape[0] > 0
                 and self.feature_names_in_ is None and X.flags.c_contiguous):
