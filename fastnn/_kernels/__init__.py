@@ -59,6 +59,7 @@ _SUFFIX = {"avx512": "_avx512", "avx2": "_avx2", "baseline": ""}
 
 
 BLAS_MODULE = "scipy.linalg.cython_blas"
+_blas = None                  # that module, once loaded from its file
 
 
 def _blas_module():
@@ -69,8 +70,11 @@ def _blas_module():
     first runs ``scipy/linalg/__init__.py``, which imports all of scipy.linalg: most of a
     fresh process's first prediction. The module itself needs only ``scipy``.
     """
+    global _blas
     if BLAS_MODULE in sys.modules or "scipy.linalg" in sys.modules:
         return None
+    if _blas is not None:     # each variant's kernels import it: load and run it once
+        return _blas
     spec = importlib.util.find_spec("scipy")
     folders = list(spec.submodule_search_locations or []) if spec is not None else []
     for folder in folders:
@@ -80,6 +84,7 @@ def _blas_module():
                 blas_spec = importlib.util.spec_from_file_location(BLAS_MODULE, path)
                 module = importlib.util.module_from_spec(blas_spec)
                 blas_spec.loader.exec_module(module)
+                _blas = module
                 return module
     return None
 
