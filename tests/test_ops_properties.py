@@ -7,8 +7,8 @@ The twin runs in float64 on the same inputs; a kernel result must lie within a f
 roundings of its dtype of it, measured against the scale of the computation (for a
 dot product, sum |a_i b_i|), the error bound of a correct float implementation.
 
-``FASTNN_HYPOTHESIS_EXAMPLES`` sets the examples per property (default 200) and, when
-set, draws new random examples each run (CI runs a fixed set).
+``FASTNN_HYPOTHESIS_EXAMPLES`` sets the examples per property (default 100, hypothesis's
+own default) and, when set, draws new random examples each run (CI runs a fixed set).
 """
 
 import os
@@ -24,7 +24,7 @@ from fastnn import ops
 
 _EXAMPLES = os.environ.get("FASTNN_HYPOTHESIS_EXAMPLES")
 settings.register_profile(
-    "fastnn", max_examples=int(_EXAMPLES or 200), deadline=None, database=None,
+    "fastnn", max_examples=int(_EXAMPLES or 100), deadline=None, database=None,
     derandomize=_EXAMPLES is None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 PROFILE = settings.get_profile("fastnn")
