@@ -14,6 +14,7 @@ import numpy as np
 from timing import best, interleave, time_calls
 
 COPY_BYTES = 256 << 20      # per array
+QUICK_COPY_BYTES = 64 << 20  # a quick run's: still twice a 32 MB last-level cache
 
 
 def copy_bandwidth(threads: tuple[int, ...], repeats: int, nbytes: int = COPY_BYTES

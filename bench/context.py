@@ -46,9 +46,9 @@ class Context:
     def torch_threads(self) -> tuple[int, ...]:
         return tuple(t for t in (1, 2) if t <= max(cores(), 1)) or (1,)
 
-    def repeats(self, full: int) -> int:
-        """Repeats for a measurement: ``full``, or 2 in a quick run."""
-        return 2 if self.quick else full
+    def repeats(self, full: int, quick: int = 2) -> int:
+        """Repeats for a measurement: ``full``, or ``quick`` (2) in a quick run."""
+        return quick if self.quick else full
 
     def set_torch_threads(self, n_threads: int) -> None:
         if self.torch.get_num_threads() != n_threads:

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from bandwidth import copy_bandwidth
+from bandwidth import COPY_BYTES, QUICK_COPY_BYTES, copy_bandwidth
 from context import Context, fastnn_key, torch_key
 from fastnn import _reference as ref
 from fastnn import ops
@@ -28,6 +28,7 @@ CE_SHAPES = ((256, 10), (8192, 1000))
 LARGE_ROWS = 8192
 BW_GOAL = 0.5
 REPEATS = 9  # interleaved repeats in a full run
+QUICK_REPEATS = 1  # a quick run is a smoke run: one timed loop after calibration
 
 
 @dataclass
@@ -53,8 +54,8 @@ def bn_arrays(n: int, d: int, seed: int = 0) -> dict:
     return a
 
 
-def bn_forward(ctx: Context, n: int, d: int) -> Case:
-    a = bn_arrays(n, d)
+def bn_forward(ctx: Context, n: int, d: int, a: dict | None = None) -> Case:
+    a = bn_arrays(n, d) if a is None else a
     out = (np.empty_like(a["x"]), np.empty(d, np.float32), np.empty(d, np.float32))
 
     def fastnn(t):
@@ -73,8 +74,8 @@ def bn_forward(ctx: Context, n: int, d: int) -> Case:
                 numpy_fn)
 
 
-def bn_backward(ctx: Context, n: int, d: int) -> Case:
-    a = bn_arrays(n, d)
+def bn_backward(ctx: Context, n: int, d: int, a: dict | None = None) -> Case:
+    a = bn_arrays(n, d) if a is None else a
     out = (np.empty_like(a["x"]), np.empty(d, np.float32), np.empty(d, np.float32))
 
     def fastnn(t):
@@ -119,7 +120,16 @@ def softmax_ce(ctx: Context, n: int, c: int) -> Case:
 
 
 def cases(ctx: Context) -> list[Case]:
-    out = [bn_forward(ctx, *s) for s in BN_SHAPES] + [bn_backward(ctx, *s) for s in BN_SHAPES]
+    """Every case, built before any is measured.
+
+    A quick run builds each shape's batch-norm arrays once, for forward and
+    backward alike (at 8192 rows that halves the setup). Sharing is safe only
+    because all cases are built first: backward's PyTorch copies are taken
+    before forward's fastnn calls update the running stats in place.
+    """
+    shared = {s: bn_arrays(*s) for s in BN_SHAPES} if ctx.quick else {}
+    out = [bn_forward(ctx, *s, shared.get(s)) for s in BN_SHAPES]
+    out += [bn_backward(ctx, *s, shared.get(s)) for s in BN_SHAPES]
     return out + [softmax_ce(ctx, *s) for s in CE_SHAPES]
 
 
@@ -131,7 +141,7 @@ def measure(ctx: Context, case: Case) -> dict[str, float]:
         for t in ctx.torch_threads:
             runs[torch_key(t)] = timed(case.torch, min_s, lambda t=t: ctx.set_torch_threads(t))
     runs[NUMPY] = timed(case.numpy, min_s)
-    return best(interleave(runs, ctx.repeats(REPEATS)))
+    return best(interleave(runs, ctx.repeats(REPEATS, QUICK_REPEATS)))
 
 
 def row(ctx: Context, case: Case, copy_bw: float, table: Table) -> list[Target]:
@@ -155,7 +165,8 @@ def row(ctx: Context, case: Case, copy_bw: float, table: Table) -> list[Target]:
 
 
 def run(ctx: Context) -> tuple[list[Table], list[Target]]:
-    copy_bw = copy_bandwidth(ctx.threads, ctx.repeats(5))
+    copy_bytes = QUICK_COPY_BYTES if ctx.quick else COPY_BYTES
+    copy_bw = copy_bandwidth(ctx.threads, ctx.repeats(5), copy_bytes)
     head = fastnn_key(ctx.head)
     columns = ["kernel", "shape"] + ctx.keys() + [NUMPY]
     columns += [f"torch best / {head}"] if ctx.torch is not None else []
@@ -164,14 +175,16 @@ def run(ctx: Context) -> tuple[list[Table], list[Target]]:
     targets = []
     for case in cases(ctx):
         targets += row(ctx, case, copy_bw[ctx.head], table)
+    repeats = ctx.repeats(REPEATS, QUICK_REPEATS)
+    timing = f"Best of {repeats} interleaved repeats" if repeats > 1 else "One timing"
     table.notes += [
-        "Copy bandwidth (np.copyto of 256 MB, bytes read + written / time; at 2t two threads "
+        f"Copy bandwidth (np.copyto of {copy_bytes >> 20} MB, bytes read + written / time; at 2t two threads "
         "each copy half): " + ", ".join(f"{t}t {bw / 1e9:.1f} GB/s" for t, bw in copy_bw.items())
         + ".",
         "Bytes a kernel must move: bn forward 2 n d + 8 d floats (x in, y out; gamma, beta, "
         "running stats in and out, mean and rstd out); bn backward 3 n d + 6 d; softmax + CE "
         "2 n c floats + n int64 labels.",
-        f"Best of {ctx.repeats(REPEATS)} interleaved repeats of a calibrated loop. fastnn: "
+        f"{timing} of a calibrated loop. fastnn: "
         "fastnn.ops with out= buffers (its input checks included); bn forward updates running "
         "stats on all sides; torch's softmax + CE runs autograd (cross_entropy forward + "
         "backward).",
