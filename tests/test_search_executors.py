@@ -1,6 +1,7 @@
 """Trials in a process pool and on a Dask cluster: same draws, reports come back."""
 
 import math
+import os
 
 import pytest
 
@@ -60,12 +61,27 @@ def test_process_pool_failures_and_snapshot_asha():
 @pytest.fixture(scope="module")
 def dask_client():
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
-    client = distributed.Client(cluster)
+    # Dask's nanny sets its workers' OMP_NUM_THREADS=1 (and more) in this process's
+    # os.environ before spawning them, and leaves it there: fastnn would then take its
+    # thread count as fixed by the user for every later test of the session
+    environ = dict(os.environ)
+    try:
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+        client = distributed.Client(cluster)
+    finally:
+        _restore(environ)
     yield client
     client.close()
     cluster.close()
+    _restore(environ)
+
+
+def _restore(environ):
+    """os.environ back to ``environ`` (changed in place: the same mapping)."""
+    for name in set(os.environ) - set(environ):
+        del os.environ[name]
+    os.environ.update(environ)
 
 
 def test_dask_cluster_draws_the_same_trials(dask_client):
