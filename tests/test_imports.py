@@ -17,10 +17,24 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _statements(tree: ast.Module):
+    """Every statement of a module, however nested (function bodies, branches, handlers).
+
+    Imports are statements, so this finds all that ``ast.walk`` would while not visiting
+    the expressions, which are most of the nodes (a third of a second for the package).
+    """
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop()
+        yield node
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            todo.extend(getattr(node, field, ()))
+
+
 def _imports(path: Path, name: str, modules: set) -> set:
     found = set()
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _statements(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
