@@ -43,3 +43,44 @@ def dtype(request):
 @pytest.fixture(params=N_THREADS, ids=lambda n: f"{n}thr")
 def n_threads(request):
     return request.param
+
+
+@pytest.fixture
+def in_process():
+    """Run a script (bench/compare.py) in this process, as ``python script ...`` would,
+    and put things back afterwards.
+
+    Yields ``run(path, argv)``, which runs ``path`` as ``__main__`` with ``sys.argv``
+    set and returns its exit status. A child interpreter would spend seconds loading
+    NumPy, fastnn and PyTorch, which the test session has loaded already. Afterwards
+    ``sys.path`` and ``sys.argv`` are as they were, the modules imported from folders
+    put on ``sys.path`` meanwhile (bench/'s flat ``timing``, ``report``...) are
+    forgotten, and PyTorch's thread count (which the benchmarks set) is restored.
+    """
+    import os
+    import runpy
+    import sys
+
+    saved_path, saved_argv, saved_modules = list(sys.path), list(sys.argv), set(sys.modules)
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch is not None else None
+
+    def run(path, argv):
+        sys.argv[:] = [str(path), *map(str, argv)]
+        try:
+            runpy.run_path(str(path), run_name="__main__")
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        return 0
+
+    try:
+        yield run
+    finally:
+        added = {os.path.realpath(p) for p in sys.path if p not in saved_path}
+        sys.path[:], sys.argv[:] = saved_path, saved_argv
+        for name in set(sys.modules) - saved_modules:
+            where = getattr(sys.modules[name], "__file__", None)
+            if where and os.path.dirname(os.path.realpath(where)) in added:
+                del sys.modules[name]
+        if torch_threads is not None and torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)

@@ -6,7 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
+
+import pytest
 
 import fastnn
 
@@ -14,27 +15,27 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 
 
-def test_a_failing_workload_is_reported_and_the_others_still_run(tmp_path):
-    # IMPORT is replaced by a workload module that raises; W4 runs for real
+@pytest.mark.usefixtures("in_process")
+def test_a_failing_workload_is_reported_and_the_others_still_run(tmp_path, capsys):
+    # IMPORT is replaced by a workload module that raises; W4 runs for real. In this
+    # process (onnx and onnxruntime are loaded already): the fixture forgets compare
+    # and its patched MODULES afterwards.
     (tmp_path / "failing_workload.py").write_text(
         "def run(ctx):\n    raise RuntimeError('the machine | caught fire')\n")
     out = tmp_path / "report.md"
-    driver = textwrap.dedent(f"""
-        import sys
-        sys.path[:0] = [{BENCH!r}, {str(tmp_path)!r}]
-        import compare
-        compare.MODULES["IMPORT"] = "failing_workload"
-        sys.exit(compare.main(["--quick", "--no-torch", "--threads", "1",
-                               "--workloads", "IMPORT,W4", "--out", {str(out)!r}]))
-    """)
-    proc = subprocess.run([sys.executable, "-c", driver], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 1, proc.stderr
-    text = proc.stdout
+    sys.path[:0] = [BENCH, str(tmp_path)]
+    import compare
+
+    compare.MODULES["IMPORT"] = "failing_workload"
+    status = compare.main(["--quick", "--no-torch", "--threads", "1",
+                           "--workloads", "IMPORT,W4", "--out", str(out)])
+    proc = capsys.readouterr()
+    assert status == 1, proc.err
+    text = proc.out
     assert out.read_text().strip() == text.strip()
     assert "### Failed workloads" in text
     assert "| IMPORT | `RuntimeError: the machine / caught fire` |" in text
-    assert "RuntimeError: the machine | caught fire" in proc.stderr     # the traceback
+    assert "RuntimeError: the machine | caught fire" in proc.err     # the traceback
     # W4 ran after the failure, with onnxruntime next to fastnn and its ratios in the headline
     assert "### W4: prediction" in text
     assert "| onnxruntime 1t |" in text
