@@ -110,6 +110,12 @@ def _svg(fig, key: str) -> str:
     """The figure as inline SVG: text kept as text, ids unique on the page."""
     import matplotlib
 
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        # lay out once, then draw once: with an engine set, savefig lays out and draws a
+        # first time (drawing nothing) before the real draw
+        engine.execute(fig)
+        fig.set_layout_engine(None)
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": key}):
         fig.savefig(buf, format="svg")
