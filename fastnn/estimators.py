@@ -33,8 +33,9 @@ plain momentum (scikit-learn's ``v = momentum * v - lr * g``, ``w += v`` is
 fastnn's momentum rule with its learning rate rescaled). Nesterov's
 momentum and fits with sample weights (the L2 term then changes from batch
 to batch) run batch by batch from Python, each batch's forward and backward
-pass still compiled. Sparse ``X`` is densified a chunk of batches at a
-time, never whole.
+pass still compiled. Sparse ``X`` is densified a chunk of batches (about
+8 MB) at a time, never more: once for the whole fit when it fits in one
+chunk, else chunk by chunk in each epoch.
 
 What differs, knowingly:
 
@@ -554,10 +555,14 @@ class _BaseMLP(BaseEstimator):
         if self.batch_norm and batch_size < 2:
             raise ValueError("batch_size must be at least 2 with batch_norm=True")
         Xt = self._as_model_input(X_train)
+        if scipy.sparse.issparse(Xt) and n_samples <= _chunk_rows(Xt.shape[1], model.dtype):
+            # it fits in one densified chunk: densify it once, not again each epoch
+            Xt = np.ascontiguousarray(Xt.toarray(), dtype=model.dtype)
         targets = self._targets(y_train)
         bounds = self._batches(n_samples, batch_size)
         sample_idx = np.arange(n_samples, dtype=np.int64)
         offset = self._loss_offset(targets) if sw_train is None else 0.0
+        plan = self._epoch_plan(bounds)
         blas_held.__enter__()               # BLAS at one thread for the whole fit, not per epoch
         try:
             self.n_iter_ = 0
@@ -567,7 +572,7 @@ class _BaseMLP(BaseEstimator):
                     self._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
                 self.loss_ = self._epoch(Xt, targets, sw_train, sample_idx, bounds, loss_scale,
-                                         offset)
+                                         offset, plan)
                 self.n_iter_ += 1
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
@@ -619,33 +624,50 @@ class _BaseMLP(BaseEstimator):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _l2(self) -> float:
+    def _l2(self, weights) -> float:
         """0.5 * alpha * sum of the squared weights (scikit-learn's L2 term times the
-        batch weight)."""
-        p = self.model_._params
-        return 0.5 * float(self.alpha) * sum(
-            float(np.dot(p[lo:hi], p[lo:hi])) for lo, hi in self.model_._decay.reshape(-1, 2))
+        batch weight); ``weights``: views of the decayed segments of the flat parameters,
+        as :meth:`_epoch_plan` keeps them."""
+        return 0.5 * float(self.alpha) * sum(float(np.dot(w, w)) for w in weights)
 
-    def _epoch(self, X, targets, sw, order, bounds, loss_scale, offset) -> float:
+    def _epoch_plan(self, bounds) -> dict:
+        """What every epoch of one fit shares, worked out once: a fit of scikit-learn's
+        checks runs up to max_iter epochs of a few batches each, and looking these up
+        again in each epoch took about as long as the compiled epoch itself."""
+        model = self.model_
+        sizes = np.diff(bounds)
+        p = model._params
+        return {
+            "threads": model._threads_for_training(int(sizes[0]) if len(sizes) else None),
+            "sizes": sizes.tolist(),
+            # every batch but a shorter last one: one weight decay; that last one: its own
+            "cut": len(sizes) - 1 if len(sizes) > 1 and sizes[-1] != sizes[0] else len(sizes),
+            "weights": [p[lo:hi] for lo, hi in model._decay.reshape(-1, 2).tolist()],
+            "l2": None,           # the L2 term as the last epoch left the weights
+        }
+
+    def _epoch(self, X, targets, sw, order, bounds, loss_scale, offset, plan) -> float:
         """One epoch over the batches ``order[bounds[k]:bounds[k + 1]]``; scikit-learn's
-        ``loss_`` of it (``offset``: :meth:`_loss_offset` of all the targets)."""
+        ``loss_`` of it (``offset``: :meth:`_loss_offset` of all the targets; ``plan``:
+        :meth:`_epoch_plan`)."""
         solver = self._optimizer
         if sw is not None or solver.python:
-            return self._epoch_by_batch(X, targets, sw, order, bounds, loss_scale)
-        model, n = self.model_, X.shape[0]
-        threads = model._threads_for_training(int(bounds[1] - bounds[0]) if len(bounds) > 1
-                                              else None)
-        l2_start = self._l2() if self.alpha else 0.0
-        sizes = np.diff(bounds)
-        # every batch but a shorter last one: one weight decay; that last one: its own
-        cut = len(sizes) - 1 if len(sizes) > 1 and sizes[-1] != sizes[0] else len(sizes)
+            return self._epoch_by_batch(X, targets, sw, order, bounds, loss_scale, plan)
+        n, sizes, cut = X.shape[0], plan["sizes"], plan["cut"]
+        l2_start = 0.0
+        if self.alpha:            # nothing moves the weights between two epochs of a fit
+            l2_start = self._l2(plan["weights"]) if plan["l2"] is None else plan["l2"]
         loss_sum = 0.0
         with blas_held:
             for lo_b, hi_b in ((0, cut), (cut, len(sizes))):
                 for k0, k1 in solver.segments(lo_b, hi_b):
                     solver.prepare(float(sizes[k0]))
-                    loss_sum += self._run(X, targets, order, bounds[k0:k1 + 1], solver, threads)
-        l2 = 0.5 * (l2_start + self._l2()) * (len(sizes)) if self.alpha else 0.0
+                    loss_sum += self._run(X, targets, order, bounds[k0:k1 + 1], solver,
+                                          plan["threads"])
+        l2 = 0.0
+        if self.alpha:
+            plan["l2"] = self._l2(plan["weights"])
+            l2 = 0.5 * (l2_start + plan["l2"]) * (len(sizes))
         return (loss_sum * loss_scale + l2) / n + offset
 
     def _run(self, X, targets, order, bounds, solver, threads) -> float:
@@ -677,7 +699,7 @@ class _BaseMLP(BaseEstimator):
             del Xc                       # one densified chunk alive at a time
         return total
 
-    def _epoch_by_batch(self, X, targets, sw, order, bounds, loss_scale) -> float:
+    def _epoch_by_batch(self, X, targets, sw, order, bounds, loss_scale, plan) -> float:
         """One epoch, a batch at a time from Python: each batch's weight decay of its own
         (sample weights) or scikit-learn's Nesterov step in NumPy."""
         model = self.model_
@@ -698,7 +720,7 @@ class _BaseMLP(BaseEstimator):
                     weight = float(ws.weight.sum())
                     if weight <= 0:
                         continue
-                l2 = self._l2() / weight if self.alpha else 0.0
+                l2 = self._l2(plan["weights"]) / weight if self.alpha else 0.0
                 batch_loss = self._batch_step(ws, weight, n_threads)
                 offset = self._loss_offset(ws.target, None if sw is None else ws.weight)
                 accumulated += (batch_loss * loss_scale + l2 + offset) * m
@@ -750,6 +772,8 @@ class _BaseMLP(BaseEstimator):
         n_threads = resolve_n_threads(model.n_threads)
         step = _chunk_rows(X.shape[1], model.dtype)
         chunks = [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+        if scipy.sparse.issparse(Xm) and len(chunks) == 1:    # densified once, not per pass
+            Xm = np.ascontiguousarray(Xm.toarray(), dtype=model.dtype)
         weighted = sample_weight is not None
         decayed = model._decay.reshape(-1, 2).tolist()
         grad = np.empty(model._params.size, np.float64)

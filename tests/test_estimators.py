@@ -291,8 +291,13 @@ def test_saved_models_keep_string_classes_and_feature_names(tmp_path):
     np.testing.assert_array_equal(back.predict(df), mlp.predict(df))
 
 
+@pytest.mark.parametrize("chunks", ["one", "several"])
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
-def test_sparse_input_fits_as_the_dense_one(solver):
+def test_sparse_input_fits_as_the_dense_one(solver, chunks, monkeypatch):
+    # 300 rows fit in one densified chunk (densified once per fit); chunks of 256 rows
+    # (the least) take the path of sparse X too big for one: a chunk at a time each epoch
+    if chunks == "several":
+        monkeypatch.setattr(fastnn.estimators, "_CHUNK_BYTES", 1)
     X, y = _digits(300)
     args = dict(hidden_layer_sizes=(8,), max_iter=4, random_state=0, solver=solver,
                 batch_size=64)
