@@ -98,21 +98,24 @@ def test_fit_and_predict_give_the_same_bits_at_1_to_4_threads():
         np.testing.assert_array_equal(proba, runs[0][1])
 
 
-def _fresh(code, env=None):
+@pytest.fixture
+def fresh(fresh_python):
+    """``fresh(code, env=None)``: what ``code`` prints in a fresh process (fastnn and the
+    OpenMP runtime not loaded yet), whose environment is this one's without the OpenMP
+    variables, plus ``env``."""
     import os
-    import subprocess
-    import sys
 
-    full_env = {k: v for k, v in os.environ.items()
-                if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    full_env.update(env or {})
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=full_env, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
+    def run(code, env=None):
+        full_env = {k: v for k, v in os.environ.items()
+                    if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+        full_env.update(env or {})
+        out = fresh_python(code, env=full_env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+    return run
 
 
-def test_the_default_is_fastnns_own_not_the_openmp_runtimes():
+def test_the_default_is_fastnns_own_not_the_openmp_runtimes(fresh):
     from fastnn._threads import available_cores
 
     cores = available_cores()
@@ -120,14 +123,14 @@ def test_the_default_is_fastnns_own_not_the_openmp_runtimes():
     code = ("import ctypes, ctypes.util; "
             "ctypes.CDLL(ctypes.util.find_library('gomp') or 'libgomp.so.1').omp_set_num_threads(1); "
             "import fastnn; print(fastnn.get_num_threads())")
-    assert _fresh(code) == str(cores)
+    assert fresh(code) == str(cores)
     code = "import torch; torch.set_num_threads(1); import fastnn; print(fastnn.get_num_threads())"
-    assert _fresh(code) == str(cores)
-    assert _fresh("import fastnn; print(fastnn.get_num_threads())", {"OMP_NUM_THREADS": "1"}) == "1"
-    assert _fresh("import fastnn; print(fastnn.get_num_threads())",
-                  {"OMP_NUM_THREADS": "3,2"}) == "3"
+    assert fresh(code) == str(cores)
+    assert fresh("import fastnn; print(fastnn.get_num_threads())", {"OMP_NUM_THREADS": "1"}) == "1"
+    assert fresh("import fastnn; print(fastnn.get_num_threads())",
+                 {"OMP_NUM_THREADS": "3,2"}) == "3"
     code = "import os; os.sched_setaffinity(0, {0}); import fastnn; print(fastnn.get_num_threads())"
-    assert _fresh(code) == "1"
+    assert fresh(code) == "1"
 
 
 def test_cgroup_quotas_cap_the_cores(tmp_path):
@@ -177,17 +180,17 @@ def test_num_threads_context_manager():
     assert fastnn.get_num_threads() == default
 
 
-def test_idle_threads_spin_briefly_unless_the_user_says_otherwise():
+def test_idle_threads_spin_briefly_unless_the_user_says_otherwise(fresh):
     code = ("import os, fastnn; from fastnn import _kernels; "
             "print(_kernels.wait_policy, '|', 'GOMP_SPINCOUNT' in os.environ)")
-    out = _fresh(code, {})
+    out = fresh(code, {})
     assert out.startswith("GOMP_SPINCOUNT=1000") and out.endswith("| False")   # not inherited
-    assert _fresh(code, {"OMP_WAIT_POLICY": "active"}).startswith("as the environment sets it")
-    out = _fresh(code, {"GOMP_SPINCOUNT": "5"})
+    assert fresh(code, {"OMP_WAIT_POLICY": "active"}).startswith("as the environment sets it")
+    out = fresh(code, {"GOMP_SPINCOUNT": "5"})
     assert out.startswith("as the environment sets it") and out.endswith("| True")
     code = ("import ctypes, ctypes.util; ctypes.CDLL(ctypes.util.find_library('gomp') or "
             "'libgomp.so.1'); from fastnn import _kernels; print(_kernels.wait_policy)")
-    assert "loaded before fastnn" in _fresh(code, {})
+    assert "loaded before fastnn" in fresh(code, {})
 
 
 def test_thread_chooser_keeps_the_faster_count_and_checks_again():
