@@ -1,12 +1,10 @@
 """fastnn.MLPClassifier and MLPRegressor: scikit-learn's estimator checks, the same fits as
 scikit-learn's own MLPs (same random_state, float64), and their use in scikit-learn's tools."""
 
-import multiprocessing
 import pickle
 import subprocess
 import sys
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
@@ -201,19 +199,51 @@ def test_grid_and_randomized_search():
     assert rand.best_estimator_.score(X, y) > 0.5
 
 
-def test_joblib_ships_fitted_estimators_to_processes(tmp_path):
-    joblib = pytest.importorskip("joblib")
+# One new interpreter does what needs one (importing scikit-learn there takes ~2 s): first
+# fastnn without scikit-learn, then a fitted estimator shipped to it as a process pool ships
+# it to a worker (the call pickled, its result pickled back)
+FRESH = """
+import pickle, sys
+import fastnn
+report = {"sklearn after import fastnn": "sklearn" in sys.modules}
+sys.modules["sklearn"] = None                   # as if scikit-learn were not installed
+try:
+    fastnn.MLPRegressor
+except ImportError as exc:
+    report["missing"] = str(exc)
+del sys.modules["sklearn"]
+fastnn.MLPClassifier
+report["sklearn after fastnn.MLPClassifier"] = "sklearn" in sys.modules
+with open(sys.argv[1], "rb") as f:
+    call, X = pickle.load(f)
+report["shipped"] = call(X)
+with open(sys.argv[2], "wb") as f:
+    pickle.dump(report, f)
+"""
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """(a fitted classifier, its X, what the new interpreter reported)."""
     X, y = _digits(200)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = MLPClassifier(hidden_layer_sizes=(16,), max_iter=10, random_state=0).fit(X, y)
+    folder = tmp_path_factory.mktemp("fresh")
+    (folder / "call.pkl").write_bytes(pickle.dumps((model.predict_proba, X)))
+    subprocess.run([sys.executable, "-c", FRESH, str(folder / "call.pkl"),
+                    str(folder / "report.pkl")], check=True)
+    return model, X, pickle.loads((folder / "report.pkl").read_bytes())
+
+
+def test_joblib_ships_fitted_estimators_to_processes(tmp_path, shipped):
+    joblib = pytest.importorskip("joblib")
+    model, X, report = shipped
     joblib.dump(model, tmp_path / "m.joblib")
     np.testing.assert_array_equal(joblib.load(tmp_path / "m.joblib").predict_proba(X),
                                   model.predict_proba(X))
-    # a process pool ships the fitted estimator (pickled) to its worker and back
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        shipped = pool.submit(model.predict_proba, X).result()
-    np.testing.assert_array_equal(shipped, model.predict_proba(X))
+    # the fitted estimator, pickled, predicts the same in a new interpreter
+    np.testing.assert_array_equal(report["shipped"], model.predict_proba(X))
 
 
 # ---------------------------------------------------------------- pickling
@@ -327,13 +357,8 @@ def test_sparse_input_is_never_densified_whole():
     assert peak < dense_bytes / 3, peak
 
 
-def test_import_fastnn_does_not_import_sklearn_and_says_when_it_is_missing():
-    code = ("import sys, fastnn; assert 'sklearn' not in sys.modules; "
-            "fastnn.MLPClassifier; assert 'sklearn' in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True)
-    missing = ("import sys; sys.modules['sklearn'] = None; import fastnn\n"
-               "try:\n    fastnn.MLPRegressor\nexcept ImportError as exc:\n"
-               "    print(exc)")
-    out = subprocess.run([sys.executable, "-c", missing], check=True, capture_output=True,
-                         text=True).stdout
-    assert "pip install 'fastnn[sklearn]'" in out
+def test_import_fastnn_does_not_import_sklearn_and_says_when_it_is_missing(shipped):
+    report = shipped[2]
+    assert report["sklearn after import fastnn"] is False
+    assert "pip install 'fastnn[sklearn]'" in report["missing"]
+    assert report["sklearn after fastnn.MLPClassifier"] is True
