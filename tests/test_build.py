@@ -30,13 +30,10 @@ def test_config_reports_version_threads_and_blas():
     assert f"kernels:   {cfg['isa']}" in text
 
 
-def test_import_is_light():
+def test_import_is_light(fresh_python):
     # import fastnn must not load scipy.linalg (a third of a second); the
     # kernels load on first use and take scipy's BLAS wrappers without it;
     # a later `import scipy.linalg` still finds them as its own.
-    import subprocess
-    import sys
-
     code = ("import sys, fastnn, numpy as np; assert 'scipy.linalg' not in sys.modules\n"
             "m = fastnn.MLP(hidden=(4,), seed=0); m.fit(np.eye(6), np.arange(6) % 2, epochs=2)\n"
             "assert fastnn._kernels.network is not None and 'scipy.linalg' not in sys.modules\n"
@@ -45,5 +42,5 @@ def test_import_is_light():
             "assert scipy.linalg.cython_blas is cython_blas is sys.modules[cython_blas.__name__]\n"
             "assert 'sgemm' in cython_blas.__pyx_capi__\n"
             "assert m.predict(np.eye(6)).shape == (6,)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = fresh_python(code, timeout=120)
     assert proc.returncode == 0, proc.stderr

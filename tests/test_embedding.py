@@ -81,15 +81,14 @@ STATE = textwrap.dedent("""
 """)
 
 
-def test_import_and_predict_change_no_global_state(tmp_path):
+def test_import_and_predict_change_no_global_state(tmp_path, fresh_python):
     X, y = _digits_like(d=64)
     model = fastnn.MLP(hidden=(128, 64), seed=0)
     model.fit(X, y, epochs=1)
     model.save(tmp_path / "m.fnn")
     env = {k: v for k, v in os.environ.items()
            if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    proc = subprocess.run([sys.executable, "-c", STATE, str(tmp_path / "m.fnn")],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = fresh_python(STATE, [tmp_path / "m.fnn"], env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     before, after_import, after_predict = json.loads(proc.stdout)
     pools = [dict(state.pop("pools")) for state in (before, after_import, after_predict)]

@@ -2,9 +2,6 @@
 predict give (to 1e-5), for every layer, activation, batch-norm position, loss and
 dtype, on randomly initialised and briefly trained models."""
 
-import subprocess
-import sys
-
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -185,18 +182,18 @@ def test_errors_name_what_is_wrong(tmp_path):
     assert model.to_onnx(opset=13).opset_import[0].version == 13
 
 
-def test_without_onnx_a_clear_message_and_import_fastnn_does_not_load_it():
+def test_without_onnx_a_clear_message_and_import_fastnn_does_not_load_it(fresh_python):
     code = ("import sys; sys.modules['onnx'] = None\n"
             "import numpy as np, fastnn\n"
             "m = fastnn.MLP(hidden=(3,), seed=0); m.fit(np.eye(4), [0, 1, 0, 1], epochs=1)\n"
             "try:\n    m.to_onnx()\nexcept ImportError as e:\n    print(e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert "pip install 'fastnn[onnx]'" in out
+    proc = fresh_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert "pip install 'fastnn[onnx]'" in proc.stdout
     code = "import sys, fastnn; print('onnx' in sys.modules, 'onnxruntime' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.split() == ["False", "False"]
+    proc = fresh_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "False"]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -6,7 +6,6 @@ forward, backward and a NumPy GEMM per Python thread; each test reads its line.
 """
 
 import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -55,11 +54,10 @@ CONFIGS = [(1, 1), (2, 1), (1, 2), (2, 2)]          # (n_threads, Python threads
 
 
 @pytest.fixture(scope="module")
-def stress_run():
+def stress_run(fresh_python):
     configs = [f"{n}-{p}" for n, p in CONFIGS]
     try:
-        proc = subprocess.run([sys.executable, "-c", SCRIPT, *configs],
-                              capture_output=True, text=True, timeout=300)
+        proc = fresh_python(SCRIPT, configs, timeout=300)
     except subprocess.TimeoutExpired as exc:       # a deadlock: every test says so
         return f"timed out after {exc.timeout} s; output so far:\n{exc.stdout or ''}"
     return proc.stdout + proc.stderr

@@ -3,8 +3,6 @@ made inside functions too, and ``import fastnn`` loads neither the kernels nor
 the optional subpackages."""
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import fastnn
@@ -78,11 +76,12 @@ def test_no_import_cycles():
     assert not cycles, cycles
 
 
-def test_import_fastnn_loads_no_kernels_and_no_subpackages():
+def test_import_fastnn_loads_no_kernels_and_no_subpackages(fresh_python):
     code = ("import sys, fastnn; "
             "print(sorted(m for m in sys.modules if m.startswith(('fastnn._kernels._ops', "
             "'fastnn._kernels._network', 'fastnn.search', 'fastnn.datasets', 'scipy'))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = fresh_python(code)
+    assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
 
 

@@ -1,12 +1,12 @@
 """Every instruction-set variant of the kernels passes the kernel tests.
 
 The process loads one variant (the best the CPU runs, or FASTNN_ISA's), so
-each variant runs the parity and gradient tests in a process of its own.
+each variant runs the parity and gradient tests in a process of its own
+(a fresh one from the fresh_python fixture: FASTNN_ISA is read when the
+kernels load).
 """
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,10 +18,12 @@ KERNEL_TESTS = ["tests/test_ops_parity.py", "tests/test_gradients.py", "tests/te
                 "tests/test_batchnorm.py", "tests/test_model_gradients.py"]
 
 
-def _run(args, isa):
+PYTEST = "import sys, pytest; sys.exit(pytest.main())"     # python -m pytest, in short
+
+
+def _run(fresh_python, code, isa, args=()):
     env = dict(os.environ, FASTNN_ISA=isa)
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+    return fresh_python(code, args, env=env, cwd=ROOT, timeout=600)
 
 
 def test_the_best_available_variant_is_loaded():
@@ -31,20 +33,20 @@ def test_the_best_available_variant_is_loaded():
 
 
 @pytest.mark.parametrize("isa", _kernels.ISAS)
-def test_each_variant(isa):
+def test_each_variant(isa, fresh_python):
     if isa not in _kernels.available_isas():
-        proc = _run(["-c", "import fastnn; fastnn.config()"], isa)
+        proc = _run(fresh_python, "import fastnn; fastnn.config()", isa)
         assert proc.returncode != 0 and f"FASTNN_ISA={isa}" in proc.stderr or "not in this build" in proc.stderr
         return
-    proc = _run(["-c", "import fastnn._kernels as k; print(k.isa)"], isa)
+    proc = _run(fresh_python, "import fastnn._kernels as k; print(k.isa)", isa)
     assert proc.stdout.strip() == isa, proc.stderr
     if isa == _kernels.isa:
         return                     # this process ran the kernel tests on it already
-    proc = _run(["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *KERNEL_TESTS], isa)
+    proc = _run(fresh_python, PYTEST, isa, ["-q", "-x", "-p", "no:cacheprovider", *KERNEL_TESTS])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout
 
 
-def test_an_unknown_variant_is_refused():
-    proc = _run(["-c", "import fastnn; fastnn.config()"], "sse9")
+def test_an_unknown_variant_is_refused(fresh_python):
+    proc = _run(fresh_python, "import fastnn; fastnn.config()", "sse9")
     assert proc.returncode != 0 and "FASTNN_ISA='sse9'" in proc.stderr
