@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["figure", "COLORS", "STATE_MARKERS"]
+__all__ = ["figure", "blank", "COLORS", "STATE_MARKERS"]
 
 #: Colours of the trial states (and of training and validation curves).
 COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAILED": "#d62728",
@@ -19,12 +19,18 @@ def _matplotlib():
     return matplotlib
 
 
-def figure(nrows: int = 1, ncols: int = 1, *, width: float = 4.0, height: float = 3.0,
-           **subplots):
-    """A standalone Figure (no pyplot, works headless) and its axes, an array (nrows, ncols)."""
+def blank(width: float, height: float):
+    """A standalone Figure of ``width`` by ``height`` inches, no axes yet (no pyplot, works
+    headless)."""
     _matplotlib()
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def figure(nrows: int = 1, ncols: int = 1, *, width: float = 4.0, height: float = 3.0,
+           **subplots):
+    """A standalone Figure (no pyplot, works headless) and its axes, an array (nrows, ncols)."""
+    fig = blank(width * ncols, height * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False, **subplots)
     return fig, axes

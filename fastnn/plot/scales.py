@@ -94,6 +94,17 @@ def _limits(dist: Distribution) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
+def _log_minor(lo: float, hi: float) -> list[float]:
+    """Minor ticks of a log axis from ``lo`` to ``hi``: 2..9 times each power of ten (none
+    past 10 decades, as matplotlib's LogLocator), only those in range: a LogLocator makes
+    a decade more on each side, ticks that cost as much to lay out and are never drawn."""
+    k_lo, k_hi = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    if k_hi - k_lo > 10:
+        return []
+    return [v for k in range(k_lo, k_hi) for m in range(2, 10)
+            if lo <= (v := m * 10.0 ** k) <= hi]
+
+
 def set_scale(ax, dist: Distribution, axis: str = "x", label: str | None = None) -> None:
     """Put axis ``"x"`` or ``"y"`` of ``ax`` on ``dist``'s scale, with its ticks and limits."""
     from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
@@ -114,6 +125,8 @@ def set_scale(ax, dist: Distribution, axis: str = "x", label: str | None = None)
     marks = ticks(dist)
     target.set_major_locator(FixedLocator([p for p, _ in marks]))
     target.set_major_formatter(FixedFormatter([t for _, t in marks]))
+    if kind == "log":
+        target.set_minor_locator(FixedLocator(_log_minor(*_limits(dist))))
     if kind == ONE_MINUS:
         k_lo = math.floor(-math.log10(1 - dist.lo))
         k_hi = math.ceil(-math.log10(1 - dist.hi))

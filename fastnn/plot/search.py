@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from fastnn.plot._mpl import COLORS, STATE_MARKERS, figure
+from fastnn.plot._mpl import COLORS, STATE_MARKERS, blank, figure
 from fastnn.plot.scales import position, scale_name, set_scale, ticks
 
 __all__ = ["history", "slices", "zoom", "parallel_coordinates", "check_study"]
@@ -118,14 +118,23 @@ def history(study):
     return fig
 
 
-def _grid(n: int, ncols: int = 3, width: float = 3.6, height: float = 3.0, **kw):
+def _grid(n: int, ncols: int = 3, width: float = 3.6, height: float = 3.0):
+    """``n`` axes in rows of ``ncols`` sharing one y axis, labelled on the first column only.
+
+    Every axes shows the same quantity up the side, so one scale reads across the row,
+    and the figure has fewer tick labels to lay out and draw.
+    """
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
-    fig, axes = figure(nrows, ncols, width=width, height=height, **kw)
-    flat = list(axes.ravel())
-    for ax in flat[n:]:
-        ax.set_visible(False)
-    return fig, flat[:n]
+    fig = blank(width * ncols, height * nrows)
+    grid = fig.add_gridspec(nrows, ncols)
+    axes = []
+    for i in range(n):                 # no axes in the empty cells of the last row
+        ax = fig.add_subplot(grid[divmod(i, ncols)], sharey=axes[0] if axes else None)
+        if not ax.get_subplotspec().is_first_col():
+            ax.yaxis.set_tick_params(which="both", labelleft=False)
+        axes.append(ax)
+    return fig, axes
 
 
 def _check_names(study, params) -> list[str]:
@@ -169,7 +178,8 @@ def slices(study, params=None):
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per parameter (titled with its name): a log axis for
+        One axes per parameter (titled with its name), all on one value
+        axis (labelled on the first column): a log axis for
         LogUniform and IntLogUniform, a 1 - beta axis labelled in beta for
         OneMinusLogUniform, one slot per option for Choice. Trials in
         which a parameter was inactive are left out of its axes.
@@ -185,7 +195,8 @@ def slices(study, params=None):
         _best_point(ax, study, x_of)
         set_scale(ax, dist, "x", label=f"{name} ({scale_name(dist)})")
         ax.set_title(name)
-        ax.set_ylabel(_value_label(study))
+        if ax.get_subplotspec().is_first_col():         # the y axis is shared
+            ax.set_ylabel(_value_label(study))
     if axes and study.trials:
         axes[0].legend(fontsize=7, loc="best")
     return fig
@@ -214,7 +225,8 @@ def zoom(study, params=None):
     -------
     matplotlib.figure.Figure
         One axes per parameter: the parameter on its own scale across,
-        trial numbers down (round 1 on top), each stored round's range as a
+        trial numbers down (round 1 on top; one axis, labelled on the first
+        column), each stored round's range as a
         shaded box (gid "round-k", for every optimize call's rounds) and
         the trials as points coloured by value (brighter is better).
     """
@@ -251,10 +263,11 @@ def zoom(study, params=None):
                          if state == "PRUNED" else {"color": COLORS[state]})
                 ax.scatter(x, y, s=20, marker=STATE_MARKERS[state], gid=state, zorder=3, **style)
         set_scale(ax, dist, "x", label=f"{name} ({scale_name(dist)})")
-        if trials:
-            ax.set_ylim(max(t.number for t in trials) + 1, -1)
-        ax.set_ylabel("trial")
         ax.set_title(name)
+        if ax.get_subplotspec().is_first_col():         # the y axis is shared
+            ax.set_ylabel("trial")
+    if trials:
+        axes[0].set_ylim(max(t.number for t in trials) + 1, -1)
     return fig
 
 
