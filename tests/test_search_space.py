@@ -16,10 +16,17 @@ ALL = [Uniform(-5, 5), Uniform(0.1, 0.7), LogUniform(1e-4, 1e-1), LogUniform(1e-
        Choice([16, 32, 64]), Choice(["relu", "tanh", None, True, 0.5])]
 
 
+_UNITS: dict[int, list[float]] = {}     # seed -> the sampler's first unit draws
+
+
 def draws(dist, n, seed=0):
     """n values of dist through the study's own random sampler."""
+    # the unit draws do not depend on dist: made once per seed (each costs a SeedSequence
+    # and a Generator), not again for each of the ~20 distributions drawn from
+    units = _UNITS.setdefault(seed, [])
     sampler = Sampler("random", seed, 1)
-    return [dist.from_unit(sampler.raw(i)[0]) for i in range(n)]
+    units += [sampler.raw(i)[0] for i in range(len(units), n)]
+    return [dist.from_unit(u) for u in units[:n]]
 
 
 def test_log10_of_log_uniform_draws_is_uniform():
