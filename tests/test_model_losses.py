@@ -29,7 +29,8 @@ def test_regression_mlp_reaches_r2_095():
     X, y = _regression()
     X_tr, X_te, y_tr, y_te = X[:2400], X[2400:], y[:2400], y[2400:]
     model = MLP(hidden=(64, 64), loss="mse", batch_norm=False, activation="tanh", seed=0)
-    model.fit(X_tr, y_tr, epochs=60, batch_size=32, optimizer=Adam(3e-3))
+    # 20 epochs: r2 0.996-0.999 over seeds 0-5 (60 epochs gave 0.998; the bar is 0.95)
+    model.fit(X_tr, y_tr, epochs=20, batch_size=32, optimizer=Adam(3e-3))
     scores = model.evaluate(X_te, y_te)
     assert set(scores) == {"loss", "r2"}
     assert scores["r2"] >= 0.95, scores
