@@ -230,6 +230,9 @@ def zoom(study, params=None):
         shaded box (gid "round-k", for every optimize call's rounds) and
         the trials as points coloured by value (brighter is better).
     """
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import to_rgba
+
     study = check_study(study)
     names = _check_names(study, params)
     trials, rounds = study.trials, study.rounds()
@@ -245,10 +248,11 @@ def zoom(study, params=None):
                 continue
             x0, x1 = _box_edges(dist, rec["ranges"][name])
             y0, y1 = min(rec["trials"]) - 0.5, max(rec["trials"]) + 0.5
-            ax.fill_between([x0, x1], y0, y1, color=f"C{(rec['round'] - 1) % 10}", alpha=0.18,
-                            lw=0, gid=f"round-{rec['round']}")
-            ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color=f"C{(rec['round'] - 1) % 10}",
-                    lw=0.8)
+            color = f"C{(rec['round'] - 1) % 10}"
+            # one artist, shade and edge: a fraction of what fill_between and plot cost
+            ax.add_collection(PolyCollection(
+                [[(x0, y0), (x1, y0), (x1, y1), (x0, y1)]], facecolors=to_rgba(color, 0.18),
+                edgecolors=color, linewidths=0.8, gid=f"round-{rec['round']}"))
         x_of = _x_of(dist, name)
         done = [(x_of(t), t.number, t.value) for t in groups["COMPLETE"] if x_of(t) is not None]
         if done:
