@@ -1,4 +1,8 @@
-"""The command line, run as a user runs it: a separate process."""
+"""The command line, run as a user runs it: training then predicting through
+``python -m fastnn`` in a separate process, the other commands through what that
+process runs (``fastnn/__main__.py`` is ``raise SystemExit(main())``) in this one,
+with the same arguments, working directory, output and exit status to check and no
+new interpreter importing NumPy, fastnn and matplotlib again for each command."""
 
 import csv
 import subprocess
@@ -7,12 +11,27 @@ import sys
 import numpy as np
 import pytest
 
+from fastnn.cli import main
 from fastnn.datasets import load_digits
 
 
 def run(*args, cwd=None):
+    """``python -m fastnn *args`` in a new process."""
     return subprocess.run([sys.executable, "-m", "fastnn", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=300)
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """``fastnn *args`` run by ``main`` in this process, from ``cwd``: what ``run`` gives."""
+    def call(*args, cwd=None):
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        status = main(list(args))
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["fastnn", *args], status, out, err)
+    return call
 
 
 def _write_csv(path, X, y, names, target="digit"):
@@ -45,20 +64,20 @@ def test_train_on_digits_then_predict(tmp_path):
     assert np.mean(pred == y[:200]) > 0.95
 
 
-def test_train_on_a_csv_with_string_labels(tmp_path):
+def test_train_on_a_csv_with_string_labels(tmp_path, cli):
     X, y = load_digits()
     words = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
     names = [f"p{i}" for i in range(64)]
     data = tmp_path / "digits.csv"
     _write_csv(data, X[:900], words[y[:900]], names, target="label")
     model = tmp_path / "m.fnn"
-    proc = run("train", "--data", str(data), "--target", "label", "--epochs", "15",
+    proc = cli("train", "--data", str(data), "--target", "label", "--epochs", "15",
                "--hidden", "64", "--optimizer", "momentum", "--lr", "0.05", "--lr-decay", "0.05",
                "--batch-size", "64", "--quiet", "--save", str(model))
     assert proc.returncode == 0, proc.stderr
     assert "epoch " not in proc.stdout
     assert float(proc.stdout.split("validation accuracy")[1].split()[0]) > 0.9
-    proc = run("predict", str(model), str(data))               # target column present: ignored
+    proc = cli("predict", str(model), str(data))               # target column present: ignored
     assert proc.returncode == 0, proc.stderr
     pred = proc.stdout.split()[1:]
     assert len(pred) == 900 and np.mean(np.array(pred) == words[y[:900]]) > 0.9
@@ -76,7 +95,7 @@ def test_train_on_a_csv_with_string_labels(tmp_path):
     (["predict", "MODEL", "DATA"], "not a valid fastnn model file"),
     (["frobnicate"], "unknown command 'frobnicate'"),
 ])
-def test_bad_arguments_give_one_line_and_exit_2(tmp_path, args, message):
+def test_bad_arguments_give_one_line_and_exit_2(tmp_path, cli, args, message):
     good = tmp_path / "data.csv"
     good.write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
     bad = tmp_path / "bad.csv"
@@ -84,47 +103,47 @@ def test_bad_arguments_give_one_line_and_exit_2(tmp_path, args, message):
     junk = tmp_path / "junk.fnn"
     junk.write_bytes(b"junk")
     swap = {"DATA": str(good), "BADCSV": str(bad), "MODEL": str(junk)}
-    proc = run(*[swap.get(a, a) for a in args], cwd=tmp_path)
+    proc = cli(*[swap.get(a, a) for a in args], cwd=tmp_path)
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_info():
-    proc = run("info")
+def test_info(cli):
+    proc = cli("info")
     assert proc.returncode == 0 and "openmp:" in proc.stdout
 
 
-def test_search_then_show(tmp_path):
-    proc = run("search", "--trials", "6", "--jobs", "2", "--epochs", "3", "--study", "s.db",
+def test_search_then_show(tmp_path, cli):
+    proc = cli("search", "--trials", "6", "--jobs", "2", "--epochs", "3", "--study", "s.db",
                "--rounds", "2", "--scheduler", "asha", "--save", "best.fnn", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert sum(line.startswith("trial ") for line in proc.stdout.splitlines()) == 6
     assert "round 2/2 done" in proc.stdout and "its ranges: lr" in proc.stdout
     assert "6/6 done, 0 running" in proc.stdout and "rank" in proc.stdout
     assert (tmp_path / "best.fnn").exists()
-    proc = run("study", "show", "s.db", cwd=tmp_path)
+    proc = cli("study", "show", "s.db", cwd=tmp_path)
     assert proc.returncode == 0 and "6 trials" in proc.stdout and "best: trial" in proc.stdout
-    proc = run("study", "report", "s.db", "-o", "report.html", cwd=tmp_path)
+    proc = cli("study", "report", "s.db", "-o", "report.html", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     page = (tmp_path / "report.html").read_text()
     assert page.count("<svg") >= 4 and "Zoom history" in page and "<script" not in page
     # continuing the same study adds trials
-    proc = run("search", "--trials", "2", "--epochs", "2", "--study", "s.db", "--jobs", "1",
+    proc = cli("search", "--trials", "2", "--epochs", "2", "--study", "s.db", "--jobs", "1",
                cwd=tmp_path)
     assert proc.returncode == 0 and "6 earlier trials" in proc.stdout
-    proc = run("study", "show", "s.db", "--name", "other", cwd=tmp_path)
+    proc = cli("study", "show", "s.db", "--name", "other", cwd=tmp_path)
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 
-def test_babysit_and_resume(tmp_path):
-    proc = run("babysit", "--epochs", "3", "--hidden", "32", "--checkpoint-dir", "b", cwd=tmp_path)
+def test_babysit_and_resume(tmp_path, cli):
+    proc = cli("babysit", "--epochs", "3", "--hidden", "32", "--checkpoint-dir", "b", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "epoch   3" in proc.stdout
-    proc = run("babysit", "--epochs", "2", "--hidden", "32", "--checkpoint-dir", "b", "--resume",
+    proc = cli("babysit", "--epochs", "2", "--hidden", "32", "--checkpoint-dir", "b", "--resume",
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "resumed b at epoch 3" in proc.stdout and "epoch   5" in proc.stdout
-    proc = run("babysit", "--epochs", "2", "--checkpoint-dir", "b", cwd=tmp_path)
+    proc = cli("babysit", "--epochs", "2", "--checkpoint-dir", "b", cwd=tmp_path)
     assert proc.returncode == 2 and "resume" in proc.stderr
