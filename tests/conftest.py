@@ -160,9 +160,10 @@ class FreshPython:
     The process is a fork of a server that has imported only NumPy and
     threadpoolctl, so it is fresh as far as fastnn, its kernels and the OpenMP
     runtime go (none is loaded), and environment variables set through ``env``
-    are in place before any of them loads. Variables Python itself reads at
-    startup (``PYTHONPATH``...) are the server's: use a real subprocess to vary
-    those. Without ``os.fork`` it runs real subprocesses.
+    are in place before any of them loads. Variables read before that, by
+    Python at startup (``PYTHONPATH``...) or by NumPy's BLAS when it loads
+    (``OPENBLAS_NUM_THREADS``...), are the server's: use a real subprocess to
+    vary those. Without ``os.fork`` it runs real subprocesses.
     """
 
     def __init__(self):

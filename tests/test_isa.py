@@ -42,7 +42,9 @@ def test_each_variant(isa, fresh_python):
     assert proc.stdout.strip() == isa, proc.stderr
     if isa == _kernels.isa:
         return                     # this process ran the kernel tests on it already
-    proc = _run(fresh_python, PYTEST, isa, ["-q", "-x", "-p", "no:cacheprovider", *KERNEL_TESTS])
+    # the kernel tests use no hypothesis: its plugin would only add a quarter second
+    proc = _run(fresh_python, PYTEST, isa, ["-q", "-x", "-p", "no:cacheprovider",
+                                            "-p", "no:hypothesispytest", *KERNEL_TESTS])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout
 
