@@ -96,11 +96,11 @@ def _limits(dist: Distribution) -> tuple[float, float]:
 
 def _log_minor(lo: float, hi: float) -> list[float]:
     """Minor ticks of a log axis from ``lo`` to ``hi``: 2..9 times each power of ten (none
-    past 10 decades, as matplotlib's LogLocator), only those in range: a LogLocator makes
-    a decade more on each side, ticks that cost as much to lay out and are never drawn."""
-    k_lo, k_hi = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-    if k_hi - k_lo > 10:
+    when 10 powers or more are in range, as matplotlib's LogLocator), only those in range:
+    a LogLocator makes a decade more on each side, ticks laid out but never drawn."""
+    if math.floor(math.log10(hi)) - math.ceil(math.log10(lo)) + 1 >= 10:
         return []
+    k_lo, k_hi = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
     return [v for k in range(k_lo, k_hi) for m in range(2, 10)
             if lo <= (v := m * 10.0 ** k) <= hi]
 
