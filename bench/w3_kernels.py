@@ -178,16 +178,15 @@ def run(ctx: Context) -> tuple[list[Table], list[Target]]:
     repeats = ctx.repeats(REPEATS, QUICK_REPEATS)
     timing = f"Best of {repeats} interleaved repeats" if repeats > 1 else "One timing"
     table.notes += [
-        f"Copy bandwidth (np.copyto of {copy_bytes >> 20} MB, bytes read + written / time; at 2t two threads "
-        "each copy half): " + ", ".join(f"{t}t {bw / 1e9:.1f} GB/s" for t, bw in copy_bw.items())
-        + ".",
+        f"Copy bandwidth (np.copyto of {copy_bytes >> 20} MB, bytes read + written / time; "
+        "at 2t two threads each copy half): "
+        + ", ".join(f"{t}t {bw / 1e9:.1f} GB/s" for t, bw in copy_bw.items()) + ".",
         "Bytes a kernel must move: bn forward 2 n d + 8 d floats (x in, y out; gamma, beta, "
         "running stats in and out, mean and rstd out); bn backward 3 n d + 6 d; softmax + CE "
         "2 n c floats + n int64 labels.",
-        f"{timing} of a calibrated loop. fastnn: "
-        "fastnn.ops with out= buffers (its input checks included); bn forward updates running "
-        "stats on all sides; torch's softmax + CE runs autograd (cross_entropy forward + "
-        "backward).",
+        f"{timing} of a calibrated loop. fastnn: fastnn.ops with out= buffers (its input "
+        "checks included); bn forward updates running stats on all sides; torch's softmax + "
+        "CE runs autograd (cross_entropy forward + backward).",
     ]
     if ctx.torch is None:
         table.notes.append("PyTorch is not installed: torch columns skipped.")
