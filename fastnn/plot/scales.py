@@ -1,6 +1,8 @@
 """Axes on each parameter's own scale, the scale it was sampled on.
 
-- ``LogUniform``, ``IntLogUniform``: a log axis;
+- ``LogUniform``, ``IntLogUniform``: a log axis, ticked at powers of ten with
+  minor ticks between, or at powers of two (and no minor ticks) for an
+  ``IntLogUniform`` over at most 10 doublings;
 - ``OneMinusLogUniform``: a log axis of ``1 - beta`` turned so beta grows to
   the right, ticked and labelled in beta (0.9, 0.99, 0.999): equal steps
   between 0.9, 0.99 and 0.999, as the sampling has it;
@@ -56,6 +58,11 @@ def _decimal(value: float) -> str:
     return np.format_float_positional(float(f"{value:.12g}"), trim="-")
 
 
+def _powers_of_two(dist: Distribution) -> bool:
+    """Whether ``dist``'s axis is ticked at powers of two (integers over at most 10 doublings)."""
+    return isinstance(dist, IntLogUniform) and dist.hi / dist.lo <= 2 ** 10
+
+
 def ticks(dist: Distribution) -> list[tuple[float, str]]:
     """Readable ticks of ``dist``'s axis inside its range: (position, label) pairs."""
     if isinstance(dist, Choice):
@@ -64,7 +71,7 @@ def ticks(dist: Distribution) -> list[tuple[float, str]]:
     if isinstance(dist, OneMinusLogUniform):
         k_lo, k_hi = math.ceil(-math.log10(1 - lo) - 1e-9), math.floor(-math.log10(1 - hi) + 1e-9)
         values = [1 - 10.0 ** -k for k in range(k_lo, k_hi + 1)]
-    elif isinstance(dist, IntLogUniform) and hi / lo <= 2 ** 10:
+    elif _powers_of_two(dist):
         values = [2 ** k for k in range(math.ceil(math.log2(lo)), math.floor(math.log2(hi)) + 1)]
     elif isinstance(dist, (LogUniform, IntLogUniform)):
         values = [10.0 ** k for k in range(math.ceil(math.log10(lo) - 1e-9),
@@ -125,8 +132,9 @@ def set_scale(ax, dist: Distribution, axis: str = "x", label: str | None = None)
     marks = ticks(dist)
     target.set_major_locator(FixedLocator([p for p, _ in marks]))
     target.set_major_formatter(FixedFormatter([t for _, t in marks]))
-    if kind == "log":
-        target.set_minor_locator(FixedLocator(_log_minor(*_limits(dist))))
+    if kind == "log":                 # no decimal minor ticks between powers of two
+        target.set_minor_locator(FixedLocator([] if _powers_of_two(dist)
+                                              else _log_minor(*_limits(dist))))
     if kind == ONE_MINUS:
         k_lo = math.floor(-math.log10(1 - dist.lo))
         k_hi = math.ceil(-math.log10(1 - dist.hi))
