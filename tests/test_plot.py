@@ -87,6 +87,8 @@ def test_slices_mark_complete_pruned_and_failed_trials_apart(study):
                        for t in states[TrialState.COMPLETE])
         assert sorted(np.round(x)) == slots and np.abs(x - np.round(x)).max() <= 0.15 + 1e-9
         assert np.abs(x - np.round(x)).max() > 0
+        lo, hi = _ax(ax.figure, name).get_xlim()
+        assert lo < x.min() - 0.3 and x.max() + 0.3 < hi                # well inside the axes
 
 
 def test_history_shows_best_so_far_and_round_boundaries(study):

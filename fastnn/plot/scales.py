@@ -98,6 +98,8 @@ def _limits(dist: Distribution) -> tuple[float, float]:
         pad = 0.04 * (b - a)
         return float(_one_minus_inverse(a - pad)), float(_one_minus_inverse(b + pad))
     pad = 0.04 * (hi - lo)
+    if isinstance(dist, IntUniform):  # each integer's cell [k - 1/2, k + 1/2] in full: the
+        pad = max(pad, 0.5)           # points spread in it, zoom's boxes end at its edges
     return lo - pad, hi + pad
 
 
