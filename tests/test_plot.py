@@ -1,8 +1,5 @@
 """fastnn.plot: what the figures hold (scales, ticks, points, states, boxes), not only that they exist."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -208,12 +205,13 @@ def test_rounds_are_stored_with_the_study(study):
         again.close()
 
 
-def test_import_plot_loads_no_matplotlib_and_says_what_to_install():
+def test_import_plot_loads_no_matplotlib_and_says_what_to_install(fresh_python):
     code = ("import sys, fastnn, fastnn.plot, fastnn.search\n"
             "assert not {'matplotlib', 'tqdm'} & set(sys.modules), 'imported too early'\n"
             "sys.modules['matplotlib'] = None   # as if it were not installed\n"
             "from fastnn.search import Study, LogUniform\n"
             "s = Study(None, space={'x': LogUniform(1, 10)})\n"
             "try:\n    fastnn.plot.history(s)\nexcept ImportError as e:\n    print(e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = fresh_python(code, timeout=120)              # a process that has not loaded either
+    assert out.returncode == 0, out.stderr
     assert "pip install 'fastnn[plot]'" in out.stdout
