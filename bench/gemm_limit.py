@@ -6,17 +6,27 @@ Per layer ``(n_in, n_out)`` and batch ``b``: forward ``x @ W`` (b, n_in) @
 into preallocated outputs, BLAS held at 1 or 2 threads by threadpoolctl.
 The time of one step gives samples/s (batch / time): what a training step
 would reach if everything but its GEMMs were free.
+
+Beside it, Adam's update of W1's parameters (one flat float32 array, as a
+model holds them, through ``fastnn.ops.adam_update``), timed before the
+GEMMs (NumPy's BLAS threads spin on after a threaded GEMM): its cost does not depend on the batch size, so at a
+small batch it bounds W1 / limit on its own. The "ceiling" column is the
+fraction W1 would reach if everything but the GEMMs and that update were
+free: limit step / (limit step + update).
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+import fastnn
 from context import Context, fastnn_key
-from report import Table, Target, fmt_pct, fmt_rate, ratio
-from timing import best, calibrate, interleave, time_calls
-from w1_training import BATCHES, W1_LAYERS, train_flops_per_sample
+from report import Table, Target, fmt_pct, fmt_rate, fmt_us, ratio
+from timing import best, calibrate, interleave, time_calls, timed
+from w1_training import BATCHES, HIDDEN, W1_LAYERS, train_flops_per_sample
 
 GOAL = 0.70  # fastnn's W1 at batch 512 / the GEMM limit
 REPEATS = 9  # interleaved repeats in a full run
@@ -44,6 +54,26 @@ def gemm_step(batch: int, widths=W1_LAYERS, seed: int = 0):
     return step
 
 
+def n_params(widths=W1_LAYERS) -> int:
+    """Trainable parameters of W1's model (weights, biases, batch norm's gamma and beta)."""
+    model = fastnn.MLP(hidden=HIDDEN, n_classes=widths[-1], seed=0)
+    model.build(widths[0])
+    return model.n_params
+
+
+def update_time(ctx: Context, size: int, seed: int = 0) -> dict[int, float]:
+    """Seconds per Adam step over ``size`` float32 parameters at each thread count (best of
+    interleaved repeats), measured before any GEMM here: NumPy's BLAS threads keep spinning
+    for a while after a threaded GEMM and would take a core from fastnn's second thread."""
+    rng = np.random.default_rng(seed)
+    p, g = (rng.standard_normal(size, dtype=np.float32) for _ in range(2))
+    m, v = np.zeros(size, np.float32), np.full(size, 0.5, np.float32)
+    time.sleep(0.2)                 # let other pools' spinning threads go to sleep
+    runs = {t: timed(lambda t=t: fastnn.ops.adam_update(p, g, m, v, 1e-3, 5, n_threads=t),
+                     0.05 if ctx.quick else 0.15) for t in ctx.threads}
+    return best(interleave(runs, ctx.repeats(REPEATS)))
+
+
 def step_time(ctx: Context, batch: int) -> dict[int, float]:
     """Seconds per step at each thread count (best of interleaved repeats)."""
     step = gemm_step(batch)
@@ -59,15 +89,18 @@ def step_time(ctx: Context, batch: int) -> dict[int, float]:
     return best(interleave(runs, ctx.repeats(REPEATS)))
 
 
-def row(ctx: Context, batch: int, flops: float, table: Table) -> list[Target]:
+def row(ctx: Context, batch: int, flops: float, updates: dict[int, float],
+        table: Table) -> list[Target]:
     """Measure one batch size, add its table row, return its target (batch 512 only)."""
     times, w1 = step_time(ctx, batch), ctx.facts.get("W1", {}).get(batch, {})
     cells, targets = [batch], []
     for t in ctx.threads:
-        limit = batch / times[t]
+        gemm, adam = times[t], updates[t]
+        limit = batch / gemm
         mine = w1.get(fastnn_key(t))
         frac = ratio(mine, limit)
-        cells += [fmt_rate(limit), f"{limit * flops / 1e9:.1f}", fmt_pct(frac)]
+        cells += [fmt_rate(limit), f"{limit * flops / 1e9:.1f}", fmt_pct(frac), fmt_us(adam),
+                  fmt_pct(gemm / (gemm + adam))]
         if batch == 512 and t == ctx.head:
             targets.append(Target(f"W1 batch 512 vs GEMM limit ({t}t)",
                                   f"{fmt_rate(mine)} samples/s", f"GEMM limit {fmt_rate(limit)}",
@@ -80,17 +113,25 @@ def run(ctx: Context) -> tuple[list[Table], list[Target]]:
     flops = train_flops_per_sample()
     cols = ["batch"]
     for t in ctx.threads:
-        cols += [f"GEMM {t}t samples/s", f"GEMM {t}t GFLOP/s", f"fastnn {t}t W1 / limit"]
+        cols += [f"GEMM {t}t samples/s", f"GEMM {t}t GFLOP/s", f"fastnn {t}t W1 / limit",
+                 f"Adam update {t}t us", f"ceiling {t}t"]
     table = Table("GEMM limit: W1's GEMMs alone through BLAS (float32)", cols)
     targets = []
+    size = n_params()
+    updates = update_time(ctx, size)
     for batch in BATCHES:
-        targets += row(ctx, batch, flops, table)
+        targets += row(ctx, batch, flops, updates, table)
     table.notes += [
         f"{flops / 1e6:.2f} MFLOP per sample; NumPy matmul (its bundled OpenBLAS, within ~5% of "
         "scipy's that fastnn calls) into preallocated outputs, transposes passed as views; "
         f"best of {ctx.repeats(REPEATS)} interleaved repeats.",
         "At 2 threads this is BLAS's own thread pool; fastnn instead splits rows across its "
         "OpenMP pool with single-threaded GEMMs.",
+        f"Adam update: one step over W1's {size:,} parameters in one flat float32 array "
+        "(fastnn.ops.adam_update, its checks included), best of interleaved repeats before the GEMMs. Ceiling: "
+        "W1 / limit if everything but the GEMMs and this update were free, GEMM step / (GEMM "
+        "step + update). The update costs the same at any batch size; it is bound by one "
+        "square root and one division per parameter.",
     ]
     if "W1" not in ctx.facts:
         table.notes.append("W1 was not run: no fastnn fractions.")
