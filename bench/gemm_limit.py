@@ -9,8 +9,9 @@ would reach if everything but its GEMMs were free.
 
 Beside it, Adam's update of W1's parameters (one flat float32 array, as a
 model holds them, through ``fastnn.ops.adam_update``), timed before the
-GEMMs (NumPy's BLAS threads spin on after a threaded GEMM): its cost does not depend on the batch size, so at a
-small batch it bounds W1 / limit on its own. The "ceiling" column is the
+GEMMs (NumPy's BLAS threads spin on after a threaded GEMM): its cost does
+not depend on the batch size, so at a small batch it bounds W1 / limit on
+its own. The "ceiling" column is the
 fraction W1 would reach if everything but the GEMMs and that update were
 free: limit step / (limit step + update).
 """
@@ -128,10 +129,10 @@ def run(ctx: Context) -> tuple[list[Table], list[Target]]:
         "At 2 threads this is BLAS's own thread pool; fastnn instead splits rows across its "
         "OpenMP pool with single-threaded GEMMs.",
         f"Adam update: one step over W1's {size:,} parameters in one flat float32 array "
-        "(fastnn.ops.adam_update, its checks included), best of interleaved repeats before the GEMMs. Ceiling: "
-        "W1 / limit if everything but the GEMMs and this update were free, GEMM step / (GEMM "
-        "step + update). The update costs the same at any batch size; it is bound by one "
-        "square root and one division per parameter.",
+        "(fastnn.ops.adam_update, its checks included), best of interleaved repeats before "
+        "the GEMMs. Ceiling: W1 / limit if everything but the GEMMs and this update were free, "
+        "GEMM step / (GEMM step + update). The update costs the same at any batch size; it is "
+        "bound by one square root and one division per parameter.",
     ]
     if "W1" not in ctx.facts:
         table.notes.append("W1 was not run: no fastnn fractions.")
