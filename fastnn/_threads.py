@@ -323,6 +323,11 @@ def _register_with_threadpoolctl() -> None:
             # setting it found instead (None: detected), so a limit leaves nothing fixed
             global _default_n_threads
             if self._saved is _UNSET:
+                if num_threads == get_num_threads():
+                    # nothing to change: threadpool_limits on other pools (user_api="blas")
+                    # restores every pool's count on exit, fastnn's included; fixing it
+                    # here would turn off the thread chooser for good
+                    return
                 self._saved = _default_n_threads
                 set_num_threads(num_threads)
             elif num_threads == (self._saved or get_num_threads_detected()):

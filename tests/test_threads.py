@@ -5,7 +5,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 import fastnn
-from fastnn import ops
+from fastnn import _threads, ops
 from fastnn._threads import blas_held
 
 
@@ -165,9 +165,15 @@ def test_threadpoolctl_lists_and_limits_fastnn():
     with threadpool_limits(limits=1):
         assert fastnn.get_num_threads() == 1
     assert fastnn.get_num_threads() == default
+    assert not _threads.default_is_fixed()                    # the chooser still runs
     with threadpool_limits(limits=1, user_api="openmp"):     # as scikit-learn limits OpenMP
         assert fastnn.get_num_threads() == 1
-    assert fastnn.get_num_threads() == default
+    assert fastnn.get_num_threads() == default and not _threads.default_is_fixed()
+    # a limit on BLAS alone restores every pool's count on exit, fastnn's too: that must not
+    # fix fastnn's count (it would turn the thread chooser off)
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert fastnn.get_num_threads() == default
+    assert fastnn.get_num_threads() == default and not _threads.default_is_fixed()
 
 
 def test_num_threads_context_manager():
