@@ -736,3 +736,7 @@ def _note_printer(command: str):
         print(f"{command}: note: {lines[0] if lines else category.__name__}", file=sys.stderr)
 
     return show
+
+
+if __name__ == "__main__":        # python -m fastnn.cli, as python -m fastnn
+    sys.exit(main())

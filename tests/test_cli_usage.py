@@ -99,12 +99,16 @@ def test_a_bad_value_names_the_option_in_one_line(capsys, args, message):
     assert "--help)" in err                                # where to read more
 
 
-def test_version_in_process_and_from_the_entry_point(capsys):
+def test_version_in_process_and_from_the_entry_point(capsys, fresh_python):
     status, out, _ = run(capsys, "--version")
     assert status == 0 and out.strip() == f"fastnn {fastnn.__version__}"
     proc = subprocess.run([sys.executable, "-m", "fastnn", "--version"], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == f"fastnn {fastnn.__version__}"
+    # python -m fastnn.cli runs it too (what -m does, in a fresh process)
+    proc = fresh_python("import runpy; runpy.run_module('fastnn.cli', run_name='__main__', "
+                        "alter_sys=True)", ["--version"])
+    assert proc.returncode == 0 and proc.stdout.strip() == f"fastnn {fastnn.__version__}", proc
     script = Path(sys.executable).with_name("fastnn")          # the installed entry point
     proc = subprocess.run([str(script), "train", "--epochs", "ten"], capture_output=True,
                           text=True, timeout=120)

@@ -118,6 +118,9 @@ def test_auto_rolls_back_and_halves_the_rate_on_divergence(tmp_path, digits_spli
     events = sitter.events()
     rollbacks = [e for e in events if e["event"] == "policy" and e["action"] == "rollback"]
     assert rollbacks, [e["event"] for e in events]
+    # the reason is the divergence's own message: NaN or an explosion, and the epoch
+    assert all(r["reason"].startswith("diverged: the training loss ") and " epoch " in r["reason"]
+               for r in rollbacks), [r["reason"] for r in rollbacks]
     assert sitter.lr <= 1e3 * 0.5 ** len(rollbacks) * (1 + 1e-12)
     assert all(np.isfinite(r["loss"]) for r in sitter.curve)
     assert np.all(np.isfinite(sitter.model.get_weights()["params"]))

@@ -271,8 +271,9 @@ class Babysitter:
         Raises
         ------
         DivergedError
-            If the loss becomes NaN or infinite; the model is first put back
-            to the last checkpoint (the event is logged).
+            If the loss diverges (becomes NaN or infinite, or explodes: see
+            :class:`~fastnn.train.DivergedError`); the model is first put
+            back to the last checkpoint (the event is logged).
         """
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be a positive integer; got {epochs!r}")
@@ -351,11 +352,11 @@ class Babysitter:
             try:
                 records.append(self._one_epoch())
                 action = policy.decide(self.curve, self.optimizer.lr, self._since_change)
-            except DivergedError:
+            except DivergedError as exc:
                 best = (min(self.curve, key=lambda r: r["loss"])["epoch"] if self.curve
                         else self.start_epoch)
                 action = ("rollback", best, max(self.optimizer.lr * policy.backoff, policy.min_lr),
-                          "the loss became NaN or infinite")
+                          f"diverged: {exc}")
             if action is None:
                 continue
             if action[0] == "rollback":
