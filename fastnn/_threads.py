@@ -153,12 +153,18 @@ class ThreadChooser:
     that chose it (another process took a core). On a quiet machine this
     costs one slower segment in ``PROBE_EVERY``; beside busy processes it
     keeps training off the cores they hold.
+
+    A chooser made for a batch size (``batch_size``) ignores segments of
+    smaller batches (an epoch's short last batch timed on its own, as the
+    scikit-learn estimators do): they run fewer samples a second at any
+    count, and would look like drift.
     """
 
     PROBE_EVERY = 16
     DRIFT = 1.3
 
-    def __init__(self, n_max: int):
+    def __init__(self, n_max: int, batch_size: int | None = None):
+        self.batch_size = batch_size
         candidates = {1, n_max} | ({n_max // 2} if n_max >= 4 else set())
         self.candidates = sorted(candidates, reverse=True)
         self.rates: dict[int, float] = {}
@@ -173,8 +179,13 @@ class ThreadChooser:
         """The thread count for the next segment."""
         return self._queue[0] if self._queue else self.current
 
-    def record(self, n_threads: int, samples: int, seconds: float) -> None:
-        """A segment of ``samples`` rows took ``seconds`` on ``n_threads``."""
+    def record(self, n_threads: int, samples: int, seconds: float,
+               batch_size: int | None = None) -> None:
+        """A segment of ``samples`` rows (batches of ``batch_size`` rows) took ``seconds`` on
+        ``n_threads``."""
+        if self.batch_size is not None and batch_size is not None and \
+                batch_size < self.batch_size:
+            return                 # not comparable; the count to time waits for a next one
         rate = samples / max(seconds, 1e-9)
         self.rates[n_threads] = rate
         if self._queue:
@@ -194,20 +205,21 @@ _choosers_lock = threading.Lock()
 MAX_CHOOSERS = 256
 
 
-def chooser_for(work: tuple) -> ThreadChooser:
-    """The ThreadChooser for training of the kind ``work`` (the model's size) in this thread.
+def chooser_for(work: tuple, batch_size: int | None = None) -> ThreadChooser:
+    """The ThreadChooser for training of the kind ``work`` (the model's size) in batches of
+    ``batch_size`` rows, in this thread.
 
     Models of one size trained one after another in a thread (a search's trials,
     scikit-learn's repeated fits, a babysitter's one-epoch fits) share what the first
     measured, so a new model starts at the count that was fastest, not at a probe.
     """
-    key = (threading.get_ident(), get_num_threads(), work)
+    key = (threading.get_ident(), get_num_threads(), work, batch_size)
     with _choosers_lock:
         chooser = _choosers.get(key)
         if chooser is None:
             if len(_choosers) >= MAX_CHOOSERS:
                 _choosers.clear()
-            chooser = _choosers[key] = ThreadChooser(get_num_threads())
+            chooser = _choosers[key] = ThreadChooser(get_num_threads(), batch_size)
         return chooser
 
 

@@ -337,7 +337,7 @@ class Sequential:
         detected default (then training times itself and picks; see ThreadChooser)."""
         if self.n_threads is not None or default_is_fixed() or get_num_threads() == 1:
             return resolve_n_threads(self.n_threads)
-        return chooser_for((self._gemm_per_row, self._params.size, self.dtype.str, batch_size))
+        return chooser_for((self._gemm_per_row, self._params.size, self.dtype.str), batch_size)
 
     def _run_epoch(self, workspaces, X, targets, weight, order, bounds, optimizer, lr: float,
                    threads):
@@ -361,7 +361,8 @@ class Sequential:
                 status, part_loss, part_hits, _, stop, stop_loss = self._net.train_epoch(
                     workspaces, X, targets, weight, order, bounds[k0:k1 + 1], update, n)
                 if isinstance(threads, ThreadChooser):
-                    threads.record(n, int(bounds[k1] - bounds[k0]), time.perf_counter() - start)
+                    threads.record(n, int(bounds[k1] - bounds[k0]), time.perf_counter() - start,
+                                   int(bounds[k0 + 1] - bounds[k0]))
                 loss_sum, hits = loss_sum + part_loss, hits + part_hits
                 if status != _kernels.network.EPOCH_DONE:
                     stop += k0

@@ -223,6 +223,20 @@ def test_thread_chooser_keeps_the_faster_count_and_checks_again():
     assert ThreadChooser(8).candidates == [8, 4, 1]
 
 
+def test_thread_chooser_ignores_segments_of_smaller_batches():
+    from fastnn._threads import ThreadChooser
+
+    c = ThreadChooser(2, batch_size=200)
+    for n in (2, 1, 2):                              # 1 thread is faster
+        c.record(n, 1200, {2: 0.02, 1: 0.01}[n], 200)
+    assert c.current == 1 and c.since == 0
+    # an epoch's short last batch, timed alone, is slower per sample at any count: not drift
+    c.record(1, 147, 0.01, 147)
+    assert c.next() == 1 and c.since == 0 and c.rates == {2: 60000.0, 1: 120000.0}
+    c.record(1, 1200, 0.05, 200)                     # a full segment 5x slower: drift
+    assert c.next() == 2
+
+
 def test_a_default_fit_times_its_thread_counts_and_keeps_the_bits(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     rng = np.random.default_rng(4)
