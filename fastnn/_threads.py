@@ -148,11 +148,14 @@ class ThreadChooser:
     change between segments of an epoch. Each candidate (1, the default
     count, and half of it from 4 cores up) trains one segment; the fastest
     is kept (the first candidate timed twice: its first segment is a cold
-    start). The others are timed again every ``PROBE_EVERY`` segments, and
+    start). The others are timed again (against the kept count's latest
+    segment) every ``PROBE_EVERY`` segments, and
     at once when the kept count's rate falls ``DRIFT`` times below the rate
-    that chose it (another process took a core). On a quiet machine this
-    costs one slower segment in ``PROBE_EVERY``; beside busy processes it
-    keeps training off the cores they hold.
+    that chose it and below another count's last rate (another process took
+    a core: that count may now be faster). On a quiet machine this costs
+    one slower segment in ``PROBE_EVERY``; beside busy processes it keeps
+    training off the cores they hold, and a kept count whose speed swings
+    with the load does not time again a count measured far slower.
 
     A chooser made for a batch size (``batch_size``) ignores segments of
     smaller batches (an epoch's short last batch timed on its own, as the
@@ -196,8 +199,11 @@ class ThreadChooser:
                 self.chosen_rate, self.since = self.rates[self.current], 0
             return
         self.since += 1
-        if self.since >= self.PROBE_EVERY or rate * self.DRIFT < self.chosen_rate:
-            self._queue = [c for c in self.candidates if c != self.current] + [self.current]
+        others = max((r for n, r in self.rates.items() if n != self.current), default=0.0)
+        if self.since >= self.PROBE_EVERY or (rate * self.DRIFT < self.chosen_rate
+                                              and rate < others):
+            # the kept count's rate is the segment just timed: time the others
+            self._queue = [c for c in self.candidates if c != self.current]
 
 
 _choosers: dict[tuple, ThreadChooser] = {}

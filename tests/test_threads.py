@@ -213,8 +213,7 @@ def test_thread_chooser_keeps_the_faster_count_and_checks_again():
     speed = {2: 0.5, 1: 1.0}                      # a neighbour takes a core
     c.record(c.next(), 1000, 1000 / speed[2] / 1e4)          # 4x slower: drift
     assert c.next() == 1                          # times the other count at once
-    c.record(1, 1000, 1000 / speed[1] / 1e4)
-    c.record(c.next(), 1000, 1000 / speed[2] / 1e4)          # and the kept one again
+    c.record(1, 1000, 1000 / speed[1] / 1e4)      # against the drifted segment's rate
     assert c.current == 1
     for _ in range(ThreadChooser.PROBE_EVERY):    # steady: re-checked after PROBE_EVERY
         assert c.next() == 1
@@ -234,6 +233,19 @@ def test_thread_chooser_ignores_segments_of_smaller_batches():
     c.record(1, 147, 0.01, 147)
     assert c.next() == 1 and c.since == 0 and c.rates == {2: 60000.0, 1: 120000.0}
     c.record(1, 1200, 0.05, 200)                     # a full segment 5x slower: drift
+    assert c.next() == 2
+
+
+def test_thread_chooser_does_not_time_again_a_count_far_slower_on_a_swing():
+    from fastnn._threads import ThreadChooser
+
+    c = ThreadChooser(2)
+    for n in (2, 1, 2):                              # busy: 2 threads 4x slower than 1
+        c.record(n, 1000, {2: 0.04, 1: 0.01}[n])
+    assert c.current == 1 and c.rates == {2: 25000.0, 1: 100000.0}
+    c.record(1, 1000, 0.02)                          # 1 thread 2x slower for a while...
+    assert c.next() == 1                             # ...still far above 2 threads: kept
+    c.record(1, 1000, 0.05)                          # below 2 threads' last rate: time it
     assert c.next() == 2
 
 
