@@ -29,6 +29,7 @@ BLAS_THREADING_MIN = 65536
 
 _default_n_threads: int | None = None
 _detected_n_threads: int | None = None
+_detected_from_env = False          # whether OMP_NUM_THREADS gave _detected_n_threads
 _lock = threading.Lock()
 _holders = 0
 _limiter = None
@@ -118,14 +119,15 @@ def get_num_threads() -> int:
     do not change it; :func:`set_num_threads`, :func:`num_threads` and
     ``threadpoolctl.threadpool_limits`` do.
     """
-    global _detected_n_threads
+    global _detected_n_threads, _detected_from_env
     if _default_n_threads is not None:
         return _default_n_threads
     if _detected_n_threads is None:        # read once: it asks the OS
         if not _info.openmp_enabled():
             _detected_n_threads = 1
         else:
-            _detected_n_threads = _env_threads() or available_cores()
+            env = _env_threads()
+            _detected_n_threads, _detected_from_env = env or available_cores(), env is not None
     return _detected_n_threads
 
 
@@ -137,8 +139,16 @@ def set_num_threads(n_threads: int | None) -> None:
 
 def default_is_fixed() -> bool:
     """Whether the user fixed the default thread count (set_num_threads, num_threads,
-    threadpool_limits, OMP_NUM_THREADS), rather than fastnn detecting it."""
-    return _default_n_threads is not None or _env_threads() is not None
+    threadpool_limits, OMP_NUM_THREADS), rather than fastnn detecting it.
+
+    OMP_NUM_THREADS counts as it was when the count was detected, as for
+    :func:`get_num_threads`: Dask's nanny, for one, sets it in its parent's
+    environment for the workers it starts, which must not fix the parent's.
+    """
+    if _default_n_threads is not None:
+        return True
+    get_num_threads()                  # detects, once
+    return _detected_from_env
 
 
 class ThreadChooser:

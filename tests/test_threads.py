@@ -131,6 +131,15 @@ def test_the_default_is_fastnns_own_not_the_openmp_runtimes(fresh):
                  {"OMP_NUM_THREADS": "3,2"}) == "3"
     code = "import os; os.sched_setaffinity(0, {0}); import fastnn; print(fastnn.get_num_threads())"
     assert fresh(code) == "1"
+    # OMP_NUM_THREADS set in this process after the count was found (Dask's nanny sets it for
+    # the workers it starts) changes neither the count nor the thread chooser's freedom
+    code = ("import os, fastnn; from fastnn import _threads; n = fastnn.get_num_threads(); "
+            "os.environ['OMP_NUM_THREADS'] = '1'; "
+            "print(fastnn.get_num_threads() == n, _threads.default_is_fixed())")
+    assert fresh(code) == "True False"
+    code = ("import fastnn; from fastnn import _threads; "
+            "print(fastnn.get_num_threads(), _threads.default_is_fixed())")
+    assert fresh(code, {"OMP_NUM_THREADS": "1"}) == "1 True"
 
 
 def test_cgroup_quotas_cap_the_cores(tmp_path):
