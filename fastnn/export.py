@@ -46,6 +46,7 @@ import numpy as np
 
 from fastnn import layers as L
 from fastnn._version import __version__
+from fastnn.io import replace_atomically
 
 __all__ = ["to_onnx", "inference_steps", "DEFAULT_OPSET", "MIN_OPSET"]
 
@@ -187,7 +188,8 @@ def to_onnx(model, path=None, *, opset: int | None = None):
                                                 repr(model), meta)
     onnx.checker.check_model(proto, full_check=True)
     if path is not None:
-        _write(os.fspath(path), proto.SerializeToString())
+        data = proto.SerializeToString()
+        replace_atomically(path, lambda fh: fh.write(data))
     return proto
 
 
@@ -212,18 +214,6 @@ def _check_opset(onnx, opset) -> int:
         raise ValueError(f"opset must be an integer from {MIN_OPSET} to {newest} (the installed "
                          f"onnx package's newest); got {opset!r}")
     return int(opset)
-
-
-def _write(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 class _GraphWriter:

@@ -18,7 +18,8 @@ Writing goes to ``<path>.tmp-<pid>-<thread>``, flushed to disk (``fsync``),
 then renamed over ``path`` and the directory synced: a reader sees the old
 file or the new one, never a part, and a saved model survives a power
 loss. The temporary file is removed if writing fails; one left by a process
-that was killed is removed by the next write to the same path.
+that was killed is removed by the next write to the same path. ONNX exports
+are written the same way (:func:`replace_atomically`).
 
 This module knows the file, not the model: ``fastnn.model`` builds and
 restores models through :func:`write` and :func:`read`.
@@ -94,6 +95,22 @@ def write(path, header: dict, arrays: dict) -> None:
         check_arrays(arrays)
     except InvalidFile as exc:
         raise ValueError(f"cannot save to {os.fspath(path)}: {exc}") from None
+    replace_atomically(path, lambda fh: np.savez(fh, header=np.array(text), **arrays))
+
+
+def replace_atomically(path, write) -> None:
+    """Write a file through ``write(binary file object)`` and put it at ``path`` atomically.
+
+    The data goes to ``<path>.tmp-<pid>-<thread>``, flushed to disk, then
+    renamed over ``path`` and the directory synced; the temporary file is
+    removed if writing fails, and those of writers that were killed are
+    removed first (see the module docstring).
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError
+        If the folder does not exist, or ``path`` is a folder.
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -105,7 +122,7 @@ def write(path, header: dict, arrays: dict) -> None:
     tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
     try:
         with open(tmp, "wb") as fh:
-            np.savez(fh, header=np.array(text), **arrays)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -182,6 +182,43 @@ def test_errors_name_what_is_wrong(tmp_path):
     assert model.to_onnx(opset=13).opset_import[0].version == 13
 
 
+def _dead_pid() -> int:
+    """A process id no process has now."""
+    import os
+
+    with open("/proc/sys/kernel/pid_max") as fh:
+        pid = int(fh.read()) - 1
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1
+
+
+def test_the_file_is_written_as_a_saved_model_is(tmp_path):
+    import os
+
+    X, _ = _data(seed=3)
+    model = fastnn.MLP(hidden=(4,), seed=0)
+    model.fit(X, (X[:, 0] > 0.5).astype(int), epochs=1)
+    path = tmp_path / "m.onnx"
+    stale = tmp_path / f"m.onnx.tmp-{_dead_pid()}"      # left by a writer that was killed
+    live = tmp_path / f"m.onnx.tmp-{os.getppid()}"      # a writer still running
+    for p in (stale, live):
+        p.write_bytes(b"x" * 100)
+    model.to_onnx(path)
+    assert sorted(os.listdir(tmp_path)) == sorted(["m.onnx", live.name])
+    np.testing.assert_allclose(_run(str(path), X, model.dtype)["probabilities"],
+                               model.predict_proba(X), rtol=0, atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        model.to_onnx(tmp_path / "missing" / "m.onnx")
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        model.to_onnx(tmp_path)
+
+
 def test_without_onnx_a_clear_message_and_import_fastnn_does_not_load_it(fresh_python):
     code = ("import sys; sys.modules['onnx'] = None\n"
             "import numpy as np, fastnn\n"
