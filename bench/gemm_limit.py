@@ -39,31 +39,6 @@ REPEATS = 9  # interleaved repeats in a full run
 def gemm_step(batch: int, widths=W1_LAYERS, seed: int = 0, blas: str = "scipy"):
     """A function running one training step's GEMMs on preallocated float32 arrays, through
     scipy's BLAS (``blas="scipy"``, the one fastnn calls) or NumPy's matmul (``"numpy"``)."""
-    if blas == "scipy":
-        return _scipy_step(batch, widths, seed)
-    rng = np.random.default_rng(seed)
-    rand = lambda *shape: rng.standard_normal(shape, dtype=np.float32)  # noqa: E731
-    pairs = list(zip(widths[:-1], widths[1:]))
-    xs = [rand(batch, a) for a, _ in pairs]
-    Ws = [rand(a, b) for a, b in pairs]
-    ys = [np.empty((batch, b), np.float32) for _, b in pairs]
-    dys = [rand(batch, b) for _, b in pairs]
-    dWs = [np.empty_like(W) for W in Ws]
-    dxs = [np.empty_like(x) for x in xs]
-
-    def step() -> None:
-        for i in range(len(pairs)):
-            np.matmul(xs[i], Ws[i], out=ys[i])
-        for i in reversed(range(len(pairs))):
-            np.matmul(xs[i].T, dys[i], out=dWs[i])
-            if i:
-                np.matmul(dys[i], Ws[i].T, out=dxs[i])
-    return step
-
-
-def _scipy_step(batch: int, widths, seed: int):
-    """gemm_step through scipy.linalg.blas.sgemm. A row-major array is the column-major array
-    of its transpose, so each product is taken transposed (C.T = B.T @ A.T), into C.T."""
     from scipy.linalg.blas import sgemm
 
     rng = np.random.default_rng(seed)
@@ -76,7 +51,17 @@ def _scipy_step(batch: int, widths, seed: int):
     dWs = [np.empty_like(W) for W in Ws]
     dxs = [np.empty_like(x) for x in xs]
 
-    def step() -> None:
+    def numpy_step() -> None:
+        for i in range(len(pairs)):
+            np.matmul(xs[i], Ws[i], out=ys[i])
+        for i in reversed(range(len(pairs))):
+            np.matmul(xs[i].T, dys[i], out=dWs[i])
+            if i:
+                np.matmul(dys[i], Ws[i].T, out=dxs[i])
+
+    # A row-major array is the column-major array of its transpose, so sgemm takes each
+    # product transposed (C.T = B.T @ A.T), into C.T: views, no copies.
+    def scipy_step() -> None:
         for i in range(len(pairs)):            # y.T = W.T @ x.T
             sgemm(1.0, Ws[i].T, xs[i].T, beta=0.0, c=ys[i].T, overwrite_c=True)
         for i in reversed(range(len(pairs))):  # dW.T = dy.T @ x; dx.T = W @ dy.T
@@ -84,6 +69,8 @@ def _scipy_step(batch: int, widths, seed: int):
             if i:
                 sgemm(1.0, Ws[i].T, dys[i].T, trans_a=1, beta=0.0, c=dxs[i].T,
                       overwrite_c=True)
+
+    step = scipy_step if blas == "scipy" else numpy_step
     step()                                      # the products are right, and in place
     assert np.allclose(ys[0], xs[0] @ Ws[0], rtol=1e-4, atol=1e-3)
     assert np.allclose(dWs[1], xs[1].T @ dys[1], rtol=1e-4, atol=1e-3)
