@@ -7,8 +7,9 @@ Usage::
 Two copies of the W1 model (784-512-256-10, BN + ReLU, Adam, float32), one
 updating each op's parameters right after its backward (fastnn's default),
 one with ``Network.fuse_updates = False`` (one update of the flat array
-after the pass; the same bits), and W1's GEMMs alone (the GEMM limit),
-interleaved: samples/s of one epoch, best and median over the rounds.
+after the pass; the same bits), and W1's GEMMs alone through the BLAS
+fastnn calls (gemm_limit.gemm_step), interleaved: samples/s of one epoch,
+best and median over the rounds.
 """
 
 from __future__ import annotations
