@@ -98,8 +98,8 @@ def write(path, header: dict, arrays: dict) -> None:
     replace_atomically(path, lambda fh: np.savez(fh, header=np.array(text), **arrays))
 
 
-def replace_atomically(path, write) -> None:
-    """Write a file through ``write(binary file object)`` and put it at ``path`` atomically.
+def replace_atomically(path, write_to) -> None:
+    """Write a file through ``write_to(binary file object)`` and put it at ``path`` atomically.
 
     The data goes to ``<path>.tmp-<pid>-<thread>``, flushed to disk, then
     renamed over ``path`` and the directory synced; the temporary file is
@@ -122,7 +122,7 @@ def replace_atomically(path, write) -> None:
     tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
     try:
         with open(tmp, "wb") as fh:
-            write(fh)
+            write_to(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
