@@ -13,7 +13,8 @@ import numbers
 import numpy as np
 
 __all__ = ["boolean", "integer", "positive_int", "seed", "real", "seconds", "array", "numeric_dtype",
-           "float_dtype", "to_float", "disjoint", "same_buffer"]
+           "float_dtype", "to_float", "disjoint", "same_buffer", "closest", "name_list",
+           "unknown_name"]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -185,3 +186,37 @@ def disjoint(name: str, arr: np.ndarray, others, allow_exact: tuple = ()) -> Non
                     else "")
             raise ValueError(f"{name} must not overlap {other_name}: it is written in place "
                              f"while {other_name} is read; pass separate arrays{also}")
+
+
+# ---------------------------------------------------------------- names
+
+def closest(word: str, names, n: int = 3) -> list[str]:
+    """Up to ``n`` of ``names`` that look most like ``word`` (what a typo likely meant), best
+    first: those about as close as the closest (a 0.6 similarity at least); empty when none
+    is close."""
+    import difflib
+
+    scored = []
+    for name in dict.fromkeys(str(name) for name in names):
+        matcher = difflib.SequenceMatcher(None, str(word), name)
+        scored.append((matcher.ratio(), name))
+    scored.sort(key=lambda item: -item[0])
+    if not scored or scored[0][0] < 0.6:
+        return []
+    return [name for ratio, name in scored[:n] if ratio >= max(0.6, scored[0][0] - 0.1)]
+
+
+def name_list(names, most: int = 8) -> str:
+    """``names`` joined by commas, the middle ones left out (``...``) past ``most``."""
+    names = [str(name) for name in names]
+    shown = names if len(names) <= most else [*names[:most - 2], "...", *names[-2:]]
+    return ", ".join(shown)
+
+
+def unknown_name(word: str, names, what: str) -> str:
+    """A message's end for a ``word`` that is not one of ``names``: the closest ones if any
+    look alike, and the list (shortened) of ``what`` there are."""
+    names = list(names)
+    near = closest(word, names)
+    guess = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ""
+    return f"{guess}its {len(names)} {what} are {name_list(names)}"

@@ -52,11 +52,38 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one line naming the option, raised, not printed."""
+    """An argparse parser whose errors are one line naming the option, raised, not printed.
+
+    Options are never abbreviated (a typo must not guess: --epoch is not --epochs), and an
+    unknown argument is refused by the command it was given to, which names its closest
+    options and its own --help.
+    """
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        # A command's parser is run by its parent with parse_known_args, which passes
+        # what it does not know back up to the top, where the message would name
+        # 'fastnn' rather than the command: each parser refuses them itself.
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(self._unrecognized(extras))
+        return namespace, extras
+
+    def _unrecognized(self, extras: list[str]) -> str:
+        from fastnn._validation import closest
+
+        word = extras[0]
+        if not word.startswith("-"):
+            return f"unrecognized arguments: {' '.join(extras)}"
+        options = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+        given = word.split("=", 1)[0]
+        near = [o for o in options if o.startswith(given)] or closest(given, options)
+        guess = f"; did you mean {' or '.join(near)}?" if near else ""
+        return f"unrecognized argument {word}{guess}"
 
     def error(self, message):
         message = re.sub(r"^argument ([^:]+): ", r"\1: ", message)
@@ -134,6 +161,11 @@ def _add_data_options(p: argparse.ArgumentParser, seed: int | None = 0,
                    help="threads for the kernels (default: the cores this process may use)")
 
 
+def _add_quiet(p: argparse.ArgumentParser, what: str) -> None:
+    """--quiet, the same option on every command that trains."""
+    p.add_argument("--quiet", action="store_true", help=f"no {what}; the results still print")
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     from fastnn.layers import ACTIVATIONS
     from fastnn.optim import OPTIMIZERS
@@ -179,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     _add_model_options(p)
     p.add_argument("--save", metavar="PATH", help="write the trained model here (e.g. model.fnn)")
-    p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    _add_quiet(p, "progress line or bar per epoch")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("search", help="search hyperparameters: random, right scale, parallel")
@@ -212,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: none)")
     p.add_argument("--save", metavar="PATH", default="best.fnn",
                    help="where the best configuration's model is written")
+    _add_quiet(p, "progress line or bar per trial, nor each round's ranges")
     p.set_defaults(run=cmd_search)
 
     p = sub.add_parser("babysit", help="train one model, watching it: checkpoints, rollbacks, lr nudges")
@@ -222,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the run's directory: a checkpoint per epoch, state.json, events.jsonl")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --checkpoint-dir (its model and optimizer are kept)")
+    _add_quiet(p, "line per epoch (rollbacks and learning-rate changes still print)")
     p.set_defaults(run=cmd_babysit)
 
     p = sub.add_parser("study", help="look at a stored study")
@@ -300,6 +334,12 @@ def load_data(args) -> tuple[np.ndarray, np.ndarray, list[str]]:
         columns = _csv_columns(args.data)
         raise UsageError(f"--data {args.data} needs --target COLUMN, the label column; its "
                          f"columns are {_names(columns)}")
+    columns = _csv_columns(args.data)
+    if args.target not in columns:
+        from fastnn._validation import unknown_name
+
+        raise UsageError(f"--target {args.target}: {args.data} has no column {args.target!r}; "
+                         + unknown_name(args.target, columns, "columns"))
     return read_csv(args.data, target=args.target)
 
 
@@ -311,8 +351,9 @@ def _csv_columns(path) -> list[str]:
 
 
 def _names(names: list[str], most: int = 8) -> str:
-    shown = names if len(names) <= most else [*names[:most - 2], "...", *names[-2:]]
-    return ", ".join(shown)
+    from fastnn._validation import name_list
+
+    return name_list(names, most)
 
 
 def make_optimizer(name: str, lr: float, beta: float | None, weight_decay: float | None = None):
@@ -405,7 +446,7 @@ def cmd_search(args) -> int:
         study.optimize(objective, args.trials, n_jobs=args.jobs, executor=args.executor,
                        scheduler=scheduler, timeout=args.timeout,
                        trial_timeout=args.trial_timeout, rounds=args.rounds,
-                       top_k=args.top_k, progress=True)
+                       top_k=args.top_k, progress=not args.quiet)
         elapsed = time.perf_counter() - start
         print(f"\n{args.trials} trials in {elapsed:.1f}s "
               f"({60 * args.trials / elapsed:.1f} trials/min)\n")
@@ -477,7 +518,8 @@ def cmd_babysit(args) -> int:
     for _ in range(args.epochs):
         sitter.auto(1)
         for event in sitter.events()[seen:]:
-            print(_event_line(event), flush=True)
+            if not (args.quiet and event["event"] == "epoch"):
+                print(_event_line(event), flush=True)
         seen = len(sitter.events())
     print(f"now at epoch {sitter.epoch}, lr {sitter.lr:.3g}; checkpoints and events.jsonl in "
           f"{args.checkpoint_dir} (--resume continues the run)")
@@ -603,6 +645,7 @@ def cmd_predict(args) -> int:
     import fastnn
     from fastnn.datasets._csv import read_csv
 
+    _check_predict_order(args.model, args.csv)
     model = fastnn.load(args.model)
     if args.proba and not model.loss.classifier:
         raise UsageError(f"--proba applies to classifiers; {args.model} predicts values")
@@ -634,6 +677,23 @@ def cmd_predict(args) -> int:
     if args.out:
         print(f"wrote {len(labels)} predictions to {args.out}", file=sys.stderr)
     return 0
+
+
+def _is_model_file(path: str) -> bool:
+    """Whether ``path`` starts as a model file does (a zip archive: NumPy's .npz)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def _check_predict_order(model: str, rows: str) -> None:
+    """Refuse ``fastnn predict ROWS.csv MODEL.fnn``, saying the order is the other way."""
+    if _is_model_file(rows) and not _is_model_file(model):
+        raise UsageError(f"the arguments look swapped: {rows} is a model file and {model} is "
+                         f"not; the model comes first: fastnn predict {shlex.quote(rows)} "
+                         f"{shlex.quote(model)}")
 
 
 def _columns(a: np.ndarray) -> np.ndarray:

@@ -79,7 +79,7 @@ try:
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as exc:            # pragma: no cover - depends on the environment
     raise ImportError("fastnn.MLPClassifier and fastnn.MLPRegressor need scikit-learn 1.6 or "
-                      "later: pip install 'fastnn[sklearn]'") from exc
+                      "later: pip install 'scikit-learn>=1.6'") from exc
 
 from fastnn import layers as L
 from fastnn._threads import blas_held, resolve_n_threads
@@ -852,7 +852,7 @@ class _BaseMLP(BaseEstimator):
         """Export to ONNX: a graph that computes ``predict`` (output ``label``, or
         ``predictions`` for a regressor) and ``predict_proba`` (``probabilities``).
 
-        Needs the ``onnx`` package (``pip install "fastnn[onnx]"``); see
+        Needs the ``onnx`` package (``pip install onnx``); see
         :func:`fastnn.export.to_onnx`.
 
         Parameters

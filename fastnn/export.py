@@ -32,7 +32,7 @@ these outputs:
   label; a regressor's ``predictions`` (the exponential of the network's
   output for ``loss="poisson"``).
 
-``onnx`` is an optional dependency (``pip install "fastnn[onnx]"``),
+``onnx`` is an optional dependency (``pip install onnx``),
 imported only when a model is exported.
 """
 
@@ -63,8 +63,7 @@ def _import_onnx():
     try:
         import onnx
     except ImportError:
-        raise ImportError("exporting to ONNX needs the onnx package: pip install onnx "
-                          "(or pip install 'fastnn[onnx]')") from None
+        raise ImportError("exporting to ONNX needs the onnx package: pip install onnx") from None
     return onnx
 
 

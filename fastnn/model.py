@@ -595,7 +595,7 @@ class Sequential:
     def to_onnx(self, path=None, *, opset: int | None = None):
         """Export to ONNX: a graph that computes ``predict_proba`` and ``predict``.
 
-        Needs the ``onnx`` package (``pip install "fastnn[onnx]"``); see
+        Needs the ``onnx`` package (``pip install onnx``); see
         :func:`fastnn.export.to_onnx` for the graph's inputs and outputs.
 
         Parameters

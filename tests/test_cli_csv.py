@@ -107,7 +107,7 @@ def test_bad_arguments_name_themselves(tmp_path):
         read_csv(path, header="yes")
     with pytest.raises(TypeError, match="features must be a list of column names"):
         read_csv(path, features="a")
-    with pytest.raises(ValueError, match="has no column 'z'; its columns are"):
+    with pytest.raises(ValueError, match="has no column 'z'; its 2 columns are a, y"):
         read_csv(path, target="z")
     with pytest.raises(ValueError, match="target column 'y' cannot also be a feature"):
         read_csv(path, target="y", features=["a", "y"])

@@ -362,5 +362,5 @@ def test_sparse_input_is_never_densified_whole():
 def test_import_fastnn_does_not_import_sklearn_and_says_when_it_is_missing(shipped):
     report = shipped[2]
     assert report["sklearn after import fastnn"] is False
-    assert "pip install 'fastnn[sklearn]'" in report["missing"]
+    assert "pip install 'scikit-learn>=1.6'" in report["missing"]
     assert report["sklearn after fastnn.MLPClassifier"] is True

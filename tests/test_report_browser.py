@@ -1,4 +1,5 @@
-"""The HTML reports, rendered in headless Chromium (Debian's chromium; .ci/run installs it).
+"""The HTML reports, rendered in headless Chromium (see _browser.py: skipped without it,
+unless FASTNN_REQUIRE_CHROMIUM=1, which .ci/run sets).
 
 A copy of each page gets a probe script first in its head: it records
 errors and console.error calls, and at load writes into the page each
@@ -9,9 +10,9 @@ the rendered DOM; the test reads the probe's record from it.
 import html
 import json
 import re
-import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 import fastnn
@@ -20,6 +21,7 @@ from fastnn.cli import main as cli_main
 from fastnn.datasets import load_digits
 from fastnn.search import Babysitter
 
+from _browser import chromium, screenshot
 from _plot_study import make_study, objective
 
 PROBE = """<script>
@@ -30,7 +32,8 @@ console.error = (...a) => { window.__errors.push("console: " + a.join(" ")); __e
 window.addEventListener("load", () => {
   const sizes = [...document.querySelectorAll("figure svg")].map(s => {
     const r = s.getBoundingClientRect();
-    return [s.parentNode.id, r.width, r.height];
+    return [s.parentNode.id, r.width, r.height, r.left + window.scrollX, r.top + window.scrollY,
+            s.querySelectorAll("title").length];
   });
   const fetched = performance.getEntriesByType("resource").map(r => r.name);
   const out = document.createElement("pre");
@@ -41,20 +44,12 @@ window.addEventListener("load", () => {
 </script>"""
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail("these tests render the report in headless Chromium: apt-get install "
-                    "chromium (.ci/run installs it)")
-    return found
-
-
 def _render(page: str, tmp_path):
     """The probe's record and Chromium's console lines for ``page``."""
     probed = tmp_path / "probed.html"
     probed.write_text(page.replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
     proc = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          f"--user-data-dir={tmp_path / 'profile'}", "--host-resolver-rules=MAP * ~NOTFOUND",
          "--window-size=1200,900", "--virtual-time-budget=10000", "--enable-logging=stderr",
          "--v=0", "--dump-dom", probed.as_uri()],
@@ -77,9 +72,27 @@ def _check_rendered(page, tmp_path, n_figures):
     assert record["errors"] == [] and console == [], (record["errors"], console)
     assert record["fetched"] == []                       # nothing loaded from anywhere
     assert len(record["sizes"]) == n_figures
-    for key, width, height in record["sizes"]:
+    for key, width, height, *_ in record["sizes"]:
         assert width > 100 and height > 100, (key, width, height)
     return record
+
+
+def _check_screenshot(page, record, tmp_path):
+    """The page as Chromium draws it (a PNG kept in the test's folder): each figure's area
+    holds a drawing, in many colours (trials coloured by rank), not a blank box."""
+    from matplotlib.image import imread
+
+    page_path, png = tmp_path / "report.html", tmp_path / "report.png"
+    page_path.write_text(page, encoding="utf-8")
+    bottom = max(top + height for _, _, height, _, top, _ in record["sizes"])
+    screenshot(page_path, png, width=1200, height=int(bottom) + 40)
+    image = imread(png)[:, :, :3]
+    for key, width, height, left, top, _ in record["sizes"]:
+        area = image[int(top):int(top + height), int(left):int(left + width)]
+        assert area.shape[0] > 100 and area.shape[1] > 100, key
+        ink = (area < 0.9).any(axis=2).mean()
+        colours = len(np.unique((area * 31).round().reshape(-1, 3), axis=0))
+        assert 0.02 < ink < 0.9 and colours >= 20, (key, ink, colours)
 
 
 def test_study_report_renders_every_figure_with_no_errors(tmp_path):
@@ -97,9 +110,15 @@ def test_study_report_renders_every_figure_with_no_errors(tmp_path):
     assert "OneMinusLogUniform(0.8, 0.999)" in page and "log of 1 - x" in page
     retests = page[page.index("<h2>Retests"):page.index("<h2>Failed")]
     assert "rank before" in retests and retests.count("<tr>") == 1 + 2   # header, 2 trials
-    record = _check_rendered(page, tmp_path, n_figures=5)
-    assert [key for key, _, _ in record["sizes"]] == ["fig-history", "fig-slices", "fig-parallel",
-                                                      "fig-zoom", "fig-curves"]
+    record = _check_rendered(page, tmp_path, n_figures=7)
+    assert [key for key, *_ in record["sizes"]] == ["fig-history", "fig-slices", "fig-parallel",
+                                                    "fig-contour", "fig-edf", "fig-zoom",
+                                                    "fig-curves"]
+    hovers = {key: titles for key, *_, titles in record["sizes"]}
+    for key in ("fig-history", "fig-slices", "fig-parallel", "fig-contour", "fig-zoom",
+                "fig-curves"):                    # each trial's point or line: its title
+        assert hovers[key] >= 10, (key, hovers[key])
+    _check_screenshot(page, record, tmp_path)
     study.close()
 
 

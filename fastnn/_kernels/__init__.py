@@ -35,8 +35,39 @@ def _libgomp_loaded() -> bool | None:
         return None
 
 
+DISTRIBUTION = "fastnn-mlp"   # the name pip knows fastnn by (PyPI's "fastnn" is another project)
+
+
+def _not_built_message() -> str:
+    """What happened when the fastnn being imported has no compiled kernels, and what to do."""
+    import json
+    import shlex
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tree = os.path.dirname(here)
+    build = f"pip install -e {shlex.quote(tree)}"
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+
+        dist = distribution(DISTRIBUTION)
+        origin = json.loads(dist.read_text("direct_url.json") or "{}")
+        installed = os.fspath(dist.locate_file(""))
+    except (ImportError, PackageNotFoundError, ValueError):
+        origin, installed = {}, None
+    if origin.get("dir_info", {}).get("editable") and origin.get("url") == f"file://{tree}":
+        return (f"fastnn's compiled kernels are missing from {here} (an editable install): "
+                f"build them again with: {build}")
+    found = f"; {DISTRIBUTION} is installed in {installed}" if installed else ""
+    return (f"fastnn was imported from the source tree {tree}, whose compiled kernels are not "
+            f"built (the current folder or sys.path puts that tree's fastnn/ first{found}). "
+            f"Run Python from another folder to use the installed fastnn, or build the kernels "
+            f"in the tree with: {build}")
+
+
 def _load_info():
     """Import _info (and so the OpenMP runtime); return (module, how waiting was set)."""
+    if importlib.util.find_spec(f"{__name__}._info") is None:
+        raise ImportError(_not_built_message())
     if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
         how = "as the environment sets it"
     elif _libgomp_loaded() is not False:

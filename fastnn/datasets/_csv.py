@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+from fastnn._validation import unknown_name
+
 __all__ = ["read_csv"]
 
 ENCODING = "utf-8-sig"          # UTF-8, with or without the byte-order mark spreadsheets write
@@ -80,7 +82,8 @@ def read_csv(path, target: str | None = None, features: list[str] | None = None,
                              f"{len(features)} (the features {_span(features)}, in order)")
         columns, skip = list(features or (f"column_{i}" for i in range(len(first)))), 0
     if target is not None and target not in columns:
-        raise ValueError(f"{name} has no column {target!r}; its columns are {columns}")
+        raise ValueError(f"{name} has no column {target!r}; "
+                         + unknown_name(target, columns, "columns"))
     if features is None:
         features = [c for c in columns if c != target]
     if target is not None and target in features:

@@ -28,9 +28,13 @@ def learning_curves(source):
           rollback and a dotted one (gid "nudge-i") at each change of the
           learning rate;
         - a :class:`~fastnn.search.Study` or a list of its trials: each
-          trial's reported values by step, coloured by state (gids
-          "COMPLETE", "PRUNED", "FAILED": LineCollections, one line per
-          trial).
+          trial's reported values by step (epoch, when the objective
+          recorded its epochs), on whole-number ticks: COMPLETE trials
+          coloured by rank (a colour bar reads it), PRUNED ones grey and
+          dashed, FAILED ones red (gids "COMPLETE", "PRUNED", "FAILED":
+          LineCollections, one line per trial), the best trial a thick
+          black line ending in a star (gid "best"), the legend below the
+          axes.
 
     Returns
     -------
@@ -151,22 +155,57 @@ def _babysit_curves(checkpoint_dir):
 def _study_curves(trials, title: str, direction: str | None):
     from matplotlib.collections import LineCollection
 
-    fig, axes = figure(width=6.0, height=3.4)
+    from fastnn.plot._mpl import RANK_CMAP, hover, integer_ticks
+    from fastnn.plot.search import _describe, _ranks, robust_range, value_name
+
+    fig, axes = figure(width=7.5, height=3.8)
     ax = axes[0, 0]
+    metric = value_name(trials)
+    curves = [t for t in trials if t.intermediate]
+    rank = _ranks([t for t in curves if str(t.state) == "COMPLETE"], direction or "maximize")
     drawn = 0
-    for state in ("COMPLETE", "PRUNED", "FAILED"):
-        lines = [np.array(t.intermediate, dtype=float) for t in trials
-                 if str(t.state) == state and t.intermediate]
-        if not lines:
+    for state in ("FAILED", "PRUNED", "COMPLETE"):
+        ts = [t for t in curves if str(t.state) == state]
+        if state == "COMPLETE":               # the worst first: the best on top
+            ts.sort(key=lambda t: -rank.get(t.number, 0))
+        if not ts:
             continue
-        drawn += len(lines)
-        ax.add_collection(LineCollection(lines, colors=COLORS[state], linewidths=1.0,
-                                         alpha=0.8, gid=state,
-                                         label=f"{state.lower()} ({len(lines)})"))
+        drawn += len(ts)
+        style = {"COMPLETE": {"linewidths": 1.1, "alpha": 0.9},
+                 "PRUNED": {"colors": "#9a9a9a", "linewidths": 0.8, "linestyles": "dashed"},
+                 "FAILED": {"colors": COLORS["FAILED"], "linewidths": 0.8}}[state]
+        lines = LineCollection([np.array(t.intermediate, dtype=float) for t in ts], gid=state,
+                               label=f"{state.lower()} ({len(ts)})", zorder=2, **style)
+        if state == "COMPLETE" and direction is not None:
+            lines.set_array(np.array([rank[t.number] for t in ts], dtype=float))
+            lines.set_cmap(RANK_CMAP)
+            lines.set_clim(1, max(len(rank), 2))
+            bar = fig.colorbar(lines, ax=ax, pad=0.01, label=f"rank by {metric} (1: best)")
+            bar.ax.invert_yaxis()
+        elif state == "COMPLETE":
+            lines.set_color(COLORS["COMPLETE"])
+        hover(lines, [_describe(t, metric) for t in ts])
+        ax.add_collection(lines)
+    best = min(rank, key=rank.get) if rank else None
+    if best is not None:
+        t = next(t for t in curves if t.number == best)
+        steps, values = np.array(t.intermediate, dtype=float).T
+        ax.plot(steps, values, color="black", lw=2.2, gid="best", zorder=4,
+                label=f"best: trial {best}")
+        ax.scatter(steps[-1:], values[-1:], s=120, marker="*", color="gold",
+                   edgecolors="black", linewidths=0.6, zorder=5)
     ax.autoscale()
-    ax.set_xlabel("step")
-    ax.set_ylabel("reported value" + (f" ({direction})" if direction else ""))
-    ax.set_title(f"{title}: reported values of {drawn} trials")
+    values = [v for t in curves for _, v in t.intermediate]
+    if values:
+        lo, hi = robust_range(values)
+        pad = 0.06 * (hi - lo) or 0.05 * max(abs(hi), 1e-12)
+        ax.set_ylim(lo - pad, hi + pad)
+    integer_ticks(ax.xaxis)
+    epochs = any("epochs" in t.user_attrs for t in curves)
+    ax.set_xlabel("epoch" if epochs else "step")
+    ax.set_ylabel(f"reported {metric}")
+    ax.set_title(f"{title}: {metric} reported by {drawn} trials", fontsize=10)
     if drawn:
-        ax.legend(fontsize=8)
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=4,
+                   fontsize=8, frameon=False)
     return fig

@@ -14,6 +14,7 @@ import html
 import io
 import math
 import os
+import re
 import statistics
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
@@ -116,11 +117,20 @@ def _svg(fig, key: str) -> str:
         # first time (drawing nothing) before the real draw
         engine.execute(fig)
         fig.set_layout_engine(None)
+    from fastnn.plot._mpl import HOVER
+
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": key}):
         fig.savefig(buf, format="svg")
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    text = text[text.index("<svg"):]
+    # hover texts travel as links around their elements (fastnn.plot._mpl.hover): each
+    # becomes a group whose <title> the browser shows under the pointer; no link is left
+    opening = re.compile(r'<a xlink:href="' + re.escape(HOVER) + r'([^"]*)"[^>]*>')
+    if opening.search(text):
+        text = opening.sub(lambda m: f"<g><title>{m.group(1)}</title>", text)
+        text = text.replace("</a>", "</g>")
+    return text
 
 
 def _figure(fig, key: str, caption: str) -> str:
@@ -153,12 +163,7 @@ def _study_page(study, title) -> str:
     space = [(n, repr(d), scale_name(d)) for n, d in study.space.items()]
     sections = ["<h2>Settings</h2>" + _table(["setting", "value"], settings, (0, 1)),
                 "<h2>Space</h2>" + _table(["parameter", "distribution", "axis"], space, (0, 1, 2))]
-    ranked = study.ranked()
-    names = study.space.names
-    rows = [[i, t.number, t.value] + [t.params.get(n) for n in names]
-            for i, t in enumerate(ranked[:20], 1)]
-    sections.append("<h2>Leaderboard</h2>" + (_table(["rank", "trial", "value"] + names, rows)
-                                              if rows else "<p>No complete trial yet.</p>"))
+    sections.append(_leaderboard(study))
     if trials:
         sections.append("<h2>Figures</h2>" + _study_figures(study, plot))
     sections.append(_zoom_section(study))
@@ -167,22 +172,83 @@ def _study_page(study, title) -> str:
     return _page(title or f"fastnn study {study.name!r}", sections)
 
 
+def _leaderboard(study, top: int = 20) -> str:
+    """The best trials: value, state, epochs trained, duration, parameters; and, for an
+    accuracy on known validation rows, how many rows separate each from the best."""
+    from fastnn.plot.search import value_name
+
+    ranked = study.ranked()
+    if not ranked:
+        return "<h2>Leaderboard</h2><p>No complete trial yet.</p>"
+    metric = value_name(study.trials)
+    names = study.space.names
+    n_rows = Counter(t.user_attrs.get("val_rows") for t in ranked
+                     if isinstance(t.user_attrs.get("val_rows"), int)).most_common(1)
+    n_rows = n_rows[0][0] if n_rows and "accuracy" in metric else None
+    best = ranked[0].value
+    headers = ["rank", "trial", metric, "state", "epochs", "seconds"]
+    headers += ["rows behind best"] if n_rows else []
+    rows = []
+    for i, t in enumerate(ranked[:top], 1):
+        row = [i, t.number, t.value, str(t.state).lower(), _epochs(t), _seconds(t)]
+        if n_rows:
+            row.append(round(abs(best - t.value) * n_rows))
+        rows.append(row + [t.params.get(n) for n in names])
+    note = ""
+    if n_rows:
+        shown = ranked[:top]
+        gap = round(abs(best - shown[-1].value) * n_rows)
+        note = (f"<p class=\"note\">{_e(metric.capitalize())} on {n_rows} validation rows: one "
+                f"row is {1 / n_rows:.4f}. The {len(shown)} trials shown lie within {gap} rows "
+                f"of the best, so neighbouring ranks are often a row or two apart: within the "
+                f"noise of another seed or split (a retest tells).</p>")
+    return "<h2>Leaderboard</h2>" + note + _table(headers + names, rows, (3,))
+
+
+def _epochs(t):
+    epochs = t.user_attrs.get("epochs")
+    if isinstance(epochs, int):
+        return epochs
+    return max((step for step, _ in t.intermediate), default=None)
+
+
+def _seconds(t):
+    return None if t.duration is None else round(t.duration, 1)
+
+
 def _study_figures(study, plot) -> str:
+    from fastnn.plot.search import importances, value_name
+
+    metric = value_name(study.trials)
     parts = [_figure(plot.history(study), "history",
-                     "Value of each trial, the best so far, and where each round began."),
+                     f"The {metric} of each trial, the best so far, and where each round began; "
+                     "trials far below the rest are triangles on the bottom edge."),
              _figure(plot.slices(study), "slices",
-                     "Value against each parameter on the scale it was sampled on; pruned "
-                     "trials hollow squares, failed ones red crosses at the bottom."),
+                     f"The {metric} against each parameter on the scale it was sampled on; "
+                     "pruned trials hollow squares, failed ones red crosses at the bottom."),
              _figure(plot.parallel_coordinates(study), "parallel",
-                     "One line per trial through every parameter's axis, coloured by value.")]
+                     "One line per trial through every parameter's axis, coloured by rank.")]
+    complete = [t for t in study.trials if str(t.state) == "COMPLETE"]
+    if len(study.space.names) >= 2 and len(complete) >= 3:
+        first, second = list(importances(study))[:2]
+        parts.append(_figure(plot.contour(study, [first, second]), "contour",
+                             f"The {metric} over the two parameters that account for most of "
+                             f"its spread ({first} and {second}), interpolated between the "
+                             "trials."))
+    if complete:
+        parts.append(_figure(plot.edf(study), "edf",
+                             f"The fraction of trials whose {metric} reached each level, of all "
+                             "trials and of each round."))
     if study.rounds():
         parts.append(_figure(plot.zoom(study), "zoom",
                              "The range each coarse-to-fine round sampled (shaded), trials "
-                             "coloured by value, round 1 on top."))
+                             "coloured by rank, round 1 on top."))
     if any(t.intermediate for t in study.trials):
         parts.append(_figure(plot.learning_curves(study), "curves",
-                             "The values each trial reported, by step."))
-    return "\n".join(parts)
+                             f"The {metric} each trial reported as it trained, coloured by "
+                             "rank; the best trial in black."))
+    return "\n".join(parts) + ("<p class=\"note\">Rest the pointer on a point or a line to "
+                               "read its trial's parameters.</p>")
 
 
 def _zoom_section(study) -> str:

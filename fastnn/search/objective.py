@@ -33,8 +33,13 @@ class MLPObjective:
 
     The objective's value is the validation accuracy after the last epoch
     it trained; ``trial.user_attrs`` gets ``epochs``, ``val_loss`` and
-    ``n_threads`` (with the seed, what it takes to train the same model again).
+    ``n_threads`` (with the seed, what it takes to train the same model again),
+    and ``metric`` (what the value is, for figures and reports) and
+    ``val_rows`` (how many rows it was scored on).
     """
+
+    #: What the value is, as figures and reports name it.
+    metric = "validation accuracy"
 
     def __init__(self, X_train, y_train, X_val, y_val, max_epochs: int = 20, *,
                  batch_norm: bool = True, activation: str = "relu", dtype="float32"):
@@ -85,5 +90,6 @@ class MLPObjective:
             trial.report(scores["accuracy"], epoch)
             if trial.should_stop():
                 break
-        trial.user_attrs.update(epochs=epoch, val_loss=scores["loss"], n_threads=trial.n_threads)
+        trial.user_attrs.update(epochs=epoch, val_loss=scores["loss"], n_threads=trial.n_threads,
+                                metric=self.metric, val_rows=len(self.y_val))
         return scores["accuracy"]

@@ -37,8 +37,7 @@ def _optuna():
     try:
         import optuna
     except ImportError:
-        raise ImportError("the Optuna bridge needs optuna: pip install optuna "
-                          "(or pip install 'fastnn[optuna]')") from None
+        raise ImportError("the Optuna bridge needs optuna: pip install optuna") from None
     return optuna
 
 

@@ -196,8 +196,7 @@ class Study:
         try:
             import pandas as pd
         except ImportError:
-            raise ImportError("Study.to_dataframe needs pandas: pip install pandas "
-                              "(or pip install 'fastnn[pandas]')") from None
+            raise ImportError("Study.to_dataframe needs pandas: pip install pandas") from None
         rows = []
         for t in self.trials:
             row = {"number": t.number, "state": str(t.state), "value": t.value, "seed": t.seed,
@@ -536,7 +535,7 @@ class Study:
         ``Choice`` -> ``CategoricalDistribution``; a ``OneMinusLogUniform``
         parameter becomes a ``FloatDistribution`` on beta, with the user
         attribute ``fastnn_scale`` of each trial naming the scale. Needs
-        optuna (``pip install "fastnn[optuna]"``).
+        optuna (``pip install optuna``).
 
         Parameters
         ----------
