@@ -8,8 +8,6 @@ import re
 import numpy as np
 import pytest
 
-pytest.importorskip("matplotlib")
-
 from fastnn import plot
 from fastnn.plot.search import importances, robust_range
 from fastnn.search import Choice, IntUniform, LogUniform, OneMinusLogUniform, Study
@@ -172,3 +170,17 @@ def test_the_report_leaderboard_and_hover_text(study, tmp_path):
     assert "fastnn-hover" not in page and "<a " not in page
     for key in ("history", "slices", "parallel", "contour", "edf", "zoom", "curves"):
         assert f'id="fig-{key}"' in page, key
+
+
+def test_a_fit_s_curves_tick_whole_epochs():
+    import fastnn
+    from fastnn.datasets import load_digits
+
+    X, y = load_digits()
+    model = fastnn.MLP(hidden=(8,), seed=0)
+    model.fit(X[:300], y[:300], epochs=3, validation_data=(X[300:400], y[300:400]))
+    fig = plot.learning_curves(model)
+    _drawn(fig)
+    for ax in fig.axes:
+        assert ax.get_xlabel() == "epoch"
+        assert all(float(t).is_integer() for t in ax.get_xticks()), ax.get_xticks()

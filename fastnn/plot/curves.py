@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fastnn.plot._mpl import COLORS, figure
+from fastnn.plot._mpl import COLORS, figure, integer_ticks
 
 __all__ = ["learning_curves"]
 
@@ -74,6 +74,7 @@ def _fit_curves(h: dict):
     ax.set_ylabel("loss")
     ax.set_title("loss")
     ax.legend(fontsize=8)
+    integer_ticks(ax.xaxis)
     if metric:
         ax = axes[0, 1]
         keys = ("val_r2",) if metric == "val_r2" else ("accuracy", "val_accuracy")
@@ -83,6 +84,7 @@ def _fit_curves(h: dict):
         ax.set_xlabel("epoch")
         ax.set_title("R^2" if metric == "val_r2" else "accuracy")
         ax.legend(fontsize=8)
+        integer_ticks(ax.xaxis)
     return fig
 
 
@@ -131,6 +133,7 @@ def _babysit_curves(checkpoint_dir):
         lr_ax.set_yscale("log")
     lr_ax.set_ylabel("learning rate")
     lr_ax.set_xlabel("epochs run (rolled-back ones included)")
+    integer_ticks(lr_ax.xaxis)
     counts = {"rollback": 0, "nudge": 0, "diverged": 0}
     for pos, kind, event in marks:
         counts[kind] += 1
@@ -155,7 +158,7 @@ def _babysit_curves(checkpoint_dir):
 def _study_curves(trials, title: str, direction: str | None):
     from matplotlib.collections import LineCollection
 
-    from fastnn.plot._mpl import RANK_CMAP, hover, integer_ticks
+    from fastnn.plot._mpl import RANK_CMAP, hover
     from fastnn.plot.search import _describe, _ranks, robust_range, value_name
 
     fig, axes = figure(width=7.5, height=3.8)
