@@ -89,7 +89,7 @@ def table(tmp_path):
 def test_a_wrong_target_lists_the_closest_columns_not_all_of_them(capsys, table):
     status, _, err = run(capsys, "train", "--data", table, "--target", "lable", "--epochs", "1")
     err = one_line_error(status, err)
-    assert f"--target lable: {table} has no column 'lable'; did you mean 'label'?" in err
+    assert f"error: {table} has no column 'lable'; did you mean 'label'?" in err
     assert "its 65 columns are pixel_0, " in err and ", ..., pixel_63, label" in err
     assert err.count("pixel_") <= 8                      # a short list, not 65 names
     status, _, err = run(capsys, "train", "--data", table, "--target", "pixel_7x")

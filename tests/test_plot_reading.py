@@ -184,3 +184,24 @@ def test_a_fit_s_curves_tick_whole_epochs():
     for ax in fig.axes:
         assert ax.get_xlabel() == "epoch"
         assert all(float(t).is_integer() for t in ax.get_xticks()), ax.get_xticks()
+
+
+def test_every_figure_draws_an_empty_study_and_one_of_few_trials():
+    study = Study(None, space={"x": LogUniform(1, 10), "y": IntUniform(0, 3)})
+    figures = (plot.history, plot.slices, plot.parallel_coordinates, plot.contour, plot.edf,
+               plot.zoom, plot.learning_curves)
+    for draw in figures:
+        draw(study)
+    assert "No complete trial yet" in plot.report(study)
+
+    def two_of_four(params, trial):
+        if trial.number % 2:
+            raise RuntimeError("no value")
+        return params["y"] / 3
+
+    study.optimize(two_of_four, 4)
+    for draw in figures:
+        draw(study)                  # 2 complete trials: a contour of points alone
+    page = plot.report(study)
+    assert 'id="fig-edf"' in page and 'id="fig-contour"' not in page
+    study.close()

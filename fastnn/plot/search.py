@@ -630,6 +630,8 @@ def edf(study):
                 groups.append((f"round-{k}", f"round {k} ({len(ts)})", ts,
                                f"C{(k - 1) % 10}", 1.2))
     for gid, label, ts, color, width in groups:
+        if not ts:
+            continue
         v = np.clip(np.sort([t.value for t in ts]), lo, hi)
         if maximize:                    # the fraction at least this good: this value or more
             frac = 1.0 - np.arange(len(v)) / len(v)
