@@ -129,6 +129,7 @@ def test_importing_a_source_tree_without_kernels_says_what_happened_and_what_to_
     assert last.startswith("ImportError: fastnn was imported from the source tree "
                            f"{checkout}, whose compiled kernels are not built"), proc.stderr
     assert "Run Python from another folder" in last
+    assert "; fastnn-mlp is installed in " in last and f"installed in {checkout}" not in last
     assert f"pip install -e {checkout}" in last
     assert "circular import" not in proc.stderr
     # the README's check after `pip install .` is the command line, which works from the

@@ -46,13 +46,14 @@ def _not_built_message() -> str:
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     tree = os.path.dirname(here)
     build = f"pip install -e {shlex.quote(tree)}"
-    try:
-        from importlib.metadata import PackageNotFoundError, distribution
+    elsewhere = [p for p in sys.path if os.path.abspath(p or os.curdir) != tree]
+    try:                    # the installed copy, not the build's metadata left in the tree
+        from importlib.metadata import distributions
 
-        dist = distribution(DISTRIBUTION)
+        dist = next(iter(distributions(name=DISTRIBUTION, path=elsewhere)))
         origin = json.loads(dist.read_text("direct_url.json") or "{}")
-        installed = os.fspath(dist.locate_file(""))
-    except (ImportError, PackageNotFoundError, ValueError):
+        installed = os.path.abspath(os.fspath(dist.locate_file("")))
+    except (ImportError, StopIteration, ValueError):
         origin, installed = {}, None
     if origin.get("dir_info", {}).get("editable") and origin.get("url") == f"file://{tree}":
         return (f"fastnn's compiled kernels are missing from {here} (an editable install): "
