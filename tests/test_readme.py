@@ -68,6 +68,12 @@ def test_readme_model_examples_run_and_print_what_the_readme_shows(tmp_path, mon
     for code, out in examples:
         assert_prints(code, out, namespace)
     assert namespace["reg"].evaluate(namespace["Xr"][2400:], namespace["yr"][2400:])["r2"] > 0.95
+    from sklearn.neural_network import MLPClassifier        # the score the comment promises
+
+    theirs = MLPClassifier(hidden_layer_sizes=(100,), random_state=0).fit(
+        namespace["X_train"], namespace["y_train"])
+    assert theirs.score(namespace["X_test"], namespace["y_test"]) == namespace["clf"].score(
+        namespace["X_test"], namespace["y_test"])
     _the_web_service_answers_as_shown(tmp_path / "digits.fnn")
     # a value the README shows in a comment is a claim too: every one is printed and checked
     for code, _ in readme_examples():
