@@ -99,7 +99,7 @@ def test_parallel_coordinates_colours_each_rank_and_labels_stand_clear(study):
     colours = {tuple(np.round(c, 3)) for c in lines.get_colors()}
     assert len(colours) == n
     ticks = _by_gid(fig, "tick-label")
-    assert ticks and all(t.get_fontsize() >= 8 for t in ticks)
+    assert ticks and all(t.get_fontsize() >= 9 for t in ticks)
     assert all(t.get_zorder() > lines.get_zorder() for t in ticks)
     assert all(t.get_bbox_patch() is not None and t.get_bbox_patch().get_facecolor()[:3] ==
                (1.0, 1.0, 1.0) for t in ticks)

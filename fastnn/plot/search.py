@@ -426,7 +426,8 @@ def parallel_coordinates(study, params=None):
     names = _check_names(study, params)
     groups = _by_state(study.trials)
     metric = value_name(study.trials)
-    fig, axes = figure(width=max(7.0, 1.5 * (len(names) + 1)), height=4.2)
+    # at most about 1,000 px wide for 8 parameters, so that a page shows it unscaled
+    fig, axes = figure(width=max(7.0, 1.2 * (len(names) + 1)), height=4.4)
     ax = axes[0, 0]
     vmin, vmax = robust_range([t.value for t in groups["COMPLETE"] + groups["PRUNED"]])
     span = (vmax - vmin) or 1.0
@@ -458,7 +459,7 @@ def parallel_coordinates(study, params=None):
             lc.set_color("#999999")
             hover(lc, [_describe(t, metric) for t in ts])
         ax.add_collection(lc)
-    label_style = {"textcoords": "offset points", "ha": "right", "va": "center", "fontsize": 8.5,
+    label_style = {"textcoords": "offset points", "ha": "right", "va": "center", "fontsize": 9.5,
                    "zorder": 6, "bbox": {"boxstyle": "square,pad=0.1", "facecolor": "white",
                                          "edgecolor": "none", "alpha": 0.85}}
     for i, name in enumerate(names):
