@@ -584,6 +584,7 @@ def cmd_study_show(args) -> int:
     import os
     from collections import Counter
 
+    from fastnn.plot.search import value_name
     from fastnn.search import Study
     from fastnn.search.progress import describe_params
 
@@ -598,7 +599,9 @@ def cmd_study_show(args) -> int:
         print("trials: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
         if any(t.value is not None for t in study.ranked()):
             best = study.best
-            print(f"best: trial {best.number}, value {best.value:.4f}, {describe_params(best.params)}\n")
+            metric = value_name(trials)
+            print(f"best: trial {best.number}, {metric} {best.value:.4f}, "
+                  f"{describe_params(best.params)}\n")
             print(study.leaderboard(args.top))
     return 0
 

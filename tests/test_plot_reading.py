@@ -205,3 +205,15 @@ def test_every_figure_draws_an_empty_study_and_one_of_few_trials():
     page = plot.report(study)
     assert 'id="fig-edf"' in page and 'id="fig-contour"' not in page
     study.close()
+
+
+def test_study_show_names_the_metric(tmp_path, capsys):
+    from fastnn.cli import main
+
+    path = tmp_path / "named.db"
+    with Study(path, space=SPACE, seed=3) as named:
+        named.optimize(objective, 4, n_jobs=1)
+        best = named.best
+    assert main(["study", "show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"best: trial {best.number}, validation accuracy {best.value:.4f}, lr=" in out

@@ -138,8 +138,9 @@ def _best_point(ax, study, x_of) -> None:
         return
     x = x_of(best)
     if x is not None:
-        ax.scatter([x], [best.value], s=140, marker="*", color="gold", edgecolors="black",
-                   linewidths=0.6, gid="best", zorder=4, label=f"best (trial {best.number})")
+        star = ax.scatter([x], [best.value], s=140, marker="*", color="gold", edgecolors="black",
+                          linewidths=0.6, gid="best", zorder=4, label=f"best (trial {best.number})")
+        hover(star, ["best: " + _describe(best, value_name(study.trials))])
 
 
 def history(study):
