@@ -217,3 +217,21 @@ def test_study_show_names_the_metric(tmp_path, capsys):
     assert main(["study", "show", str(path)]) == 0
     out = capsys.readouterr().out
     assert f"best: trial {best.number}, validation accuracy {best.value:.4f}, lr=" in out
+
+
+def test_the_leaderboard_follows_the_complete_trials_with_the_best_pruned():
+    study = Study(None, space=SPACE, seed=3)
+    study.optimize(objective, 14, n_jobs=1, scheduler=_PruneOnes())
+    page = plot.report(study)
+    board = page[page.index("<h2>Leaderboard"):page.index("<h2>Figures")]
+    rows = re.findall(r"<tr>(.*?)</tr>", board)[1:]
+    cells = [re.findall(r"<td(?: class=\"text\")?>(.*?)</td>", row) for row in rows]
+    complete = [t for t in study.trials if str(t.state) == "COMPLETE"]
+    pruned = [t for t in study.trials if str(t.state) == "PRUNED"]
+    assert len(complete) < 20 and pruned
+    assert [c[3] for c in cells] == ["complete"] * len(complete) + ["pruned"] * min(
+        len(pruned), 20 - len(complete))
+    assert [c[0] for c in cells[:len(complete)]] == [str(i) for i in range(1, len(complete) + 1)]
+    assert all(c[0] == "-" and c[4] == "2" for c in cells[len(complete):])   # stopped at 2
+    assert "Pruned trials follow, unranked" in board
+    study.close()

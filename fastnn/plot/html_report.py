@@ -174,7 +174,9 @@ def _study_page(study, title) -> str:
 
 def _leaderboard(study, top: int = 20) -> str:
     """The best trials: value, state, epochs trained, duration, parameters; and, for an
-    accuracy on known validation rows, how many rows separate each from the best."""
+    accuracy on known validation rows, how many rows separate each from the best. COMPLETE
+    trials are ranked; when fewer than ``top``, the best PRUNED ones follow, unranked (their
+    value is the last they reported, before they were stopped)."""
     from fastnn.plot.search import value_name
 
     ranked = study.ranked()
@@ -182,26 +184,34 @@ def _leaderboard(study, top: int = 20) -> str:
         return "<h2>Leaderboard</h2><p>No complete trial yet.</p>"
     metric = value_name(study.trials)
     names = study.space.names
-    n_rows = Counter(t.user_attrs.get("val_rows") for t in ranked
+    sign = -1.0 if study.direction == "maximize" else 1.0
+    pruned = sorted((t for t in study.trials if str(t.state) == "PRUNED" and t.value is not None),
+                    key=lambda t: (sign * t.value, t.number))
+    shown = ranked[:top] + pruned[:max(0, top - len(ranked))]
+    n_rows = Counter(t.user_attrs.get("val_rows") for t in shown
                      if isinstance(t.user_attrs.get("val_rows"), int)).most_common(1)
     n_rows = n_rows[0][0] if n_rows and "accuracy" in metric else None
     best = ranked[0].value
     headers = ["rank", "trial", metric, "state", "epochs", "seconds"]
     headers += ["rows behind best"] if n_rows else []
     rows = []
-    for i, t in enumerate(ranked[:top], 1):
-        row = [i, t.number, t.value, str(t.state).lower(), _epochs(t), _seconds(t)]
+    for i, t in enumerate(shown, 1):
+        row = [i if i <= len(ranked) else "-", t.number, t.value, str(t.state).lower(),
+               _epochs(t), _seconds(t)]
         if n_rows:
             row.append(round(abs(best - t.value) * n_rows))
         rows.append(row + [t.params.get(n) for n in names])
     note = ""
     if n_rows:
-        shown = ranked[:top]
-        gap = round(abs(best - shown[-1].value) * n_rows)
+        last = ranked[:top][-1]
+        gap = round(abs(best - last.value) * n_rows)
         note = (f"<p class=\"note\">{_e(metric.capitalize())} on {n_rows} validation rows: one "
-                f"row is {1 / n_rows:.4f}. The {len(shown)} trials shown lie within {gap} rows "
-                f"of the best, so neighbouring ranks are often a row or two apart: within the "
-                f"noise of another seed or split (a retest tells).</p>")
+                f"row is {1 / n_rows:.4f}. The {len(ranked[:top])} best complete trials lie "
+                f"within {gap} rows of the best, so neighbouring ranks are often a row or two "
+                f"apart: within the noise of another seed or split (a retest tells).")
+        if len(shown) > len(ranked):
+            note += " Pruned trials follow, unranked, with the value they last reported."
+        note += "</p>"
     return "<h2>Leaderboard</h2>" + note + _table(headers + names, rows, (3,))
 
 
