@@ -18,6 +18,7 @@ from __future__ import annotations
 import numbers
 import os
 import threading
+import warnings
 from contextlib import contextmanager
 
 from fastnn import _kernels
@@ -27,7 +28,13 @@ from fastnn._kernels import _info
 # (OpenBLAS starts at 4 * 65536): work made only of such GEMMs needs no hold.
 BLAS_THREADING_MIN = 65536
 
+#: The least maximum of a thread count; the maximum is this or 4 x the cores this process
+#: may use, whichever is larger. Thousands of OpenMP threads run for minutes or exhaust
+#: the stacks of the process (a crash, not an error), and never run faster.
+MIN_MAX_THREADS = 64
+
 _default_n_threads: int | None = None
+_max_n_threads: int | None = None
 _detected_n_threads: int | None = None
 _detected_from_env = False          # whether OMP_NUM_THREADS gave _detected_n_threads
 _lock = threading.Lock()
@@ -109,6 +116,14 @@ def available_cores() -> int:
     return max(1, min(_affinity(), limit) if limit else _affinity())
 
 
+def max_threads() -> int:
+    """The largest thread count fastnn accepts: 4 x :func:`available_cores`, at least 64."""
+    global _max_n_threads
+    if _max_n_threads is None:                  # read once: it asks the OS
+        _max_n_threads = max(MIN_MAX_THREADS, 4 * available_cores())
+    return _max_n_threads
+
+
 def get_num_threads() -> int:
     """Return the number of threads fastnn's kernels use when ``n_threads=None``.
 
@@ -127,6 +142,12 @@ def get_num_threads() -> int:
             _detected_n_threads = 1
         else:
             env = _env_threads()
+            if env is not None and env > max_threads():
+                warnings.warn(f"OMP_NUM_THREADS={env} is more than fastnn's maximum of "
+                              f"{max_threads()} threads (4 x the {available_cores()} cores "
+                              f"this process may use, at least {MIN_MAX_THREADS}); fastnn "
+                              f"uses {max_threads()}", RuntimeWarning, stacklevel=2)
+                env = max_threads()
             _detected_n_threads, _detected_from_env = env or available_cores(), env is not None
     return _detected_n_threads
 
@@ -252,16 +273,22 @@ def num_threads(n_threads: int | None):
         _default_n_threads = previous
 
 
-def resolve_n_threads(n_threads: int | None) -> int:
-    """Check an ``n_threads`` argument; ``None`` means :func:`get_num_threads`."""
+def resolve_n_threads(n_threads: int | None, name: str = "n_threads") -> int:
+    """Check an ``n_threads`` argument (1 to :func:`max_threads`); ``None`` means
+    :func:`get_num_threads`."""
     if n_threads is None:
         return get_num_threads()
-    if type(n_threads) is int and n_threads >= 1:    # the common case, on every predict
-        return n_threads
+    if type(n_threads) is int and 1 <= n_threads <= (_max_n_threads or max_threads()):
+        return n_threads                         # the common case, on every predict
     if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
-        raise TypeError(f"n_threads must be a positive integer or None; got {n_threads!r}")
+        raise TypeError(f"{name} must be a positive integer or None; got {n_threads!r} "
+                        f"({type(n_threads).__name__})")
     if n_threads < 1:
-        raise ValueError(f"n_threads must be at least 1; got {n_threads}")
+        raise ValueError(f"{name} must be at least 1; got {n_threads}")
+    if n_threads > max_threads():
+        raise ValueError(f"{name} must be at most {max_threads()} (4 x the {available_cores()} "
+                         f"cores this process may use, at least {MIN_MAX_THREADS}); got "
+                         f"{n_threads}. More threads than cores only wait for each other")
     return int(n_threads)
 
 
@@ -350,6 +377,7 @@ def _register_with_threadpoolctl() -> None:
             # threadpool_limits restores by setting the count it read; give back the
             # setting it found instead (None: detected), so a limit leaves nothing fixed
             global _default_n_threads
+            num_threads = min(num_threads, max_threads())   # a limit: above it, none
             if self._saved is _UNSET:
                 if num_threads == get_num_threads():
                     # nothing to change: threadpool_limits on other pools (user_api="blas")

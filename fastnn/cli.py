@@ -89,6 +89,17 @@ def _positive_int(text: str) -> int:
     return _whole(text, 1, "a positive whole number")
 
 
+def _thread_count(text: str) -> int:
+    from fastnn._threads import max_threads
+
+    value = _whole(text, 1, f"a whole number from 1 to {max_threads()}")
+    if value > max_threads():
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {max_threads()} "
+                                         f"(4 x the cores this process may use, at least 64), "
+                                         f"got {text!r}")
+    return value
+
+
 def _seed(text: str) -> int:
     return _whole(text, 0, "a whole number >= 0")
 
@@ -130,7 +141,7 @@ def _add_data_options(p: argparse.ArgumentParser, seed: int | None = 0,
                    help="fraction of the rows held out for validation, in each class's proportion")
     p.add_argument("--seed", type=_seed, default=seed,
                    help="seed of the split, the initial weights and the shuffling" + seed_note)
-    p.add_argument("--threads", type=_positive_int, default=None,
+    p.add_argument("--threads", type=_thread_count, default=None,
                    help="threads for the kernels (default: the cores this process may use)")
 
 

@@ -778,7 +778,8 @@ class MLP(Sequential):
                              f"got {activation!r}")
         output = get_loss(loss).output_layer
         batch_norm = V.boolean(batch_norm, "batch_norm")
-        dropout = float(L.Dropout(dropout).rate)
+        dropout = V.real(dropout, "dropout", lo=0, hi=1, hi_open=True)
+        bn_momentum = V.real(bn_momentum, "bn_momentum", lo=0, hi=1)
         layers: list[L.Layer] = []
         for width in hidden:
             act = L.ACTIVATIONS[activation]()

@@ -325,7 +325,7 @@ def _validation(model, validation_data, n_features, first):
         if np.ndim(y_val) != first["ndim"] or t.shape[1] != first["n_outputs"]:
             raise ValueError(f"y_val has shape {np.shape(y_val)}, unlike y")
     w_val = validation_data[2] if len(validation_data) == 3 else None
-    check_sample_weight(w_val, X_val.shape[0])
+    check_sample_weight(w_val, X_val.shape[0], "sample_weight_val (validation_data[2])")
     return X_val, y_val, w_val
 
 
