@@ -161,3 +161,19 @@ def test_learning_curves_of_the_estimators():
         line = fig.axes[0].get_lines()[0]
         assert list(line.get_ydata()) == pytest.approx(est.loss_curve_)
     assert len(learning_curves(clf).axes) == 2            # loss, and validation accuracy
+
+
+@pytest.mark.parametrize("est, phrase", [
+    (lambda: MLPClassifier(), "MLPClassifier has no learning curve: fit it first"),
+    (lambda: MLPRegressor(solver="lbfgs", max_iter=3).fit(X, X[:, 0]),
+     "solver='lbfgs' keeps none"),
+])
+def test_learning_curves_of_an_estimator_without_one(est, phrase):
+    pytest.importorskip("matplotlib")
+    from fastnn.plot import learning_curves
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = est()
+    with pytest.raises(ValueError, match=phrase):
+        learning_curves(model)

@@ -253,3 +253,15 @@ def test_from_optuna_into_a_new_name_and_to_optuna_on_a_plain_path(tmp_path):
         os.chdir(tmp_path)
         assert len(study.to_optuna("plain.db", study_name="p").trials) == 3
         assert (tmp_path / "plain.db").exists()
+
+
+def test_a_refused_reopen_does_not_store_a_first_fingerprint_either(tmp_path):
+    path = tmp_path / "s.db"
+    with Study(path, space=SPACE, seed=1, name="s") as study:     # no fingerprint stored
+        study.optimize(score, n_trials=1)
+    refused(path, lambda: Study(path, name="s", space=OTHER, data_fingerprint="data-a"),
+            ValueError, "another space")
+    with Study(path, name="s", data_fingerprint="data-a") as study:   # told once: kept
+        assert study.data_fingerprint == "data-a"
+    with Study(path, name="s") as study:
+        assert study.data_fingerprint == "data-a"

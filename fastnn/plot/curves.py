@@ -47,6 +47,11 @@ def learning_curves(source):
         return _fit_curves(source.history_.to_dict())
     if isinstance(getattr(source, "loss_curve_", None), list):   # a fitted MLPClassifier...
         return _fit_curves(_estimator_history(source))
+    if (hasattr(source, "get_params") and hasattr(source, "partial_fit")) or \
+            getattr(source, "solver", None) == "lbfgs":                # ... without a curve
+        why = ("solver='lbfgs' keeps none (loss_curve_ is kept by 'adam' and 'sgd')"
+               if getattr(source, "solver", None) == "lbfgs" else "fit it first")
+        raise ValueError(f"the {type(source).__name__} has no learning curve: {why}")
     if isinstance(source, Babysitter):
         return _babysit_curves(source.dir)
     if isinstance(source, (str, os.PathLike)):

@@ -506,7 +506,8 @@ class Storage:
     def enqueue(self, study_id: int, params: dict, seed_of: Callable[[int], int],
                 expect: tuple | None = None) -> int:
         """Add a WAITING trial with ``params`` under the next free number; return the number.
-        ``expect``: (space, data fingerprint) the study must still have (:meth:`check_unchanged`)."""
+        ``expect``: (space, data fingerprint) the study must still have
+        (:meth:`check_unchanged`)."""
         with self._transaction() as db:
             if expect is not None:
                 self.check_unchanged(db, study_id, *expect)

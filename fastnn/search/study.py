@@ -150,13 +150,12 @@ class Study:
                 raise ValueError(f"study {self.name!r} in {self.storage_path!r} has {key}="
                                  f"{stored[key]!r}; got {key}={given!r}. Leave {key} out (or pass "
                                  "the stored value) to continue it, or use another name")
-        changes = {}
+        changes, adopted = {}, {}                # checked first; written only once accepted
         if space is not None and space.to_dict() != stored["space"]:
             changes["space"] = space.to_dict()
         if fingerprint is not None and fingerprint != stored["data_fingerprint"]:
             if stored["data_fingerprint"] is None:      # first told: nothing to mix with
-                stored = {**stored, "data_fingerprint": fingerprint}
-                self._storage.update_study(stored["study_id"], data_fingerprint=fingerprint)
+                adopted["data_fingerprint"] = fingerprint
             else:
                 changes["data_fingerprint"] = fingerprint
         what = " and ".join({"space": "another space", "data_fingerprint": "other data (its "
@@ -187,10 +186,11 @@ class Study:
                         f"study {self.name!r} in {self.storage_path!r} is open in another Study "
                         f"object of this process, which runs trials of its stored space and "
                         f"data; close it before opening the study with {what}")
-            self._storage.update_study(stored["study_id"], **changes)
             warnings.warn(f"study {self.name!r}: opened with {what}; the study goes on with "
                           "them, and its earlier trials stay", UserWarning, stacklevel=3)
-            stored = {**stored, **changes}
+        if changes or adopted:
+            self._storage.update_study(stored["study_id"], **adopted, **changes)
+            stored = {**stored, **adopted, **changes}
         self._id = stored["study_id"]
         self.direction, self.seed, self.sampler = (stored[k] for k in settings)
         self.space = Space.from_dict(stored["space"]) if space is None else space
