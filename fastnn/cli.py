@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p, seed=None, seed_note=", and the study's (default: 0; continuing a "
                       "study, its stored seed)")
     p.add_argument("--trials", type=_positive_int, default=40, help="trials to run in this call")
-    p.add_argument("--jobs", type=_positive_int, default=2, help="trials run at once")
+    p.add_argument("--jobs", type=_thread_count, default=2, help="trials run at once")
     p.add_argument("--study", default="study.db", metavar="FILE",
                    help="SQLite file holding the study; an existing study continues")
     p.add_argument("--name", default="default", help="study name within the file")

@@ -265,3 +265,52 @@ def test_a_refused_reopen_does_not_store_a_first_fingerprint_either(tmp_path):
         assert study.data_fingerprint == "data-a"
     with Study(path, name="s") as study:
         assert study.data_fingerprint == "data-a"
+
+
+# ---------------------------------------------------------------- thread and job counts
+
+def _retest(path, **kw):
+    with Study(path, name="s") as study:
+        return study.retest(**{"objective": score, **kw})
+
+
+RUNS = [
+    ("optimize n_jobs 10**6", lambda p: Study(p, name="s").optimize(score, 10**6, n_jobs=10**6),
+     ValueError, "n_jobs must be at most .* executor='thread'"),
+    ("optimize n_jobs 10**5 processes", lambda p: Study(p, name="s").optimize(score, 3, n_jobs=10**5,
+                                                                             executor="process"),
+     ValueError, "n_jobs must be at most .* executor='process'"),
+    ("optimize n_threads 10**6", lambda p: Study(p, name="s").optimize(score, 1, n_threads=10**6),
+     ValueError, "n_threads must be at most"),
+    ("optimize n_threads 2.0", lambda p: Study(p, name="s").optimize(score, 1, n_threads=2.0),
+     TypeError, "n_threads must be a positive integer"),
+    ("retest n_threads 10**6", lambda p: _retest(p, n_threads=10**6), ValueError,
+     "n_threads must be at most"),
+    ("retest n_jobs 10**6", lambda p: _retest(p, n_jobs=10**6), ValueError, "n_jobs must be at most"),
+    ("retest objective not callable", lambda p: _retest(p, objective=3), TypeError,
+     "objective must be callable"),
+    ("retest seeds empty", lambda p: _retest(p, seeds=()), ValueError, "seeds"),
+    ("retest executor bogus", lambda p: _retest(p, executor="gpu"), ValueError, "executor must be"),
+]
+
+
+@pytest.mark.parametrize("label, call, error, phrase", RUNS, ids=[r[0] for r in RUNS])
+def test_bad_run_arguments_leave_the_file(tmp_path, label, call, error, phrase):
+    path = made(tmp_path)
+    refused(path, lambda: call(path), error, phrase)
+
+
+def test_many_jobs_on_an_executor_of_ones_own():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool, Study(None, space=SPACE, seed=0) as study:
+        study.optimize(score, 3, n_jobs=1000, executor=pool)
+        assert len(study.trials) == 3
+
+
+def test_cli_jobs_bounded(capsys):
+    from fastnn import cli
+
+    assert cli.main(["search", "--jobs", "100000", "--trials", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--jobs: expected a whole number from 1 to" in err, err

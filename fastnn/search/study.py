@@ -22,11 +22,12 @@ from concurrent.futures import Future
 
 import numpy as np
 
+from fastnn._threads import resolve_n_threads
 from fastnn._version import __version__
 from fastnn.search._checks import count, seconds
-from fastnn.search.executors import (LivePruner, check_executor, open_executor, run_jobs,
-                                     threads_per_trial)
-from fastnn.search.retest import run_retest
+from fastnn.search.executors import (LivePruner, check_executor, check_n_jobs, open_executor,
+                                     run_jobs, threads_per_trial)
+from fastnn.search.retest import check_retest, run_retest
 from fastnn.search.sampling import SAMPLERS, Sampler, trial_seed, zoom
 from fastnn.search.schedulers import DIRECTIONS, Scheduler
 from fastnn.search.space import Space
@@ -383,14 +384,14 @@ class Study:
         if not callable(objective):
             raise TypeError("objective must be callable(params, trial) -> float; "
                             f"got {objective!r}")
-        n_trials, n_jobs = count(n_trials, "n_trials"), count(n_jobs, "n_jobs")
+        n_trials, n_jobs = count(n_trials, "n_trials"), check_n_jobs(n_jobs, executor)
         rounds, top_k = count(rounds, "rounds"), count(top_k, "top_k")
         if rounds > n_trials:
             raise ValueError(f"rounds ({rounds}) must not exceed n_trials ({n_trials})")
         if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not margin >= 0:
             raise ValueError(f"margin must be a number >= 0; got {margin!r}")
         n_threads = (threads_per_trial(n_jobs, executor) if n_threads is None
-                     else count(n_threads, "n_threads"))
+                     else resolve_n_threads(n_threads))
         deadline = seconds(timeout, "timeout")
         deadline = None if deadline is None else time.monotonic() + deadline
         check_executor(executor)
@@ -585,6 +586,7 @@ class Study:
         best = self.ranked()[:count(top_k, "top_k")]
         if not best:
             raise ValueError(f"study {self.name!r} has no complete trial to retest")
+        check_retest(objective, seeds, n_jobs, executor, n_threads)   # before a write
         retest = self._storage.next_retest(self._id)
 
         def record(number, seed, outcome):
