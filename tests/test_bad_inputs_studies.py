@@ -314,3 +314,31 @@ def test_cli_jobs_bounded(capsys):
     assert cli.main(["search", "--jobs", "100000", "--trials", "1"]) == 2
     err = capsys.readouterr().err
     assert "--jobs: expected a whole number from 1 to" in err, err
+
+
+def _on(path, call):
+    with Study(path, name="s") as study:
+        return call(study)
+
+
+OPTIMIZE = [
+    ("objective 3", lambda s: s.optimize(3, 1), TypeError, "objective must be callable"),
+    ("timeout -1", lambda s: s.optimize(score, 1, timeout=-1), ValueError, "timeout must be a positive number"),
+    ("trial_timeout 0", lambda s: s.optimize(score, 1, trial_timeout=0), ValueError, "trial_timeout must be"),
+    ("callbacks [3]", lambda s: s.optimize(score, 1, callbacks=[3]), TypeError, "callbacks must be callables"),
+    ("scheduler 'asha'", lambda s: s.optimize(score, 1, scheduler="asha"), TypeError, r"e.g. ASHA\(\)"),
+    ("rounds > n_trials", lambda s: s.optimize(score, 1, rounds=2), ValueError, "rounds .* must not exceed"),
+    ("margin -1", lambda s: s.optimize(score, 1, margin=-1), ValueError, "margin must be a number >= 0"),
+    ("progress 'x'", lambda s: s.optimize(score, 1, progress="x"), TypeError, "progress must be True, False"),
+    ("top_k 0", lambda s: s.optimize(score, 1, top_k=0), ValueError, "top_k must be an integer >= 1"),
+    ("enqueue out of range", lambda s: s.enqueue({"lr": 5.0, "units": 5}), ValueError, "lr=5.0 is outside"),
+    ("enqueue unknown name", lambda s: s.enqueue({"zz": 1}), ValueError, r"unknown parameters \['zz'\]"),
+    ("process and a lambda", lambda s: s.optimize(lambda p, t: 1.0, 1, executor="process"), TypeError,
+     "cannot be pickled"),
+]
+
+
+@pytest.mark.parametrize("label, call, error, phrase", OPTIMIZE, ids=[r[0] for r in OPTIMIZE])
+def test_bad_optimize_arguments_leave_the_file(tmp_path, label, call, error, phrase):
+    path = made(tmp_path)
+    refused(path, lambda: _on(path, call), error, phrase)
