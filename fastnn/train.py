@@ -305,6 +305,12 @@ def fit(model, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer: Optim
         model._fit_lock.release()
 
 
+def check_validation_data(model, validation_data) -> None:
+    """Check ``validation_data`` for a built ``model`` as ``fit`` will, before training."""
+    if validation_data is not None:
+        _validation(model, validation_data, model.n_features_in_, None)
+
+
 def _validation(model, validation_data, n_features, first):
     """Checked ``(X_val, y_val, weights or None)``, or None."""
     if validation_data is None:

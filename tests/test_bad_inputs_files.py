@@ -177,3 +177,53 @@ def test_learning_curves_of_an_estimator_without_one(est, phrase):
         model = est()
     with pytest.raises(ValueError, match=phrase):
         learning_curves(model)
+
+
+# ---------------------------------------------------------------- babysitting runs
+
+def _sitter(folder, **kw):
+    from fastnn.search import Babysitter
+
+    args = {"model": MLP(hidden=(4,), seed=0), "X": X, "y": Y, "validation_data": (X, Y),
+            "checkpoint_dir": folder / "run"}
+    args.update(kw)
+    return Babysitter(**args)
+
+
+SITTER = [
+    ("X None", dict(X=None), TypeError, "X must be an array of numbers; got None"),
+    ("y wrong length", dict(y=Y[:5]), ValueError, r"y must have shape \(30,\)"),
+    ("validation_data 1-tuple", dict(validation_data=(X,)), TypeError, "validation_data must be a tuple"),
+    ("validation_data features", dict(validation_data=(X[:, :2], Y)), ValueError, "X_val has 2 features"),
+    ("validation_data weights", dict(validation_data=(X, Y, np.ones(3))), ValueError,
+     r"sample_weight_val \(validation_data\[2\]\) must have shape"),
+    ("batch_size 0", dict(batch_size=0), ValueError, "batch_size must be a positive integer"),
+    ("batch_size 1.5", dict(batch_size=1.5), ValueError, "batch_size must be a positive integer"),
+    ("seed -1", dict(seed=-1), ValueError, r"seed must be an integer in \[0, 2\*\*64\)"),
+    ("seed None", dict(seed=None), ValueError, "seed must be an integer"),
+    ("model not fastnn", dict(model="mlp"), TypeError, "model must be a fastnn model"),
+    ("optimizer string", dict(optimizer="adam"), TypeError, "optimizer must be a fastnn Optimizer"),
+    ("checkpoint_dir number", dict(checkpoint_dir=3), TypeError, "checkpoint_dir must be a directory name"),
+]
+
+
+@pytest.mark.parametrize("name, changes, error, phrase", SITTER, ids=[r[0] for r in SITTER])
+def test_a_refused_babysitter_makes_no_directory(tmp_path, name, changes, error, phrase):
+    with pytest.raises(error, match=phrase):
+        _sitter(tmp_path, **changes)
+    assert not (tmp_path / "run").exists()
+
+
+def test_babysitter_on_a_file_and_bad_epochs(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="checkpoint_dir .* is a file"):
+        _sitter(tmp_path, checkpoint_dir=tmp_path / "file")
+    sitter = _sitter(tmp_path)
+    for bad in (0, 1.5, -2):
+        with pytest.raises(ValueError, match="epochs must be a positive integer"):
+            sitter.auto(bad)
+        with pytest.raises(ValueError, match="epochs must be a positive integer"):
+            sitter.train(bad)
+    with pytest.raises(TypeError, match="policy must be an AutoPolicy"):
+        sitter.auto(1, policy="aggressive")
+    assert sitter.epoch == 0
