@@ -10,6 +10,7 @@ RUNNING run again with the same number and parameters.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import numbers
 import os
@@ -220,8 +221,9 @@ class Study:
                 pass
 
     def _expect(self) -> tuple:
-        """What this object runs: the space and data fingerprint the study must still have."""
-        return self.space.to_dict(), self.data_fingerprint
+        """What this object runs: the space (as stored, through JSON) and data fingerprint
+        the study must still have."""
+        return json.loads(json.dumps(self.space.to_dict())), self.data_fingerprint
 
     def __enter__(self) -> Study:
         return self
