@@ -15,9 +15,11 @@ that control (under this module's lock) and lets it go right after.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import threading
+import warnings
 from contextlib import contextmanager
 
 from fastnn import _kernels
@@ -27,7 +29,13 @@ from fastnn._kernels import _info
 # (OpenBLAS starts at 4 * 65536): work made only of such GEMMs needs no hold.
 BLAS_THREADING_MIN = 65536
 
+#: The least maximum of a thread count; the maximum is this or 4 x the cores this process
+#: may use, whichever is larger. Thousands of OpenMP threads run for minutes or exhaust
+#: the stacks of the process (a crash, not an error), and never run faster.
+MIN_MAX_THREADS = 64
+
 _default_n_threads: int | None = None
+_max_n_threads: int | None = None
 _detected_n_threads: int | None = None
 _detected_from_env = False          # whether OMP_NUM_THREADS gave _detected_n_threads
 _lock = threading.Lock()
@@ -109,6 +117,14 @@ def available_cores() -> int:
     return max(1, min(_affinity(), limit) if limit else _affinity())
 
 
+def max_threads() -> int:
+    """The largest thread count fastnn accepts: 4 x :func:`available_cores`, at least 64."""
+    global _max_n_threads
+    if _max_n_threads is None:                  # read once: it asks the OS
+        _max_n_threads = max(MIN_MAX_THREADS, 4 * available_cores())
+    return _max_n_threads
+
+
 def get_num_threads() -> int:
     """Return the number of threads fastnn's kernels use when ``n_threads=None``.
 
@@ -127,6 +143,12 @@ def get_num_threads() -> int:
             _detected_n_threads = 1
         else:
             env = _env_threads()
+            if env is not None and env > max_threads():
+                warnings.warn(f"OMP_NUM_THREADS={env} is more than fastnn's maximum of "
+                              f"{max_threads()} threads (4 x the {available_cores()} cores "
+                              f"this process may use, at least {MIN_MAX_THREADS}); fastnn "
+                              f"uses {max_threads()}", RuntimeWarning, stacklevel=2)
+                env = max_threads()
             _detected_n_threads, _detected_from_env = env or available_cores(), env is not None
     return _detected_n_threads
 
@@ -155,17 +177,27 @@ class ThreadChooser:
     """The thread count of a model's training, chosen by timing it.
 
     Training gives the same bits at any thread count, so the count may
-    change between segments of an epoch. Each candidate (1, the default
-    count, and half of it from 4 cores up) trains one segment; the fastest
-    is kept (the first candidate timed twice: its first segment is a cold
-    start). The others are timed again (against the kept count's latest
-    segment) every ``PROBE_EVERY`` segments, and
-    at once when the kept count's rate falls ``DRIFT`` times below the rate
-    that chose it and below another count's last rate (another process took
-    a core: that count may now be faster). On a quiet machine this costs
-    one slower segment in ``PROBE_EVERY``; beside busy processes it keeps
-    training off the cores they hold, and a kept count whose speed swings
-    with the load does not time again a count measured far slower.
+    change between segments of an epoch. A segment lasts about
+    ``SEGMENT_SECONDS`` at the kept count's last rate (:meth:`segment_batches`),
+    so a count timed for a segment costs little, and the choice follows a
+    change of load within an epoch. Each candidate (1, the default count,
+    and half of it from 4 cores up) trains one segment; the fastest is kept
+    (the first candidate timed twice: its first segment is a cold start).
+
+    The others are timed again (against the kept count's latest segment):
+
+    - at once when the kept count's rate falls ``DRIFT`` times below the
+      rate that chose it and below another count's last rate (another
+      process took a core: that count may now be faster); a count whose
+      speed swings with the load does not time again a count measured far
+      slower;
+    - soon after a close call: a count kept by less than ``CLOSE`` times the
+      next one's rate was chosen on one noisy segment each (beside busy
+      processes one segment swings by a quarter), so the others are timed
+      again after 1 kept segment, then 2, 4... up to ``PROBE_EVERY``. Such a
+      re-check costs little: the counts are close;
+    - every ``PROBE_EVERY`` segments otherwise: on a quiet machine one
+      slower segment in ``PROBE_EVERY``.
 
     A chooser made for a batch size (``batch_size``) ignores segments of
     smaller batches (an epoch's short last batch timed on its own, as the
@@ -175,6 +207,9 @@ class ThreadChooser:
 
     PROBE_EVERY = 16
     DRIFT = 1.3
+    CLOSE = 1.3
+    SEGMENT_SECONDS = 0.05
+    FIRST_SEGMENT_ROWS = 4096          # before any rate is known
 
     def __init__(self, n_max: int, batch_size: int | None = None):
         self.batch_size = batch_size
@@ -184,6 +219,8 @@ class ThreadChooser:
         self.current = self.candidates[0]
         self.chosen_rate = 0.0
         self.since = 0
+        self.interval = self.PROBE_EVERY     # kept segments before the others are timed again
+        self._close_interval = 1             # the next such interval after a close call
         # counts to time next; the first is timed again last, as its first segment also
         # paid for what a first fit sets up (workspaces, first touches of memory)
         self._queue = [*self.candidates, self.candidates[0]] if n_max > 1 else [1]
@@ -191,6 +228,14 @@ class ThreadChooser:
     def next(self) -> int:
         """The thread count for the next segment."""
         return self._queue[0] if self._queue else self.current
+
+    def segment_batches(self, batch_size: int) -> int:
+        """Batches of ``batch_size`` rows in the next timed segment: about
+        ``SEGMENT_SECONDS`` at the kept count's last rate (``FIRST_SEGMENT_ROWS`` rows
+        before one is known), at least 2."""
+        rate = self.rates.get(self.current)
+        rows = self.FIRST_SEGMENT_ROWS if not rate else rate * self.SEGMENT_SECONDS
+        return max(2, math.ceil(rows / max(1, batch_size)))
 
     def record(self, n_threads: int, samples: int, seconds: float,
                batch_size: int | None = None) -> None:
@@ -205,15 +250,27 @@ class ThreadChooser:
             if self._queue[0] == n_threads:
                 self._queue.pop(0)
             if not self._queue:
-                self.current = max(self.rates, key=self.rates.get)
-                self.chosen_rate, self.since = self.rates[self.current], 0
+                self._choose()
             return
         self.since += 1
         others = max((r for n, r in self.rates.items() if n != self.current), default=0.0)
-        if self.since >= self.PROBE_EVERY or (rate * self.DRIFT < self.chosen_rate
-                                              and rate < others):
+        drift = rate * self.DRIFT < self.chosen_rate and rate < others
+        if drift:
+            self._close_interval = 1         # the load changed: close calls start over
+        if drift or self.since >= self.interval:
             # the kept count's rate is the segment just timed: time the others
             self._queue = [c for c in self.candidates if c != self.current]
+
+    def _choose(self) -> None:
+        """Every count timed: keep the fastest, and say when to time the others again."""
+        self.current = max(self.rates, key=self.rates.get)
+        self.chosen_rate, self.since = self.rates[self.current], 0
+        runner_up = max((r for n, r in self.rates.items() if n != self.current), default=0.0)
+        if runner_up * self.CLOSE > self.chosen_rate:        # a close call: check it soon
+            self.interval = self._close_interval
+            self._close_interval = min(self.PROBE_EVERY, 2 * self._close_interval)
+        else:
+            self.interval, self._close_interval = self.PROBE_EVERY, 1
 
 
 _choosers: dict[tuple, ThreadChooser] = {}
@@ -252,16 +309,22 @@ def num_threads(n_threads: int | None):
         _default_n_threads = previous
 
 
-def resolve_n_threads(n_threads: int | None) -> int:
-    """Check an ``n_threads`` argument; ``None`` means :func:`get_num_threads`."""
+def resolve_n_threads(n_threads: int | None, name: str = "n_threads") -> int:
+    """Check an ``n_threads`` argument (1 to :func:`max_threads`); ``None`` means
+    :func:`get_num_threads`."""
     if n_threads is None:
         return get_num_threads()
-    if type(n_threads) is int and n_threads >= 1:    # the common case, on every predict
-        return n_threads
+    if type(n_threads) is int and 1 <= n_threads <= (_max_n_threads or max_threads()):
+        return n_threads                         # the common case, on every predict
     if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
-        raise TypeError(f"n_threads must be a positive integer or None; got {n_threads!r}")
+        raise TypeError(f"{name} must be a positive integer or None; got {n_threads!r} "
+                        f"({type(n_threads).__name__})")
     if n_threads < 1:
-        raise ValueError(f"n_threads must be at least 1; got {n_threads}")
+        raise ValueError(f"{name} must be at least 1; got {n_threads}")
+    if n_threads > max_threads():
+        raise ValueError(f"{name} must be at most {max_threads()} (4 x the {available_cores()} "
+                         f"cores this process may use, at least {MIN_MAX_THREADS}); got "
+                         f"{n_threads}. More threads than cores only wait for each other")
     return int(n_threads)
 
 
@@ -350,6 +413,7 @@ def _register_with_threadpoolctl() -> None:
             # threadpool_limits restores by setting the count it read; give back the
             # setting it found instead (None: detected), so a limit leaves nothing fixed
             global _default_n_threads
+            num_threads = min(num_threads, max_threads())   # a limit: above it, none
             if self._saved is _UNSET:
                 if num_threads == get_num_threads():
                     # nothing to change: threadpool_limits on other pools (user_api="blas")

@@ -116,6 +116,17 @@ def _positive_int(text: str) -> int:
     return _whole(text, 1, "a positive whole number")
 
 
+def _thread_count(text: str) -> int:
+    from fastnn._threads import max_threads
+
+    value = _whole(text, 1, f"a whole number from 1 to {max_threads()}")
+    if value > max_threads():
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {max_threads()} "
+                                         f"(4 x the cores this process may use, at least 64), "
+                                         f"got {text!r}")
+    return value
+
+
 def _seed(text: str) -> int:
     return _whole(text, 0, "a whole number >= 0")
 
@@ -157,7 +168,7 @@ def _add_data_options(p: argparse.ArgumentParser, seed: int | None = 0,
                    help="fraction of the rows held out for validation, in each class's proportion")
     p.add_argument("--seed", type=_seed, default=seed,
                    help="seed of the split, the initial weights and the shuffling" + seed_note)
-    p.add_argument("--threads", type=_positive_int, default=None,
+    p.add_argument("--threads", type=_thread_count, default=None,
                    help="threads for the kernels (default: the cores this process may use)")
 
 
@@ -218,10 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p, seed=None, seed_note=", and the study's (default: 0; continuing a "
                       "study, its stored seed)")
     p.add_argument("--trials", type=_positive_int, default=40, help="trials to run in this call")
-    p.add_argument("--jobs", type=_positive_int, default=2, help="trials run at once")
+    p.add_argument("--jobs", type=_thread_count, default=2, help="trials run at once")
     p.add_argument("--study", default="study.db", metavar="FILE",
                    help="SQLite file holding the study; an existing study continues")
     p.add_argument("--name", default="default", help="study name within the file")
+    p.add_argument("--on-mismatch", choices=("raise", "new_study", "continue"), default="raise",
+                   help="continuing a study on other data: refuse (raise), start a new study "
+                        "NAME-2 in the file (new_study), or go on in the same one (continue)")
     p.add_argument("--rounds", type=_positive_int, default=1,
                    help="coarse-to-fine rounds: each round after the first samples a box shrunk "
                         "around the best trials so far")
@@ -430,8 +444,16 @@ def cmd_search(args) -> int:
     X_tr, X_val, y_tr, y_val, names = _split(args)
     objective = MLPObjective(X_tr, y_tr, X_val, y_val, max_epochs=args.epochs)
     scheduler = {"none": None, "asha": ASHA(), "median": MedianStopping()}[args.scheduler]
-    study = Study(args.study, space=default_mlp_space(), direction="maximize", seed=args.seed,
-                  name=args.name, sampler=args.sampler, data_fingerprint=objective.fingerprint())
+    try:
+        study = Study(args.study, space=default_mlp_space(), direction="maximize",
+                      seed=args.seed, name=args.name, sampler=args.sampler,
+                      data_fingerprint=objective.fingerprint(), on_mismatch=args.on_mismatch)
+    except ValueError as exc:
+        if "was opened with" not in str(exc):
+            raise
+        raise UsageError(f"study {args.name!r} in {args.study} ran on other data (or another "
+                         "space); add --on-mismatch new_study to start a new study beside it, "
+                         "--on-mismatch continue to go on in it, or give another --name") from None
     with study:
         print(f"study {args.name!r} in {args.study}: {len(study.trials)} earlier trials; "
               f"running {args.trials} on {X_tr.shape[0]} samples ({X_val.shape[0]} to validate), "
@@ -608,14 +630,10 @@ def cmd_study_show(args) -> int:
 
 def _check_study_name(path: str, name: str) -> None:
     """Refuse, in --name's words, a study name the file does not hold."""
-    from fastnn.search.storage import Storage
+    from fastnn.search.storage import stored_study_names
 
-    storage = Storage(path)
-    try:
-        names = storage.study_names()
-    finally:
-        storage.close()
-    if name not in names:
+    names = stored_study_names(path)                 # read-only: nothing is written
+    if names is not None and name not in names:
         held = f"its studies: {_names(names)}" if names else "it holds no study yet"
         raise UsageError(f"study {name!r} does not exist in {path}; {held} (--name picks one)")
 

@@ -81,6 +81,7 @@ except ImportError as exc:            # pragma: no cover - depends on the enviro
     raise ImportError("fastnn.MLPClassifier and fastnn.MLPRegressor need scikit-learn 1.6 or "
                       "later: pip install 'scikit-learn>=1.6'") from exc
 
+from fastnn import _estimator_params as P
 from fastnn import layers as L
 from fastnn._threads import blas_held, resolve_n_threads
 from fastnn.model import Sequential
@@ -102,47 +103,7 @@ _OUTPUTS = {
 }
 
 
-# ---------------------------------------------------------------- parameter checks
-
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-
-
-def _check_real(value, name, lo=None, hi=None, lo_open=False, hi_open=False, inf_ok=False):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok and not math.isfinite(value):
-        ok = inf_ok and value == math.inf
-    if ok and lo is not None:
-        ok = value > lo if lo_open else value >= lo
-    if ok and hi is not None:
-        ok = value < hi if hi_open else value <= hi
-    if not ok:
-        left = "(" if lo_open else "["
-        right = ")" if hi_open else "]"
-        span = f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
-        raise ValueError(f"{name} must be a real number in {span}; got {value!r}")
-
-
-def _check_int(value, name, lo=1, inf_ok=False):
-    if inf_ok and value == math.inf and not isinstance(value, bool):
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}; got {value!r}")
-
-
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False; got {value!r}")
-
-
-def _hidden_sizes(value) -> list[int]:
-    sizes = list(value) if hasattr(value, "__iter__") else [value]
-    for h in sizes:
-        if isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1:
-            raise ValueError(f"hidden_layer_sizes must hold integers > 0; got {value!r}")
-    return [int(h) for h in sizes]
-
+# ---------------------------------------------------------------- helpers
 
 def _chunk_rows(n_features: int, dtype) -> int:
     """Rows of a densified chunk: about _CHUNK_BYTES."""
@@ -286,6 +247,8 @@ class _Stochastic:
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share; see their docstrings."""
 
+    _parameter_constraints: dict = P.CONSTRAINTS
+
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
@@ -322,42 +285,6 @@ class _BaseMLP(BaseEstimator):
         self.dropout = dropout
         self.n_threads = n_threads
         self.dtype = dtype
-
-    # ------------------------------------------------------------ checks
-    def _check_params(self) -> list[int]:
-        sizes = _hidden_sizes(self.hidden_layer_sizes)
-        _check_choice(self.activation, "activation", tuple(_ACTIVATIONS))
-        _check_choice(self.solver, "solver", ("lbfgs", "sgd", "adam"))
-        _check_real(self.alpha, "alpha", lo=0)
-        if self.batch_size != "auto":
-            _check_int(self.batch_size, "batch_size ('auto' or)")
-        _check_choice(self.learning_rate, "learning_rate", ("constant", "invscaling", "adaptive"))
-        _check_real(self.learning_rate_init, "learning_rate_init", lo=0, lo_open=True)
-        _check_real(self.power_t, "power_t", lo=0)
-        _check_int(self.max_iter, "max_iter")
-        _check_bool(self.shuffle, "shuffle")
-        _check_real(self.tol, "tol", lo=0)
-        _check_bool(self.warm_start, "warm_start")
-        _check_real(self.momentum, "momentum", lo=0, hi=1)
-        _check_bool(self.nesterovs_momentum, "nesterovs_momentum")
-        _check_bool(self.early_stopping, "early_stopping")
-        _check_real(self.validation_fraction, "validation_fraction", lo=0, hi=1, hi_open=True)
-        _check_real(self.beta_1, "beta_1", lo=0, hi=1, hi_open=True)
-        _check_real(self.beta_2, "beta_2", lo=0, hi=1, hi_open=True)
-        _check_real(self.epsilon, "epsilon", lo=0, lo_open=True)
-        _check_int(self.n_iter_no_change, "n_iter_no_change", inf_ok=True)
-        _check_int(self.max_fun, "max_fun")
-        _check_bool(self.batch_norm, "batch_norm")
-        _check_choice(self.bn_position, "bn_position", ("before", "after"))
-        _check_real(self.dropout, "dropout", lo=0, hi=1, hi_open=True)
-        if self.n_threads is not None:
-            resolve_n_threads(self.n_threads)
-        if self.dtype is not None and str(self.dtype) not in ("float32", "float64") and not (
-                isinstance(self.dtype, (type, np.dtype)) and np.dtype(self.dtype) in (np.float32,
-                                                                                        np.float64)):
-            raise ValueError(f"dtype must be None (X's float type), 'float32' or 'float64'; "
-                             f"got {self.dtype!r}")
-        return sizes
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
@@ -482,7 +409,7 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------ fit
     def _fit(self, X, y, sample_weight=None, incremental=False):
-        hidden = self._check_params()
+        hidden = P.check_params(self, incremental)
         first_pass = not hasattr(self, "model_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_samples, n_features = X.shape
@@ -494,6 +421,7 @@ class _BaseMLP(BaseEstimator):
         if first_pass:
             dtype = X.dtype if self.dtype is None else np.dtype(self.dtype)
             self._initialize(y2d, layer_units, dtype)
+            self._architecture_ = P.architecture(self)
         elif self.model_.n_outputs != self.n_outputs_:
             raise ValueError(f"y has {self.n_outputs_} outputs but the fitted network has "
                              f"{self.model_.n_outputs}")
@@ -1115,6 +1043,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     loss : {"squared_error", "poisson"}, default "squared_error"
     """ + _PARAMS_DOC.split("Parameters\n    ----------\n", 1)[1])
 
+    _parameter_constraints: dict = P.REGRESSOR_CONSTRAINTS
+
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
@@ -1134,10 +1064,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             batch_norm=batch_norm, bn_position=bn_position, dropout=dropout,
             n_threads=n_threads, dtype=dtype)
         self.loss = loss
-
-    def _check_params(self):
-        _check_choice(self.loss, "loss", ("squared_error", "poisson"))
-        return super()._check_params()
 
     def _output(self) -> str:
         return "exp" if self.loss == "poisson" else "identity"

@@ -196,6 +196,10 @@ def _network_of(model):
     """The fastnn network of a model, or of a fitted scikit-learn-style estimator."""
     if hasattr(model, "out_activation_") or type(model).__name__ in ("MLPClassifier",
                                                                      "MLPRegressor"):
+        if not type(model).__module__.startswith("fastnn"):
+            raise TypeError(f"model is {type(model).__module__}.{type(model).__name__}, not a "
+                            "fastnn model: fit fastnn.MLPClassifier or fastnn.MLPRegressor (the "
+                            "same parameters) to export it here")
         net = getattr(model, "model_", None)
         if net is None:
             raise RuntimeError(f"this {type(model).__name__} is not fitted yet: call fit "

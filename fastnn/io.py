@@ -52,6 +52,10 @@ class InvalidFile(ValueError):
     """The file is not a valid fastnn model file (the message says why)."""
 
 
+class NewerFormatError(ValueError):
+    """A model file of a format version newer than this fastnn reads (upgrade fastnn)."""
+
+
 def classes_to_json(classes: np.ndarray) -> dict:
     if classes.dtype.kind not in "biufU":
         raise TypeError(f"classes of dtype {classes.dtype} cannot be saved; use ints or strings")
@@ -186,6 +190,8 @@ def read(path) -> tuple[dict, dict]:
         return _read(path)
     except InvalidFile as exc:
         raise ValueError(f"{os.fspath(path)} is not a valid fastnn model file: {exc}") from None
+    except NewerFormatError as exc:
+        raise NewerFormatError(f"{os.fspath(path)}: {exc}") from None
 
 
 def _read(path) -> tuple[dict, dict]:
@@ -221,9 +227,17 @@ def header_from_text(text: str) -> dict:
         raise InvalidFile(f"its header is not JSON ({exc})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise InvalidFile("its header does not describe a fastnn model")
-    if header.get("format_version") not in READS:
-        raise InvalidFile(f"format version {header.get('format_version')!r} is not one of "
-                          f"{list(READS)} (written by fastnn {header.get('fastnn_version')})")
+    version, writer = header.get("format_version"), header.get("fastnn_version")
+    if type(version) is not int:
+        raise InvalidFile(f"its header's format version is {version!r}, not a whole number")
+    if version > max(READS):
+        raise NewerFormatError(
+            f"it is a model file of format version {version} (written by fastnn {writer}); "
+            f"this fastnn ({__version__}) reads format versions {min(READS)} to {max(READS)}: "
+            "upgrade fastnn (the fastnn-mlp distribution) to load it")
+    if version not in READS:
+        raise InvalidFile(f"format version {version} is not one of {list(READS)} (written by "
+                          f"fastnn {writer})")
     return header
 
 

@@ -42,7 +42,6 @@ from fastnn.train import History, fit
 __all__ = ["Sequential", "MLP", "load"]
 
 _MAX_WORKSPACES = 4            # batch sizes whose training buffers are kept
-_SEGMENT_ROWS = 4096           # rows per timed segment when training picks its thread count
 
 
 class Sequential:
@@ -348,7 +347,7 @@ class Sequential:
         update = optimizer.update_for(self._params, self._grads, lr, self._decay)
         n_batches = len(bounds) - 1
         if isinstance(threads, ThreadChooser):
-            size = max(4, -(-_SEGMENT_ROWS // max(1, int(bounds[1] - bounds[0]))))
+            size = threads.segment_batches(int(bounds[1] - bounds[0]))
         else:
             size = n_batches
         loss_sum = hits = 0.0
@@ -778,7 +777,8 @@ class MLP(Sequential):
                              f"got {activation!r}")
         output = get_loss(loss).output_layer
         batch_norm = V.boolean(batch_norm, "batch_norm")
-        dropout = float(L.Dropout(dropout).rate)
+        dropout = V.real(dropout, "dropout", lo=0, hi=1, hi_open=True)
+        bn_momentum = V.real(bn_momentum, "bn_momentum", lo=0, hi=1)
         layers: list[L.Layer] = []
         for width in hidden:
             act = L.ACTIVATIONS[activation]()

@@ -441,19 +441,19 @@ def log_softmax(z, *, out=None, n_threads=None):
     return _softmax_rows(z, True, out, n_threads)
 
 
-def check_sample_weight(sample_weight, n_samples):
+def check_sample_weight(sample_weight, n_samples, name: str = "sample_weight"):
     """``sample_weight`` as a float64 (n_samples,) array of finite weights >= 0 with a
-    positive sum, or None."""
+    positive sum, or None; errors call it ``name``."""
     if sample_weight is None:
         return None
-    w = V.numeric_dtype(V.array(sample_weight, "sample_weight"), "sample_weight")
+    w = V.numeric_dtype(V.array(sample_weight, name), name)
     if w.shape != (n_samples,):
-        raise ValueError(f"sample_weight must have shape ({n_samples},); got {w.shape}")
+        raise ValueError(f"{name} must have shape ({n_samples},); got {w.shape}")
     w = np.ascontiguousarray(w, dtype=np.float64)
     if not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError("sample_weight must hold finite values >= 0")
+        raise ValueError(f"{name} must hold finite values >= 0")
     if not w.sum() > 0:
-        raise ValueError("sample_weight sums to 0: no sample would count")
+        raise ValueError(f"{name} sums to 0: no sample would count")
     return w
 
 

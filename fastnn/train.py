@@ -305,6 +305,12 @@ def fit(model, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer: Optim
         model._fit_lock.release()
 
 
+def check_validation_data(model, validation_data) -> None:
+    """Check ``validation_data`` for a built ``model`` as ``fit`` will, before training."""
+    if validation_data is not None:
+        _validation(model, validation_data, model.n_features_in_, None)
+
+
 def _validation(model, validation_data, n_features, first):
     """Checked ``(X_val, y_val, weights or None)``, or None."""
     if validation_data is None:
@@ -325,7 +331,7 @@ def _validation(model, validation_data, n_features, first):
         if np.ndim(y_val) != first["ndim"] or t.shape[1] != first["n_outputs"]:
             raise ValueError(f"y_val has shape {np.shape(y_val)}, unlike y")
     w_val = validation_data[2] if len(validation_data) == 3 else None
-    check_sample_weight(w_val, X_val.shape[0])
+    check_sample_weight(w_val, X_val.shape[0], "sample_weight_val (validation_data[2])")
     return X_val, y_val, w_val
 
 

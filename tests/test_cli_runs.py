@@ -124,8 +124,13 @@ def test_search_says_where_the_best_model_went_and_speaks_cli(capsys, tmp_path, 
     assert "the best model is in best.fnn" in out and "fastnn predict best.fnn rows.csv" in out
     assert "fastnn study show s.db" in out and (tmp_path / "best.fnn").exists()
     assert "fastnn study report s.db -o report.html" in out
-    # continuing on other data: the warning is a one-line note
-    status, out, err = run(capsys, *args, "--trials", "1", "--val-split", "0.3")
+    # continuing on other data: refused, saying which flags decide; then said, a one-line note
+    before = (tmp_path / "s.db").read_bytes()
+    status, _, err = run(capsys, *args, "--trials", "1", "--val-split", "0.3")
+    assert_one_line_error(status, err, "ran on other data", "--on-mismatch new_study", "--name")
+    assert (tmp_path / "s.db").read_bytes() == before
+    status, out, err = run(capsys, *args, "--trials", "1", "--val-split", "0.3",
+                           "--on-mismatch", "continue")
     assert status == 0, err
     notes = [line for line in err.splitlines() if line.strip()]
     assert notes and all(line.startswith("fastnn search: note: ") for line in notes), err

@@ -132,19 +132,21 @@ def test_reopen_continues_and_checks_settings(tmp_path):
         Study(path, name="a", seed=10)
     with pytest.raises(ValueError, match="has sampler='random'"):
         Study(path, name="a", sampler="sobol")
-    with pytest.warns(UserWarning, match="space differs"):
+    with pytest.raises(ValueError, match="opened with another space .* nothing was changed"):
         Study(path, name="a", space={"lr": LogUniform(1e-5, 1e-1)})
-    with pytest.raises(ValueError, match="does not exist.*pass a space"):
+    with pytest.raises(ValueError, match="study 'b' does not exist.*its studies: 'a'"):
         Study(path, name="b")
     other = Study(path, space=space(), name="b", seed=9)   # two studies in one file
     assert other.trials == []
 
 
-def test_reopen_warns_on_other_data(tmp_path):
+def test_reopen_on_other_data_is_refused_unless_said(tmp_path):
     path = tmp_path / "s.db"
     Study(path, space=space(), seed=1, data_fingerprint=fingerprint(np.zeros(3))).close()
-    with pytest.warns(UserWarning, match="fingerprint differs"):
-        s = Study(path, data_fingerprint=fingerprint(np.ones(3)))
+    with pytest.raises(ValueError, match="data fingerprint differs"):
+        Study(path, data_fingerprint=fingerprint(np.ones(3)))
+    with pytest.warns(UserWarning, match="data fingerprint differs"):
+        s = Study(path, data_fingerprint=fingerprint(np.ones(3)), on_mismatch="continue")
     assert s.data_fingerprint == fingerprint(np.ones(3))
 
 

@@ -149,7 +149,7 @@ def test_bridge_errors(tmp_path):
     with pytest.raises(ValueError, match="'x': fastnn has no stepped float"):
         Study.from_optuna(stepped)
     Study.from_optuna(study.to_optuna(), storage=tmp_path / "c.db")
-    with pytest.raises(ValueError, match="already has 7 trials"):
+    with pytest.raises(ValueError, match=r"already has a study named 's' \(7 trials\)"):
         Study.from_optuna(study.to_optuna(), storage=tmp_path / "c.db")
     with pytest.raises(ValueError, match="study_name must be a non-empty string"):
         study.to_optuna(study_name="")

@@ -308,3 +308,71 @@ def test_a_threadpoolctl_limit_leaves_the_default_detected(monkeypatch):
         assert default_is_fixed() and fastnn.get_num_threads() == 2
     finally:
         fastnn.set_num_threads(None)
+
+
+def _feed(c, speed, segments, rows=1000):
+    """Run ``segments`` segments of ``rows`` rows at ``speed[n]`` (rows per 0.1 ms) each; the
+    counts used, in order."""
+    used = []
+    for _ in range(segments):
+        n = c.next()
+        c.record(n, rows, rows / speed[n] / 1e4)
+        used.append(n)
+    return used
+
+
+def test_thread_chooser_checks_a_close_call_again_soon_then_less_often():
+    from fastnn._threads import ThreadChooser
+
+    c = ThreadChooser(2)
+    speed = {2: 1.1, 1: 1.0}                       # within CLOSE: one noisy segment each
+    _feed(c, speed, 3)                               # 2, 1, 2
+    assert c.current == 2 and c.interval == 1
+    gaps, kept = [], 0
+    for n in _feed(c, speed, 40):
+        if n == 1:
+            gaps.append(kept)
+            kept = 0
+        else:
+            kept += 1
+    assert gaps[:5] == [1, 2, 4, 8, 16]             # 1, 2, 4... kept segments between checks
+    assert c.interval == ThreadChooser.PROBE_EVERY
+
+
+def test_thread_chooser_corrects_a_choice_made_on_an_unlucky_segment():
+    from fastnn._threads import ThreadChooser
+
+    c = ThreadChooser(2)
+    _feed(c, {2: 3.5, 1: 1.9}, 3)                   # quiet: 2 threads, clearly
+    assert c.current == 2 and c.interval == ThreadChooser.PROBE_EVERY
+    # a neighbour takes a core: 2 threads drift down to 1.54, and the one segment 1 thread
+    # gets timed on is unlucky (1.4 where it runs 1.89)
+    c.record(2, 1000, 1000 / 1.54 / 1e4)
+    assert c.next() == 1
+    c.record(1, 1000, 1000 / 1.4 / 1e4)
+    assert c.current == 2 and c.interval == 1       # kept, by a close call: checked soon
+    used = _feed(c, {2: 1.54, 1: 1.89}, 10)
+    assert used[:2] == [2, 1] and c.current == 1    # the next check finds 1 thread faster
+    assert used.count(2) <= 3                        # and 1 thread runs most segments
+
+
+def test_thread_chooser_a_clear_choice_waits_probe_every():
+    from fastnn._threads import ThreadChooser
+
+    c = ThreadChooser(2)
+    used = _feed(c, {2: 2.0, 1: 1.0}, 3 + 2 * ThreadChooser.PROBE_EVERY + 2)
+    steady = used[3:]
+    assert steady.count(1) == 2                      # one check in PROBE_EVERY + 1 segments
+    assert steady.index(1) == ThreadChooser.PROBE_EVERY
+
+
+def test_thread_chooser_segments_last_about_segment_seconds():
+    from fastnn._threads import ThreadChooser
+
+    c = ThreadChooser(2, batch_size=128)
+    assert c.segment_batches(128) == ThreadChooser.FIRST_SEGMENT_ROWS // 128   # nothing known
+    for n in (2, 1, 2):
+        c.record(n, 12800, 12800 / {2: 40000, 1: 20000}[n], 128)       # samples/s
+    rows = 40000 * ThreadChooser.SEGMENT_SECONDS
+    assert c.segment_batches(128) == -(-int(rows) // 128)
+    assert c.segment_batches(10**6) == 2                                # at least 2 batches

@@ -69,6 +69,16 @@ def read_csv(path, target: str | None = None, features: list[str] | None = None,
     if not (header is True or header is False or header == "auto"):
         raise ValueError(f"header must be True, False or 'auto'; got {header!r}")
     name = os.fspath(path)
+    _check_text(path)
+    try:
+        return _read(path, name, target, features, header)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{name} is not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at "
+                         f"offset {exc.start} of a read block cannot be decoded; save the file as "
+                         "CSV in UTF-8") from None
+
+
+def _read(path, name, target, features, header):
     first = _first_row(path)
     if header == "auto":
         header = not all(_is_number(cell) for cell in first)
@@ -102,6 +112,33 @@ def read_csv(path, target: str | None = None, features: list[str] | None = None,
     if X.shape[0] == 0:
         raise ValueError(f"{name} has a header but no data rows" if skip else f"{name} is empty")
     return X, (_labels(labels) if t_col is not None else None), list(features)
+
+
+# the first bytes of files often given by mistake, and what they are
+_MAGIC = ((b"PK\x03\x04", "a zip archive (an .xlsx workbook, a fastnn model, an .npz file?)"),
+          (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+          (b"%PDF", "a PDF document"), (b"SQLite format 3\x00", "an SQLite database"),
+          (b"\x93NUMPY", "a NumPy .npy array"), (b"\xd0\xcf\x11\xe0", "an .xls workbook"),
+          (b"\x1f\x8b", "a gzip archive"), (b"PAR1", "a Parquet file"))
+
+
+def _check_text(path) -> None:
+    """Refuse, naming the file, one that is not text: binary bytes in its first 64 KB."""
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    what = next((said for magic, said in _MAGIC if head.startswith(magic)), None)
+    if what is None and b"\x00" in head:
+        what = f"binary data (a NUL byte at offset {head.index(0)})"
+    if what is None:
+        try:
+            head.decode(ENCODING)
+        except UnicodeDecodeError as exc:
+            if len(head) < 65536 or exc.start < len(head) - 4:   # not cut at the 64 KB limit
+                what = (f"binary data or text not in UTF-8 (byte 0x{head[exc.start]:02x} at "
+                        f"offset {exc.start})")
+    if what is not None:
+        raise ValueError(f"{os.fspath(path)} is not a CSV text file: it holds {what}; give a "
+                         "CSV file of numbers (UTF-8 text, one sample a row)")
 
 
 def _first_row(path) -> list[str]:

@@ -49,6 +49,13 @@ def learning_curves(source):
         if not len(source.history_):
             raise ValueError("the model has no learning curve yet: fit it first")
         return _fit_curves(source.history_.to_dict())
+    if isinstance(getattr(source, "loss_curve_", None), list):   # a fitted MLPClassifier...
+        return _fit_curves(_estimator_history(source))
+    if (hasattr(source, "get_params") and hasattr(source, "partial_fit")) or \
+            getattr(source, "solver", None) == "lbfgs":                # ... without a curve
+        why = ("solver='lbfgs' keeps none (loss_curve_ is kept by 'adam' and 'sgd')"
+               if getattr(source, "solver", None) == "lbfgs" else "fit it first")
+        raise ValueError(f"the {type(source).__name__} has no learning curve: {why}")
     if isinstance(source, Babysitter):
         return _babysit_curves(source.dir)
     if isinstance(source, (str, os.PathLike)):
@@ -60,6 +67,21 @@ def learning_curves(source):
         return _study_curves(list(source), "trials", None)
     raise TypeError("source must be a History, a fitted model, a Babysitter or its directory, "
                     f"a Study or a list of FrozenTrial; got {type(source).__name__}")
+
+
+def _estimator_history(est) -> dict:
+    """A fitted scikit-learn-style estimator's ``loss_curve_`` (and, with early stopping,
+    ``validation_scores_``: accuracy or R^2) in History's form."""
+    loss = list(est.loss_curve_)
+    n = len(loss)
+    if not n:
+        raise ValueError(f"the {type(est).__name__} has no learning curve yet: fit it first")
+    scores = list(getattr(est, "validation_scores_", None) or [None] * n)
+    classifier = hasattr(est, "classes_")
+    none = [None] * n
+    return {"epoch": list(range(1, n + 1)), "loss": loss, "val_loss": none, "accuracy": none,
+            "val_accuracy": scores if classifier else none,
+            "val_r2": none if classifier else scores}
 
 
 def _fit_curves(h: dict):

@@ -31,10 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fastnn.model import load
+from fastnn import _validation as V
+from fastnn.model import Sequential, load
 from fastnn.optim import Adam, Optimizer
 from fastnn.search.fingerprint import fingerprint
-from fastnn.train import DivergedError
+from fastnn.train import DivergedError, check_validation_data
 
 __all__ = ["Babysitter", "AutoPolicy", "read_run"]
 
@@ -176,25 +177,36 @@ class Babysitter:
 
     def __init__(self, model, X, y, validation_data=None, checkpoint_dir="babysit", optimizer=None,
                  *, batch_size: int = 32, seed: int = 0, _resuming: bool = False):
+        if not isinstance(model, Sequential):
+            raise TypeError(f"model must be a fastnn model (MLP or Sequential); got "
+                            f"{type(model).__name__}")
+        if not isinstance(checkpoint_dir, (str, os.PathLike)):
+            raise TypeError(f"checkpoint_dir must be a directory name (str or path-like); got "
+                            f"{checkpoint_dir!r}")
         self.model, self.X, self.y = model, X, y
         self.validation_data = validation_data
         self.dir = Path(checkpoint_dir)
         self.optimizer = optimizer if optimizer is not None else Adam()
         if not isinstance(self.optimizer, Optimizer):
             raise TypeError(f"optimizer must be a fastnn Optimizer; got {self.optimizer!r}")
-        self.batch_size, self.seed = batch_size, seed
+        self.batch_size = V.positive_int(batch_size, "batch_size")
+        self.seed = V.seed(seed, "seed", allow_none=False)
         self._rng = np.random.default_rng(seed)
         self.curve: list[dict] = []
         self.epoch = self.start_epoch = 0
         self._since_change = 0
+        if not _resuming:        # the data checked, as fit checks them, before a fingerprint
+            self._validate_and_build()
         self._data_id = fingerprint(np.asarray(X), np.asarray(y))
         if _resuming:
             return
         if (self.dir / _STATE).exists():
             raise FileExistsError(f"{self.dir} already holds a babysitting run; "
                                   "use Babysitter.resume to continue it")
+        if self.dir.exists() and not self.dir.is_dir():
+            raise NotADirectoryError(f"checkpoint_dir {os.fspath(self.dir)!r} is a file; give a "
+                                     "directory for the run's checkpoints")
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._validate_and_build()
         self.epoch = self.start_epoch = model.epochs_trained_
         self._checkpoint()                 # the model as it starts: a rollback target
         self._log("start", lr=self.optimizer.lr, batch_size=batch_size, seed=seed,
@@ -202,8 +214,10 @@ class Babysitter:
 
     # ------------------------------------------------------------ persistence
     def _validate_and_build(self) -> None:
-        """Check the data as fit would, and build the model so epoch 0 can be saved."""
+        """Check the data as fit would (validation_data too), and build the model so epoch 0
+        can be saved; nothing is written yet."""
         self.model.prepare(self.X, self.y)
+        check_validation_data(self.model, self.validation_data)
         self.model.optimizer = self.optimizer
 
     def _log(self, event: str, **details) -> None:
@@ -275,8 +289,7 @@ class Babysitter:
             :class:`~fastnn.train.DivergedError`); the model is first put
             back to the last checkpoint (the event is logged).
         """
-        if not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer; got {epochs!r}")
+        epochs = V.positive_int(epochs, "epochs")
         records = []
         for _ in range(epochs):
             records.append(self._one_epoch())
@@ -346,6 +359,9 @@ class Babysitter:
 
         Returns the records of the epochs trained (those rolled back included).
         """
+        epochs = V.positive_int(epochs, "epochs")
+        if policy is not None and not isinstance(policy, AutoPolicy):
+            raise TypeError(f"policy must be an AutoPolicy or None; got {policy!r}")
         policy = policy or AutoPolicy()
         records = []
         for _ in range(epochs):

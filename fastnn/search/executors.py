@@ -54,7 +54,8 @@ from concurrent.futures import (FIRST_COMPLETED, Executor, Future, ProcessPoolEx
                                 ThreadPoolExecutor, wait)
 from contextlib import contextmanager
 
-from fastnn._threads import get_num_threads
+from fastnn._threads import get_num_threads, max_threads
+from fastnn.search._checks import count
 
 __all__ = ["check_executor", "open_executor", "run_jobs", "threads_per_trial", "LivePruner",
            "TrialThreads", "TrialProcesses", "TrialProcessDied", "STOP_GRACE"]
@@ -73,6 +74,19 @@ def check_executor(executor) -> None:
     if not (executor in (None, "thread", "process") or isinstance(executor, Executor)):
         raise ValueError("executor must be None or 'thread' (threads), 'process', or a "
                          f"concurrent.futures.Executor instance; got {executor!r}")
+
+
+def check_n_jobs(n_jobs, executor) -> int:
+    """``n_jobs`` (trials at once) checked: an integer >= 1 and, for this machine's threads or
+    processes (None, "thread", "process"), at most :func:`fastnn._threads.max_threads`."""
+    n_jobs = count(n_jobs, "n_jobs")
+    if executor in (None, "thread", "process") and n_jobs > max_threads():
+        raise ValueError(f"n_jobs must be at most {max_threads()} with executor="
+                         f"{executor or 'thread'!r} (4 x the cores this process may use, at "
+                         f"least 64: each trial is a thread or process of this machine); got "
+                         f"{n_jobs}. For more trials at once, pass a cluster's executor "
+                         "(e.g. Dask's)")
+    return n_jobs
 
 
 class TrialThreads(Executor):

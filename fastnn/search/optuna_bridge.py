@@ -18,12 +18,18 @@ distributions.
 from __future__ import annotations
 
 import math
+import os
+import secrets
 from datetime import datetime, timezone
+
+from fastnn._version import __version__
+from fastnn.search._checks import count
 
 from fastnn.search.distributions import (Choice, IntLogUniform, IntUniform, LogUniform,
                                          OneMinusLogUniform, Uniform)
-from fastnn.search.sampling import trial_seed
+from fastnn.search.sampling import SAMPLERS, trial_seed
 from fastnn.search.space import Space
+from fastnn.search.storage import Storage, StudyFileError
 from fastnn.search.trial import FrozenTrial, TrialState
 
 __all__ = ["to_optuna", "from_optuna"]
@@ -79,6 +85,7 @@ def to_optuna(study, storage=None, study_name: str | None = None):
     optuna = _optuna()
     if study_name is not None and (not isinstance(study_name, str) or not study_name):
         raise ValueError(f"study_name must be a non-empty string or None; got {study_name!r}")
+    storage = _optuna_storage(storage)
     made = {name: _distribution(optuna, dist) for name, dist in study.space.items()}
     target = optuna.create_study(storage=storage, study_name=study_name or study.name,
                                  direction=study.direction)
@@ -110,6 +117,25 @@ def to_optuna(study, storage=None, study_name: str | None = None):
             system_attrs={} if t.error is None else {"fail_reason": t.error},
             intermediate_values=dict(t.intermediate)))
     return target
+
+
+def _optuna_storage(storage):
+    """Optuna's storage: a plain file path (str or os.PathLike, without ``://``) as the
+    ``sqlite:///`` URL of that file, as fastnn takes paths everywhere; URLs and Optuna's
+    storage objects as given."""
+    if isinstance(storage, os.PathLike) or (isinstance(storage, str) and "://" not in storage):
+        path = os.fspath(storage)
+        if not path:
+            raise ValueError("storage must be a file path, an Optuna storage URL such as "
+                             "'sqlite:///study.db', an Optuna storage or None; got ''")
+        if os.path.isdir(path):
+            raise StudyFileError(f"storage {path!r} is a directory; give a file name")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise StudyFileError(f"storage {path!r} cannot be created: its directory {folder!r} "
+                                 "does not exist")
+        return "sqlite:///" + os.path.abspath(path)
+    return storage
 
 
 def _space_of(optuna, trials) -> Space:
@@ -151,24 +177,47 @@ def from_optuna(study_class, optuna_study, storage=None, name: str | None = None
     if len(optuna_study.directions) != 1:
         raise ValueError("fastnn studies have one objective; the Optuna study has "
                          f"{len(optuna_study.directions)}")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ValueError(f"name must be a non-empty string or None; got {name!r}")
+    if seed is not None:
+        seed = count(seed, "seed", 0)
+    # everything is read and checked before anything is written
     attrs = optuna_study.user_attrs
     trials = sorted(optuna_study.get_trials(deepcopy=False), key=lambda t: t.number)
     space = (Space.from_dict(attrs["fastnn_space"]) if "fastnn_space" in attrs
              else _space_of(optuna, trials))
     if seed is None and "fastnn_seed" in attrs:
         seed = int(attrs["fastnn_seed"])
+    if seed is None:
+        seed = secrets.randbits(63)
     direction = ("maximize" if optuna_study.direction == optuna.study.StudyDirection.MAXIMIZE
                  else "minimize")
-    study = study_class(storage, space=space, direction=direction, seed=seed,
-                        name=name or optuna_study.study_name,
-                        sampler=attrs.get("fastnn_sampler"),
-                        data_fingerprint=attrs.get("fastnn_data_fingerprint"))
-    if study.trials:
-        raise ValueError(f"study {study.name!r} in {study.storage_path!r} already has "
-                         f"{len(study.trials)} trials; import into a new name or file")
-    for item in attrs.get("fastnn_rounds", []):
-        study._storage.append_study_attr(study._id, "rounds", item)
+    sampler = attrs.get("fastnn_sampler") or "random"
+    if sampler not in SAMPLERS:
+        raise ValueError(f"the Optuna study's fastnn_sampler is {sampler!r}; fastnn knows "
+                         f"{SAMPLERS}")
+    name = name or optuna_study.study_name
+    frozen = _frozen_trials(optuna, trials, seed)
+    rounds = list(attrs.get("fastnn_rounds", []))
+    fingerprint = attrs.get("fastnn_data_fingerprint")
+    if storage is None:                # a new in-memory file: nothing to protect
+        study = study_class(None, space=space, direction=direction, seed=seed, name=name,
+                            sampler=sampler, data_fingerprint=fingerprint)
+        study._storage.add_trials(study._id, frozen, rounds)
+        return study
+    target = Storage(storage)
+    try:                               # one transaction: all of it, or nothing
+        target.import_study(name, direction, seed, sampler, space.to_dict(), fingerprint,
+                            __version__, frozen, rounds)
+    finally:
+        target.close()
+    return study_class(storage, name=name)
+
+
+def _frozen_trials(optuna, trials, seed: int) -> list[FrozenTrial]:
+    """An Optuna study's trials as fastnn's, numbered from 0."""
     states = {getattr(optuna.trial.TrialState, v): k for k, v in _STATES.items()}
+    out = []
     for number, t in enumerate(trials):
         state = TrialState(states[t.state])
         if state == TrialState.RUNNING:          # it runs again here
@@ -177,13 +226,13 @@ def from_optuna(study_class, optuna_study, storage=None, name: str | None = None
         error = t.user_attrs.get("fastnn_error", t.system_attrs.get("fail_reason"))
         if state == TrialState.FAILED and error is None:
             error = "failed in Optuna"
-        study._storage.add_trial(study._id, FrozenTrial(
+        out.append(FrozenTrial(
             number=number, state=state, params=dict(t.params),
             value=None if value is None or not math.isfinite(value) else float(value),
             intermediate=tuple(sorted((int(s), float(v))
                                       for s, v in t.intermediate_values.items())),
             user_attrs={k: v for k, v in t.user_attrs.items() if k not in _OWN},
-            seed=int(t.user_attrs.get("fastnn_seed", trial_seed(study.seed, number))),
+            seed=int(t.user_attrs.get("fastnn_seed", trial_seed(seed, number))),
             datetime_start=_iso(t.datetime_start), datetime_end=_iso(t.datetime_complete),
             error=error))
-    return study
+    return out

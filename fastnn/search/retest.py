@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastnn.search._checks import count
-from fastnn.search.executors import check_executor, open_executor, run_jobs, threads_per_trial
+from fastnn._threads import resolve_n_threads
+from fastnn.search.executors import (check_executor, check_n_jobs, open_executor, run_jobs,
+                                     threads_per_trial)
 from fastnn.search.tables import format_table
 from fastnn.search.trial import Trial, TrialState, future_outcome, run_trial
 
@@ -81,16 +82,22 @@ def _check_seeds(seeds) -> tuple[int, ...]:
     return tuple(int(s) for s in seeds)
 
 
+def check_retest(objective, seeds, n_jobs, executor, n_threads) -> tuple:
+    """The checked (seeds, n_jobs, n_threads) of a retest, before anything is stored."""
+    if not callable(objective):
+        raise TypeError(f"objective must be callable(params, trial) -> float; got {objective!r}")
+    n_jobs, seeds = check_n_jobs(n_jobs, executor), _check_seeds(seeds)
+    n_threads = (threads_per_trial(n_jobs, executor) if n_threads is None
+                 else resolve_n_threads(n_threads))
+    check_executor(executor)
+    return seeds, n_jobs, n_threads
+
+
 def run_retest(best, objective, seeds, n_jobs, executor, n_threads, retest, direction,
                record) -> RetestReport:
     """Re-run the trials ``best`` (ranked, best first) with each seed; ``record(number,
     seed, outcome)`` stores each run. See :meth:`Study.retest <fastnn.search.Study.retest>`."""
-    if not callable(objective):
-        raise TypeError(f"objective must be callable(params, trial) -> float; got {objective!r}")
-    n_jobs, seeds = count(n_jobs, "n_jobs"), _check_seeds(seeds)
-    n_threads = (threads_per_trial(n_jobs, executor) if n_threads is None
-                 else count(n_threads, "n_threads"))
-    check_executor(executor)
+    seeds, n_jobs, n_threads = check_retest(objective, seeds, n_jobs, executor, n_threads)
     jobs = deque((t, s) for t in best for s in seeds)
     values: dict[int, list] = {t.number: [] for t in best}
 

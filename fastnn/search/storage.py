@@ -26,6 +26,7 @@ import socket
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -236,6 +237,9 @@ class Storage:
         The SQLite file (created if missing), or None for memory.
     busy_timeout : float, default 60
         Seconds to keep retrying while another process holds the write lock.
+    read_only : bool, default False
+        Open an existing file only to read it: no table is created or migrated,
+        nothing is written (a file without fastnn's tables is refused).
 
     Several drivers (processes of one machine) may share a file: each takes
     its trials with :meth:`claim` in a write transaction, marks them with
@@ -250,19 +254,28 @@ class Storage:
         one, another program's database, or one from a newer fastnn).
     """
 
-    def __init__(self, path: str | os.PathLike | None, busy_timeout: float = 60.0):
+    def __init__(self, path: str | os.PathLike | None, busy_timeout: float = 60.0,
+                 read_only: bool = False):
         self.path = None if path is None else os.fspath(path)
         self.busy_timeout = float(busy_timeout)
+        self.read_only = bool(read_only)
         self.heartbeat_interval, self.heartbeat_timeout = HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT
         self._lock = threading.RLock()
         if self.path is not None:
             _check_path(self.path)
+            if self.read_only and not os.path.isfile(self.path):
+                raise StudyFileError(f"study file {self.path!r} does not exist")
         with self._errors():
-            self._db = sqlite3.connect(":memory:" if path is None else self.path,
-                                       timeout=min(5.0, self.busy_timeout),
-                                       isolation_level=None, check_same_thread=False)
+            if self.read_only and self.path is not None:
+                uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, timeout=min(5.0, self.busy_timeout),
+                                           isolation_level=None, check_same_thread=False)
+            else:
+                self._db = sqlite3.connect(":memory:" if path is None else self.path,
+                                           timeout=min(5.0, self.busy_timeout),
+                                           isolation_level=None, check_same_thread=False)
             try:
-                if path is not None:
+                if path is not None and not self.read_only:
                     self._db.execute("PRAGMA journal_mode=WAL")
                     self._db.execute("PRAGMA synchronous=NORMAL")
                 self._prepare()
@@ -292,6 +305,9 @@ class Storage:
     @contextmanager
     def _transaction(self):
         """A write transaction taken at once (BEGIN IMMEDIATE), retried while the file is busy."""
+        if self.read_only:
+            raise StudyFileError(f"{self._where} was opened read-only; open it with "
+                                 "fastnn.search.Study to write to it")
         with self._lock, self._errors():
             deadline = time.monotonic() + self.busy_timeout
             while True:
@@ -332,6 +348,14 @@ class Storage:
         if "fastnn_schema" in tables:
             self._check_version()
             return
+        if self.read_only:
+            if self._is_version_1(tables):
+                raise StudyFileError(f"{self._where} holds fastnn 0.1's study tables: open it "
+                                     "once with fastnn.search.Study (not read-only) to bring "
+                                     "them up to date") from _Version1()
+            what = ("an empty SQLite database" if not tables else
+                    f"another program's tables: {', '.join(sorted(tables)[:6])}")
+            raise StudyFileError(f"{self._where} holds no fastnn study ({what})")
         with self._transaction() as db:
             tables = self._tables()         # another process may have created them meanwhile
             if "fastnn_schema" in tables:
@@ -355,7 +379,14 @@ class Storage:
     def _check_version(self) -> None:
         rows = self._db.execute("SELECT MAX(version) FROM fastnn_schema").fetchall()
         version = rows[0][0] if rows else None
-        if version is None or version > SCHEMA_VERSION:
+        if version is None or isinstance(version, bool) or not isinstance(version, int) \
+                or version < 1:
+            said = "no version row" if version is None else f"version {version!r}, not a number"
+            if isinstance(version, int) and version < 1:
+                said = f"version {version}"
+            raise StudyFileError(f"{self._where} has a damaged schema table (fastnn_schema: "
+                                 f"{said}); restore the file from a copy")
+        if version > SCHEMA_VERSION:
             raise StudyFileError(f"{self._where} has study tables of version {version}; this "
                                  f"fastnn ({__version__}) reads versions up to {SCHEMA_VERSION}: "
                                  "upgrade fastnn")
@@ -412,19 +443,74 @@ class Storage:
 
     def update_study(self, study_id: int, **fields) -> None:
         """Change ``space`` (a dict) or ``data_fingerprint`` of a study."""
-        for key, value in fields.items():
+        for key in fields:
             if key not in ("space", "data_fingerprint"):
                 raise ValueError(f"cannot change a study's {key}")
-            value = json.dumps(value) if key == "space" else value
-            with self._transaction() as db:
+        with self._transaction() as db:           # all fields or none
+            for key, value in fields.items():
+                value = json.dumps(value) if key == "space" else value
                 db.execute(f"UPDATE fastnn_studies SET {key} = ? WHERE study_id = ?",
                            (value, study_id))
 
+    def import_study(self, name: str, direction: str, seed: int, sampler: str, space: dict,
+                     data_fingerprint: str | None, version: str, trials, rounds=()) -> int:
+        """Add a study with its ``trials`` (FrozenTrial) and coarse-to-fine ``rounds``, all in
+        one transaction; a study of that name already in the file is refused untouched."""
+        with self._transaction() as db:
+            cur = db.execute(
+                "INSERT INTO fastnn_studies (name, direction, seed, sampler, space, "
+                "data_fingerprint, fastnn_version, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(name) DO NOTHING",
+                (name, direction, str(seed), sampler, json.dumps(space), data_fingerprint,
+                 version, now()))
+            if cur.rowcount != 1:
+                (n,), = db.execute("SELECT COUNT(*) FROM fastnn_trials t JOIN fastnn_studies s "
+                                   "ON t.study_id = s.study_id WHERE s.name = ?", (name,))
+                raise StudyFileError(f"{self._where} already has a study named {name!r} ({n} "
+                                     "trials); import into a new name or file (nothing was "
+                                     "written)")
+            study_id = cur.lastrowid
+            self._add_trials(db, study_id, trials, rounds)
+            return study_id
+
+    def add_trials(self, study_id: int, trials, rounds=()) -> None:
+        """Store whole trials (imported ones) and coarse-to-fine ``rounds``, in one
+        transaction."""
+        with self._transaction() as db:
+            self._add_trials(db, study_id, trials, rounds)
+
+    def _add_trials(self, db, study_id: int, trials, rounds) -> None:
+        for trial in trials:
+            self._insert_trial(db, study_id, trial)
+        if rounds:
+            db.execute(_ATTRS_TABLE)
+            db.execute(_ATTRS_UPSERT, (study_id, "rounds", dumps(list(rounds))))
+
+    def check_unchanged(self, db, study_id: int, space: dict, data_fingerprint) -> None:
+        """Refuse to go on (in transaction ``db``) when another Study changed the stored space
+        or data fingerprint since this one read them: its trials would mix with theirs."""
+        row = db.execute("SELECT name, space, data_fingerprint FROM fastnn_studies WHERE "
+                         "study_id = ?", (study_id,)).fetchone()
+        if row is None:
+            raise StudyFileError(f"{self._where}: the study was removed from the file")
+        name, stored_space, stored_fp = row
+        if json.loads(stored_space) != space or stored_fp != data_fingerprint:
+            what = "space" if json.loads(stored_space) != space else "data fingerprint"
+            raise StudyFileError(
+                f"study {name!r} in {self._where}: its {what} was changed by another Study "
+                f"object since this one opened it; this one stops rather than mix trials of "
+                "two spaces or data sets: open the study again to go on with the stored one")
+
     # ------------------------------------------------------------ trials
 
-    def enqueue(self, study_id: int, params: dict, seed_of: Callable[[int], int]) -> int:
-        """Add a WAITING trial with ``params`` under the next free number; return the number."""
+    def enqueue(self, study_id: int, params: dict, seed_of: Callable[[int], int],
+                expect: tuple | None = None) -> int:
+        """Add a WAITING trial with ``params`` under the next free number; return the number.
+        ``expect``: (space, data fingerprint) the study must still have
+        (:meth:`check_unchanged`)."""
         with self._transaction() as db:
+            if expect is not None:
+                self.check_unchanged(db, study_id, *expect)
             number = _next_number(db, study_id)
             db.execute("INSERT INTO fastnn_trials (study_id, number, state, params, seed) "
                        "VALUES (?, ?, ?, ?, ?)",
@@ -434,19 +520,22 @@ class Storage:
     def add_trial(self, study_id: int, trial: FrozenTrial) -> None:
         """Store a whole trial (an imported one) under its number, which must be free."""
         with self._transaction() as db:
-            cur = db.execute(
-                f"INSERT INTO fastnn_trials (study_id, {', '.join(_TRIAL_COLUMNS)}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (study_id, trial.number, str(trial.state), dumps(trial.params), trial.value,
-                 dumps(trial.intermediate), dumps(trial.user_attrs), trial.seed,
-                 trial.datetime_start, trial.datetime_end, trial.error, trial.traceback,
-                 trial.fastnn_version, trial.data_fingerprint))
-            if cur.rowcount != 1:
-                raise ValueError(f"{self._where}: trial {trial.number} exists already")
+            self._insert_trial(db, study_id, trial)
+
+    def _insert_trial(self, db, study_id: int, trial: FrozenTrial) -> None:
+        cur = db.execute(
+            f"INSERT INTO fastnn_trials (study_id, {', '.join(_TRIAL_COLUMNS)}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (study_id, trial.number, str(trial.state), dumps(trial.params), trial.value,
+             dumps(trial.intermediate), dumps(trial.user_attrs), trial.seed,
+             trial.datetime_start, trial.datetime_end, trial.error, trial.traceback,
+             trial.fastnn_version, trial.data_fingerprint))
+        if cur.rowcount != 1:
+            raise ValueError(f"{self._where}: trial {trial.number} exists already")
 
     def claim(self, study_id: int, owner: Owner, version: str, data_fingerprint: str | None,
               new_params: Callable[[int], dict],
-              seed_of: Callable[[int], int]) -> tuple[int, dict, int]:
+              seed_of: Callable[[int], int], expect: tuple | None = None) -> tuple[int, dict, int]:
         """Take the next trial for ``owner`` and mark it RUNNING, in one transaction.
 
         First, RUNNING trials whose owner is gone are put back WAITING. Then
@@ -454,12 +543,17 @@ class Storage:
         trial gets the next free number and ``new_params(number)``. Two
         drivers never get the same number.
 
+        ``expect``: (space, data fingerprint) the study must still have, else nothing is
+        claimed (:meth:`check_unchanged`).
+
         Returns
         -------
         number, params, requeued
             ``requeued``: how many trials of gone owners were put back.
         """
         with self._transaction() as db:
+            if expect is not None:
+                self.check_unchanged(db, study_id, *expect)
             requeued = self._requeue_orphans(db, study_id)
             row = db.execute("SELECT number, params FROM fastnn_trials WHERE study_id = ? AND "
                              "state = ? ORDER BY number LIMIT 1",
@@ -620,6 +714,26 @@ class Storage:
         rows = self._run("SELECT key, value FROM fastnn_study_attrs WHERE study_id = ? "
                          "ORDER BY key", (study_id,))
         return {key: json.loads(value) for key, value in rows}
+
+
+def stored_study_names(path) -> list[str] | None:
+    """The names of the studies in an existing file, read without writing anything (the file
+    opened read-only); None for a file of fastnn 0.1, whose tables a normal open updates.
+    StudyFileError for a file that holds no fastnn study."""
+    try:
+        storage = Storage(path, read_only=True)
+    except StudyFileError as exc:
+        if isinstance(exc.__cause__, _Version1):
+            return None
+        raise
+    try:
+        return storage.study_names()
+    finally:
+        storage.close()
+
+
+class _Version1(Exception):
+    """A fastnn 0.1 file opened read-only."""
 
 
 _ATTRS_TABLE = ("CREATE TABLE IF NOT EXISTS fastnn_study_attrs (study_id INTEGER NOT NULL, "

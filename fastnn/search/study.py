@@ -10,6 +10,7 @@ RUNNING run again with the same number and parameters.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import numbers
 import os
@@ -22,15 +23,16 @@ from concurrent.futures import Future
 
 import numpy as np
 
+from fastnn._threads import resolve_n_threads
 from fastnn._version import __version__
 from fastnn.search._checks import count, seconds
-from fastnn.search.executors import (LivePruner, check_executor, open_executor, run_jobs,
-                                     threads_per_trial)
-from fastnn.search.retest import run_retest
+from fastnn.search.executors import (LivePruner, check_executor, check_n_jobs, open_executor,
+                                     run_jobs, threads_per_trial)
+from fastnn.search.retest import check_retest, run_retest
 from fastnn.search.sampling import SAMPLERS, Sampler, trial_seed, zoom
 from fastnn.search.schedulers import DIRECTIONS, Scheduler
 from fastnn.search.space import Space
-from fastnn.search.storage import Storage, StudyFileError
+from fastnn.search.storage import Storage, StudyFileError, stored_study_names
 from fastnn.search.tables import format_table, format_value
 from fastnn.search.trial import (FrozenTrial, Outcome, Trial, TrialState, future_outcome,
                                  run_trial, timed_out)
@@ -66,7 +68,19 @@ class Study:
         A new study's default is "random". Re-opening with another raises.
     data_fingerprint : str, optional
         E.g. :func:`fastnn.search.fingerprint` of the training data; stored
-        with the study and each trial. Re-opening with another warns.
+        with the study and each trial. Re-opening with another is a mismatch
+        (see ``on_mismatch``).
+    on_mismatch : {"raise", "new_study", "continue"}, default "raise"
+        What to do when a study is re-opened with another space or on other
+        data (another ``data_fingerprint``): ``"raise"`` refuses, writing
+        nothing; ``"new_study"`` starts a new study in the same file under
+        the first free name ``name-2``, ``name-3``... (with a warning naming
+        it), so no leaderboard mixes the two; ``"continue"`` keeps the study
+        and stores the new space or fingerprint (its earlier trials stay,
+        run on the old ones), refused while another open Study object of
+        this process holds that study. Whichever way, a Study object never
+        writes a trial once another has changed its study's space or data
+        fingerprint.
 
     Attributes
     ----------
@@ -78,7 +92,9 @@ class Study:
     def __init__(self, storage: str | os.PathLike | None = None,
                  space: Space | Mapping | None = None, direction: str | None = None,
                  seed: int | None = None, name: str = "default", sampler: str | None = None,
-                 data_fingerprint: str | None = None):
+                 data_fingerprint: str | None = None, on_mismatch: str = "raise"):
+        if on_mismatch not in ON_MISMATCH:
+            raise ValueError(f"on_mismatch must be one of {ON_MISMATCH}; got {on_mismatch!r}")
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string; got {name!r}")
         if direction is not None and direction not in DIRECTIONS:
@@ -91,17 +107,24 @@ class Study:
             raise TypeError(f"data_fingerprint must be a string or None; got {data_fingerprint!r}")
         space = None if space is None else Space(space)
         self.name = name
-        if space is None and storage is not None and not os.path.exists(storage):
-            raise StudyFileError(f"study file {os.fspath(storage)!r} does not exist; pass a "
-                                 "space to create a study in it")
+        if space is None and storage is not None:
+            _check_exists(storage, name)     # read-only: a file to read is never written
         self._storage = Storage(storage)
-        stored = self._storage.load_study(name)
-        settings = {"direction": direction, "seed": seed, "sampler": sampler}
-        if stored is None:
-            self._create(space, settings, data_fingerprint)
-            stored = None if self._id is not None else self._storage.load_study(name)
-        if stored is not None:      # an existing study (or one another driver just created)
-            self._reopen(stored, space, settings, data_fingerprint)
+        self._live_key = None
+        try:
+            stored = self._storage.load_study(name)
+            settings = {"direction": direction, "seed": seed, "sampler": sampler}
+            if stored is None:
+                self._create(space, settings, data_fingerprint)
+                stored = None if self._id is not None else self._storage.load_study(name)
+            if stored is not None:      # an existing study (or one another driver just created)
+                self._reopen(stored, space, settings, data_fingerprint, on_mismatch)
+        except BaseException:
+            self._storage.close()
+            raise
+        self._live_key = (self._storage_key(), self.name)
+        with _LIVE_LOCK:
+            _LIVE[self._live_key] = _LIVE.get(self._live_key, 0) + 1
         self._sampler = Sampler(self.sampler, self.seed, len(self.space))
         self._lock = threading.Lock()
         self._callbacks: list = []
@@ -119,26 +142,61 @@ class Study:
         self._id = self._storage.create_study(self.name, self.direction, self.seed, self.sampler,
                                               space.to_dict(), fingerprint, __version__)
 
-    def _reopen(self, stored, space, settings, fingerprint) -> None:
+    def _storage_key(self):
+        path = self._storage.path
+        return ("memory", id(self._storage)) if path is None else os.path.realpath(path)
+
+    def _reopen(self, stored, space, settings, fingerprint, on_mismatch) -> None:
         for key, given in settings.items():
             if given is not None and given != stored[key]:
                 raise ValueError(f"study {self.name!r} in {self.storage_path!r} has {key}="
                                  f"{stored[key]!r}; got {key}={given!r}. Leave {key} out (or pass "
                                  "the stored value) to continue it, or use another name")
+        changes, adopted = {}, {}                # checked first; written only once accepted
+        if space is not None and space.to_dict() != stored["space"]:
+            changes["space"] = space.to_dict()
+        if fingerprint is not None and fingerprint != stored["data_fingerprint"]:
+            if stored["data_fingerprint"] is None:      # first told: nothing to mix with
+                adopted["data_fingerprint"] = fingerprint
+            else:
+                changes["data_fingerprint"] = fingerprint
+        what = " and ".join({"space": "another space", "data_fingerprint": "other data (its "
+                             "data fingerprint differs)"}[k] for k in changes)
+        if changes and on_mismatch == "raise":
+            raise ValueError(
+                f"study {self.name!r} in {self.storage_path!r} was opened with {what} than "
+                "its stored trials ran on; nothing was changed. Pass "
+                "on_mismatch='new_study' to start a new study beside it, "
+                "on_mismatch='continue' to go on in this one (its leaderboard will hold trials "
+                "of both), or use another name")
+        if changes and on_mismatch == "new_study":
+            old = self.name
+            self.name = _free_name(self._storage, old)
+            self._create(space or Space.from_dict(stored["space"]), settings,
+                         fingerprint if fingerprint is not None else stored["data_fingerprint"])
+            if self._id is None:
+                raise StudyFileError(f"study {self.name!r} in {self.storage_path!r} was just "
+                                     "created by another driver; open it again")
+            warnings.warn(f"study {old!r} was opened with {what}: the trials go to a new "
+                          f"study {self.name!r} in the same file", UserWarning, stacklevel=3)
+            return
+        if changes:                                    # "continue", said explicitly
+            key = (self._storage_key(), self.name)
+            with _LIVE_LOCK:
+                if _LIVE.get(key):
+                    raise ValueError(
+                        f"study {self.name!r} in {self.storage_path!r} is open in another Study "
+                        f"object of this process, which runs trials of its stored space and "
+                        f"data; close it before opening the study with {what}")
+            warnings.warn(f"study {self.name!r}: opened with {what}; the study goes on with "
+                          "them, and its earlier trials stay", UserWarning, stacklevel=3)
+        if changes or adopted:
+            self._storage.update_study(stored["study_id"], **adopted, **changes)
+            stored = {**stored, **adopted, **changes}
         self._id = stored["study_id"]
         self.direction, self.seed, self.sampler = (stored[k] for k in settings)
         self.space = Space.from_dict(stored["space"]) if space is None else space
-        if space is not None and space.to_dict() != stored["space"]:
-            warnings.warn(f"study {self.name!r}: the space differs from the stored one; "
-                          "the new space replaces it", UserWarning, stacklevel=3)
-            self._storage.update_study(self._id, space=space.to_dict())
         self.data_fingerprint = stored["data_fingerprint"]
-        if fingerprint is not None and fingerprint != self.data_fingerprint:
-            if self.data_fingerprint is not None:
-                warnings.warn(f"study {self.name!r}: the data fingerprint differs from the stored "
-                              "one; earlier trials ran on other data", UserWarning, stacklevel=3)
-            self.data_fingerprint = fingerprint
-            self._storage.update_study(self._id, data_fingerprint=fingerprint)
 
     @property
     def storage_path(self) -> str | None:
@@ -147,7 +205,25 @@ class Study:
 
     def close(self) -> None:
         """Close the database connection."""
+        key, self._live_key = getattr(self, "_live_key", None), None
+        if key is not None:
+            with _LIVE_LOCK:
+                _LIVE[key] -= 1
+                if not _LIVE[key]:
+                    del _LIVE[key]
         self._storage.close()
+
+    def __del__(self):
+        if getattr(self, "_live_key", None) is not None:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - closing at exit
+                pass
+
+    def _expect(self) -> tuple:
+        """What this object runs: the space (as stored, through JSON) and data fingerprint
+        the study must still have."""
+        return json.loads(json.dumps(self.space.to_dict())), self.data_fingerprint
 
     def __enter__(self) -> Study:
         return self
@@ -216,7 +292,7 @@ class Study:
         no unknown or inactive names.
         """
         params = self.space.validate(params)
-        return self._storage.enqueue(self._id, params, self._trial_seed)
+        return self._storage.enqueue(self._id, params, self._trial_seed, self._expect())
 
     def _trial_seed(self, number: int) -> int:
         return trial_seed(self.seed, number)
@@ -227,7 +303,8 @@ class Study:
             return self.space.from_unit_point(self._sampler.point(number, lo, hi))
 
         number, params, requeued = self._storage.claim(
-            self._id, owner, __version__, self.data_fingerprint, new_params, self._trial_seed)
+            self._id, owner, __version__, self.data_fingerprint, new_params, self._trial_seed,
+            self._expect())
         if requeued:
             log.info("study %r: %d trial(s) left RUNNING by a driver that is gone will run again",
                      self.name, requeued)
@@ -308,14 +385,14 @@ class Study:
         if not callable(objective):
             raise TypeError("objective must be callable(params, trial) -> float; "
                             f"got {objective!r}")
-        n_trials, n_jobs = count(n_trials, "n_trials"), count(n_jobs, "n_jobs")
+        n_trials, n_jobs = count(n_trials, "n_trials"), check_n_jobs(n_jobs, executor)
         rounds, top_k = count(rounds, "rounds"), count(top_k, "top_k")
         if rounds > n_trials:
             raise ValueError(f"rounds ({rounds}) must not exceed n_trials ({n_trials})")
         if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not margin >= 0:
             raise ValueError(f"margin must be a number >= 0; got {margin!r}")
         n_threads = (threads_per_trial(n_jobs, executor) if n_threads is None
-                     else count(n_threads, "n_threads"))
+                     else resolve_n_threads(n_threads))
         deadline = seconds(timeout, "timeout")
         deadline = None if deadline is None else time.monotonic() + deadline
         check_executor(executor)
@@ -510,6 +587,7 @@ class Study:
         best = self.ranked()[:count(top_k, "top_k")]
         if not best:
             raise ValueError(f"study {self.name!r} has no complete trial to retest")
+        check_retest(objective, seeds, n_jobs, executor, n_threads)   # before a write
         retest = self._storage.next_retest(self._id)
 
         def record(number, seed, outcome):
@@ -539,10 +617,11 @@ class Study:
 
         Parameters
         ----------
-        storage : None, str or optuna storage, default None
-            Where Optuna keeps the study: None for memory, or e.g.
-            ``"sqlite:///study.db"`` (the same file as this study works:
-            Optuna's tables live next to fastnn's).
+        storage : None, str, os.PathLike or optuna storage, default None
+            Where Optuna keeps the study: None for memory, a file path such as
+            ``"study.db"`` (taken as ``"sqlite:///study.db"``), an Optuna
+            storage URL, or an Optuna storage (the same file as this study
+            works: Optuna's tables live next to fastnn's).
         study_name : str, optional
             Default: this study's name. It must not exist in ``storage``.
 
@@ -572,7 +651,9 @@ class Study:
         storage : str or os.PathLike or None, default None
             The fastnn study file (None: memory).
         name : str, optional
-            Default: the Optuna study's name. The study must be new or empty.
+            Default: the Optuna study's name. No study of that name may be in
+            ``storage``: the import is refused before anything is written
+            (the whole import is one transaction).
         seed : int, optional
             Default: the one :meth:`to_optuna` noted, else a random one.
 
@@ -583,6 +664,32 @@ class Study:
         from fastnn.search.optuna_bridge import from_optuna
 
         return from_optuna(cls, optuna_study, storage, name, seed)
+
+
+ON_MISMATCH = ("raise", "new_study", "continue")
+_LIVE: dict = {}              # (file, study name) -> Study objects of this process holding it
+_LIVE_LOCK = threading.Lock()
+
+
+def _check_exists(storage, name: str) -> None:
+    """Refuse, opening the file read-only, a study to continue that is not there."""
+    if not os.path.exists(storage):
+        raise StudyFileError(f"study file {os.fspath(storage)!r} does not exist; pass a "
+                             "space to create a study in it")
+    names = stored_study_names(storage)
+    if names is not None and name not in names:      # None: fastnn 0.1's, updated when opened
+        held = ", ".join(map(repr, names[:10])) or "none"
+        raise ValueError(f"study {name!r} does not exist in {os.fspath(storage)!r} (its studies: "
+                         f"{held}); give the name of a stored study, or a space to create a "
+                         "new one")
+
+
+def _free_name(storage: Storage, name: str) -> str:
+    taken = set(storage.study_names())
+    k = 2
+    while f"{name}-{k}" in taken:
+        k += 1
+    return f"{name}-{k}"
 
 
 def _check_picklable(objective) -> None:
