@@ -140,7 +140,6 @@ def _page(title: str, sections: list[str]) -> str:
 # ------------------------------------------------------------ a study
 
 def _study_page(study, title) -> str:
-    from fastnn import plot
     from fastnn.plot.scales import scale_name
 
     trials = study.trials
@@ -160,27 +159,30 @@ def _study_page(study, title) -> str:
     sections.append("<h2>Leaderboard</h2>" + (_table(["rank", "trial", "value"] + names, rows)
                                               if rows else "<p>No complete trial yet.</p>"))
     if trials:
-        sections.append("<h2>Figures</h2>" + _study_figures(study, plot))
+        sections.append("<h2>Figures</h2>" + _study_figures(study))
     sections.append(_zoom_section(study))
     sections.append(_retest_section(study))
     sections.append(_failed_section(trials))
     return _page(title or f"fastnn study {study.name!r}", sections)
 
 
-def _study_figures(study, plot) -> str:
-    parts = [_figure(plot.history(study), "history",
+def _study_figures(study) -> str:
+    from fastnn.plot.curves import learning_curves
+    from fastnn.plot.search import history, parallel_coordinates, slices, zoom
+
+    parts = [_figure(history(study), "history",
                      "Value of each trial, the best so far, and where each round began."),
-             _figure(plot.slices(study), "slices",
+             _figure(slices(study), "slices",
                      "Value against each parameter on the scale it was sampled on; pruned "
                      "trials hollow squares, failed ones red crosses at the bottom."),
-             _figure(plot.parallel_coordinates(study), "parallel",
+             _figure(parallel_coordinates(study), "parallel",
                      "One line per trial through every parameter's axis, coloured by value.")]
     if study.rounds():
-        parts.append(_figure(plot.zoom(study), "zoom",
+        parts.append(_figure(zoom(study), "zoom",
                              "The range each coarse-to-fine round sampled (shaded), trials "
                              "coloured by value, round 1 on top."))
     if any(t.intermediate for t in study.trials):
-        parts.append(_figure(plot.learning_curves(study), "curves",
+        parts.append(_figure(learning_curves(study), "curves",
                              "The values each trial reported, by step."))
     return "\n".join(parts)
 
@@ -257,7 +259,7 @@ def _failed_section(trials) -> str:
 # ------------------------------------------------------------ a babysitting run
 
 def _babysit_page(checkpoint_dir, title) -> str:
-    from fastnn import plot
+    from fastnn.plot.curves import learning_curves
     from fastnn.search.babysitter import read_run
 
     state, events = read_run(checkpoint_dir)
@@ -275,7 +277,7 @@ def _babysit_page(checkpoint_dir, title) -> str:
     keys = ["loss", "accuracy", "val_loss", "val_accuracy", "lr"]
     sections = ["<h2>Settings</h2>" + _table(["setting", "value"], settings, (0, 1)),
                 "<h2>Learning curve</h2>" + _figure(
-                    plot.learning_curves(checkpoint_dir), "curve",
+                    learning_curves(checkpoint_dir), "curve",
                     "Every epoch trained, rolled-back ones included; dashed lines: rollbacks; "
                     "dotted lines: learning-rate changes."),
                 "<h2>Events</h2>" + _table(["#", "event", "epoch", "details"], acts, (1, 3)),
