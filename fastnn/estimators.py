@@ -81,6 +81,7 @@ except ImportError as exc:            # pragma: no cover - depends on the enviro
     raise ImportError("fastnn.MLPClassifier and fastnn.MLPRegressor need scikit-learn 1.6 or "
                       "later: pip install 'fastnn[sklearn]'") from exc
 
+from fastnn import engine
 from fastnn import layers as L
 from fastnn._threads import blas_held, resolve_n_threads
 from fastnn.model import Sequential
@@ -201,7 +202,7 @@ class _Stochastic:
             self.opt = Adam(lr=self.lr, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
         elif self.python:
             self.opt = None
-            self.velocity = np.zeros_like(model._params)
+            self.velocity = np.zeros_like(model.engine.params)
         elif self.momentum > 0:
             self.opt = Momentum(lr=self._fastnn_lr(), beta=self.momentum)
         else:
@@ -253,8 +254,8 @@ class _Stochastic:
 
     def set_lr(self, lr: float) -> None:
         """A new learning rate (schedules); fastnn's momentum state follows it."""
-        if isinstance(self.opt, Momentum) and self.opt._state is not None:
-            for slots in self.opt._state:
+        if isinstance(self.opt, Momentum):
+            for slots in self.opt.slot_arrays():
                 slots["velocity"] *= self.lr / lr
         self.lr = lr
 
@@ -438,7 +439,7 @@ class _BaseMLP(BaseEstimator):
             if "b" in layer.params:
                 layer.params["b"][...] = intercept
         if model.has_dropout:
-            model._set_dropout_seed(np.random.default_rng(self._random_state.randint(2**31)))
+            model.seed_dropout(np.random.default_rng(self._random_state.randint(2**31)))
         self.model_ = model
         self._best_weights = model.get_weights()
         if self.solver in _STOCHASTIC:
@@ -504,7 +505,7 @@ class _BaseMLP(BaseEstimator):
             self._fit_stochastic(X, y2d, sample_weight, incremental)
         else:
             self._fit_lbfgs(X, y2d, sample_weight)
-        if not np.isfinite(self.model_._params).all():
+        if not np.isfinite(self.model_.engine.params).all():
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
         names = getattr(self, "feature_names_in_", None)
@@ -636,13 +637,13 @@ class _BaseMLP(BaseEstimator):
         again in each epoch took about as long as the compiled epoch itself."""
         model = self.model_
         sizes = np.diff(bounds)
-        p = model._params
+        p = model.engine.params
         return {
-            "threads": model._threads_for_training(int(sizes[0]) if len(sizes) else None),
+            "threads": model.engine.threads_for_training(int(sizes[0]) if len(sizes) else None),
             "sizes": sizes.tolist(),
             # every batch but a shorter last one: one weight decay; that last one: its own
             "cut": len(sizes) - 1 if len(sizes) > 1 and sizes[-1] != sizes[0] else len(sizes),
-            "weights": [p[lo:hi] for lo, hi in model._decay.reshape(-1, 2).tolist()],
+            "weights": [p[lo:hi] for lo, hi in model.engine.decayed_segments()],
             "l2": None,           # the L2 term as the last epoch left the weights
         }
 
@@ -675,7 +676,7 @@ class _BaseMLP(BaseEstimator):
         densified); the sum over batches of fastnn's batch loss times its rows."""
         model = self.model_
         sizes = {int(bounds[1] - bounds[0]), int(bounds[-1] - bounds[-2])}  # equal but the last
-        workspaces = {m: model._workspace(m) for m in sizes}
+        workspaces = {m: model.engine.workspace(m) for m in sizes}
         chunks = [(0, len(bounds) - 1)]
         if scipy.sparse.issparse(X):
             per = max(1, _chunk_rows(X.shape[1], model.dtype) // int(bounds[1] - bounds[0]))
@@ -689,10 +690,10 @@ class _BaseMLP(BaseEstimator):
                 oc, bc = np.arange(len(rows), dtype=np.int64), bounds[k0:k1 + 1] - bounds[k0]
             else:
                 Xc, tc, oc, bc = X, targets, order, bounds[k0:k1 + 1]
-            status, loss_sum, _, stop, stop_loss = model._run_epoch(
+            status, loss_sum, _, stop, stop_loss = model.engine.run_epoch(
                 workspaces, Xc, tc, None, oc, np.ascontiguousarray(bc), solver.opt,
                 solver.opt.lr, threads)
-            if status != 0:
+            if status != engine.DONE:
                 raise ValueError(f"the training loss became {stop_loss} (learning rate "
                                  f"{solver.lr:g}); lower learning_rate_init or scale the data")
             total += loss_sum
@@ -708,7 +709,7 @@ class _BaseMLP(BaseEstimator):
         with blas_held:
             for idx, rows in self._batch_rows(X, order, bounds):
                 m = len(idx)
-                ws = model._workspace(m, sw is not None)
+                ws = model.engine.workspace(m, sw is not None)
                 if rows is None:
                     np.take(X, idx, axis=0, out=ws.x)
                 else:
@@ -748,16 +749,16 @@ class _BaseMLP(BaseEstimator):
         model, solver = self.model_, self._optimizer
         solver.steps += 1
         step = solver.steps if solver.opt is None else solver.opt.t + 1
-        batch_loss, _ = model._train_step(ws, n_threads, step)
+        batch_loss, _ = model.engine.train_step(ws, n_threads, step)
         if not math.isfinite(batch_loss):
             raise ValueError(f"the training loss became {batch_loss} (learning rate "
                              f"{solver.lr:g}); lower learning_rate_init or scale the data")
         if solver.opt is None:
-            solver.numpy_step(model._params, model._grads, model._decay.reshape(-1, 2), weight)
+            solver.numpy_step(model.engine.params, model.engine.grads, model.engine.decayed_segments(), weight)
         else:
             solver.prepare(weight)
-            update = solver.opt.update_for(model._params, model._grads, solver.opt.lr,
-                                           model._decay)
+            update = solver.opt.update_for(model.engine.params, model.engine.grads, solver.opt.lr,
+                                           model.engine.decay)
             update.step(n_threads)
             solver.opt.t = update.t
         return batch_loss
@@ -775,17 +776,17 @@ class _BaseMLP(BaseEstimator):
         if scipy.sparse.issparse(Xm) and len(chunks) == 1:    # densified once, not per pass
             Xm = np.ascontiguousarray(Xm.toarray(), dtype=model.dtype)
         weighted = sample_weight is not None
-        decayed = model._decay.reshape(-1, 2).tolist()
-        grad = np.empty(model._params.size, np.float64)
+        decayed = model.engine.decayed_segments()
+        grad = np.empty(model.engine.params.size, np.float64)
         offset = self._loss_offset(targets, sample_weight)
 
         def loss_grad(packed):
-            model._params[...] = packed
+            model.engine.params[...] = packed
             grad[...] = 0.0
             loss = 0.0
             with blas_held:
                 for lo, hi in chunks:
-                    ws = model._workspace(hi - lo, weighted)
+                    ws = model.engine.workspace(hi - lo, weighted)
                     ws.x[...] = Xm[lo:hi].toarray() if scipy.sparse.issparse(Xm) else Xm[lo:hi]
                     ws.target[...] = targets[lo:hi]
                     part = float(hi - lo)
@@ -794,18 +795,18 @@ class _BaseMLP(BaseEstimator):
                         part = float(ws.weight.sum())
                         if part <= 0:
                             continue
-                    value, _ = model._train_step(ws, n_threads)
+                    value, _ = model.engine.train_step(ws, n_threads)
                     loss += value * part / total
-                    grad[...] += model._grads * (part / (total * grad_scale))
+                    grad[...] += model.engine.grads * (part / (total * grad_scale))
             loss = loss * loss_scale + offset
             for lo, hi in decayed:
-                w = model._params[lo:hi].astype(np.float64)
+                w = model.engine.params[lo:hi].astype(np.float64)
                 loss += 0.5 * float(self.alpha) * float(np.dot(w, w)) / total
                 grad[lo:hi] += float(self.alpha) * w / total
             return loss, grad
 
         result = scipy.optimize.minimize(
-            loss_grad, model._params.astype(np.float64), method="L-BFGS-B", jac=True,
+            loss_grad, model.engine.params.astype(np.float64), method="L-BFGS-B", jac=True,
             options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
         self.n_iter_ = min(int(result.nit), self.max_iter)
         if not result.success:
@@ -816,7 +817,7 @@ class _BaseMLP(BaseEstimator):
                 "scale the data as shown in:\n    "
                 "https://scikit-learn.org/stable/modules/preprocessing.html", ConvergenceWarning)
         self.loss_ = float(result.fun)
-        model._params[...] = result.x
+        model.engine.params[...] = result.x
         if self.verbose:
             print(f"L-BFGS: {self.n_iter_} iterations, loss = {self.loss_:.8f}")
 
@@ -877,13 +878,13 @@ class _BaseMLP(BaseEstimator):
         model = self.model_
         n_threads = resolve_n_threads(model.n_threads)
         if not scipy.sparse.issparse(X):
-            return model._forward(np.ascontiguousarray(X, dtype=model.dtype), True, n_threads)
+            return model.engine.forward(np.ascontiguousarray(X, dtype=model.dtype), True, n_threads)
         X = X.tocsr()
         out = np.empty((X.shape[0], model.n_outputs), model.dtype)
         step = _chunk_rows(X.shape[1], model.dtype)
         for lo in range(0, X.shape[0], step):
             chunk = np.ascontiguousarray(X[lo:lo + step].toarray(), dtype=model.dtype)
-            out[lo:lo + len(chunk)] = model._forward(chunk, True, n_threads)
+            out[lo:lo + len(chunk)] = model.engine.forward(chunk, True, n_threads)
             del chunk
         return out
 

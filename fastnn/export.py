@@ -93,27 +93,8 @@ def inference_steps(model) -> list[tuple]:
         If the model has no weights yet.
     """
     _check_model(model)
-    steps: list[tuple] = []
-    for layer, place in zip(model.layers, model.plan):
-        if isinstance(layer, L.Dense):
-            W = layer.params["W"].astype(np.float64)
-            b = layer.params.get("b")
-            steps.append(("dense", W, None if b is None else b.astype(np.float64)))
-        elif isinstance(layer, L.BatchNorm):
-            a = layer.gamma.astype(np.float64) / np.sqrt(
-                layer.running_var.astype(np.float64) + layer.eps)
-            shift = layer.beta.astype(np.float64) - layer.running_mean.astype(np.float64) * a
-            steps.append(("affine", a, shift))
-            if place.fused_relu:
-                steps.append(("activation", "relu", 0.0))
-        elif isinstance(layer, L._Activation):
-            # absorbed: the ReLU fused into a BatchNorm (written above) or the output
-            # Sigmoid fused with the loss (its output map)
-            if not place.absorbed:
-                steps.append(("activation", layer.kind, float(layer._alpha)))
-        elif not isinstance(layer, (L.Dropout, L.Softmax)):   # identity / the output map
-            raise NotImplementedError(f"{type(layer).__name__} has no ONNX form yet "
-                                      "(fastnn.export.inference_steps)")
+    steps = [step for layer, place in zip(model.layers, model.plan)
+             for step in layer.inference_steps(place)]
     return _fold(steps)
 
 

@@ -123,6 +123,12 @@ class Layer:
             return {"kind": "python", "n_out": self.n_out, "object": self}
         raise NotImplementedError(f"{type(self).__name__} must define forward and backward")
 
+    def inference_steps(self, place: Placement) -> list[tuple]:
+        """This layer's test-time computation as steps on float64 arrays
+        (``fastnn.export.inference_steps`` lists their forms); [] for the identity."""
+        raise NotImplementedError(f"{type(self).__name__} has no ONNX form yet "
+                                  "(Layer.inference_steps)")
+
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         """A Python layer's output on ``x`` (n, n_in): (n, n_out)."""
         raise NotImplementedError
@@ -201,6 +207,11 @@ class Dense(Layer):
         return {"kind": "dense", "n_out": self.n_out,
                 "arrays": [p["W"], p.get("b"), g["W"], g.get("b")]}
 
+    def inference_steps(self, place):
+        b = self.params.get("b")
+        return [("dense", self.params["W"].astype(np.float64),
+                 None if b is None else b.astype(np.float64))]
+
     def get_config(self):
         return {"units": self.units, "bias": self.bias, "init": self.init}
 
@@ -263,6 +274,15 @@ class BatchNorm(Layer):
                            self._mean, self._rstd, self.running_mean, self.running_var],
                 "values": [self.eps, self.momentum], "flags": [int(place.fused_relu)]}
 
+    def inference_steps(self, place):
+        a = self.gamma.astype(np.float64) / np.sqrt(self.running_var.astype(np.float64)
+                                                    + self.eps)
+        shift = self.beta.astype(np.float64) - self.running_mean.astype(np.float64) * a
+        steps = [("affine", a, shift)]
+        if place.fused_relu:            # the ReLU run inside this layer, as its own step
+            steps.append(("activation", "relu", 0.0))
+        return steps
+
     def get_config(self):
         return {"momentum": self.momentum, "eps": self.eps}
 
@@ -277,6 +297,11 @@ class _Activation(Layer):
     def spec(self, place):
         return {"kind": "activation", "values": [self._alpha],
                 "flags": [_kernels.ops.ACTIVATIONS[self.kind]]}
+
+    def inference_steps(self, place):
+        # absorbed: a ReLU fused into the BatchNorm before it (which gives its step) or
+        # the output Sigmoid fused with the loss (its output map)
+        return [] if place.absorbed else [("activation", self.kind, float(self._alpha))]
 
 
 class ReLU(_Activation):
@@ -322,6 +347,9 @@ class Softmax(Layer):
     loss, inference applies it to the network's output.
     """
 
+    def inference_steps(self, place):
+        return []                       # the loss's output map
+
 
 class Dropout(Layer):
     """Inverted dropout: in training, each element is zeroed with probability ``rate``
@@ -344,6 +372,9 @@ class Dropout(Layer):
 
     def spec(self, place):
         return {"kind": "dropout", "values": [self.rate], "flags": [place.index]}
+
+    def inference_steps(self, place):
+        return []                       # the identity at test time
 
     def get_config(self):
         return {"rate": self.rate}

@@ -40,7 +40,7 @@ __all__ = [
 
 # ---------------------------------------------------------------- checks
 
-def _floats(a, name, ndim=None, dtype=None, like=None):
+def check_floats(a, name, ndim=None, dtype=None, like=None):
     """``a`` as a C-contiguous float array, ``ndim``-dimensional, of ``dtype``.
 
     ``like`` names the argument that fixed ``dtype`` (for the error message).
@@ -58,13 +58,14 @@ def _nonempty(arr, name):
 
 
 def _vector(a, name, length, dtype, like):
-    arr = _floats(a, name, 1, dtype, like)
+    arr = check_floats(a, name, 1, dtype, like)
     if arr.shape[0] != length:
         raise ValueError(f"{name} must have shape ({length},); got {arr.shape}")
     return arr
 
 
-def _same_shape(arr, name, shape, ref):
+def check_same_shape(arr, name, shape, ref):
+    """``arr`` has the shape ``shape`` of the argument ``ref``."""
     if arr.shape != shape:
         raise ValueError(f"{name} must have the shape of {ref} {shape}; got {arr.shape}")
     return arr
@@ -119,7 +120,7 @@ def _labels(labels, n_samples, n_classes):
 _scalar = V.real
 
 
-def _in_place(a, name, dtype=None, like=None):
+def check_in_place(a, name, dtype=None, like=None):
     """An array updated in place: must already be a writeable C-contiguous float array."""
     if not isinstance(a, np.ndarray) or a.dtype not in V.FLOAT_DTYPES:
         raise TypeError(f"{name} is updated in place and must be a float32 or float64 numpy array")
@@ -147,8 +148,8 @@ def dense_forward(x, W, b=None, *, out=None, n_threads=None):
     -------
     y : array of shape (n_samples, n_out)
     """
-    x = _nonempty(_floats(x, "x", 2), "x")
-    W = _nonempty(_floats(W, "W", 2, x.dtype, "x"), "W")
+    x = _nonempty(check_floats(x, "x", 2), "x")
+    W = _nonempty(check_floats(W, "W", 2, x.dtype, "x"), "W")
     if W.shape[0] != x.shape[1]:
         raise ValueError(f"W must have shape ({x.shape[1]}, n_out) to match x {x.shape}; got {W.shape}")
     if b is not None:
@@ -186,9 +187,9 @@ def dense_backward(dy, x, W, *, bias=True, compute_dx=True, out=None, n_threads=
     db : array of shape (n_out,), or None
         ``dy.sum(axis=0)``
     """
-    x = _nonempty(_floats(x, "x", 2), "x")
-    dy = _floats(dy, "dy", 2, x.dtype, "x")
-    W = _floats(W, "W", 2, x.dtype, "x")
+    x = _nonempty(check_floats(x, "x", 2), "x")
+    dy = check_floats(dy, "dy", 2, x.dtype, "x")
+    W = check_floats(W, "W", 2, x.dtype, "x")
     bias, compute_dx = V.boolean(bias, "bias"), V.boolean(compute_dx, "compute_dx")
     n, n_in = x.shape
     if dy.shape[0] != n or W.shape[0] != n_in or W.shape[1] != dy.shape[1] or dy.shape[1] == 0:
@@ -208,7 +209,7 @@ def dense_backward(dy, x, W, *, bias=True, compute_dx=True, out=None, n_threads=
 # ---------------------------------------------------------------- batch norm
 
 def _bn_params(x, gamma, beta):
-    x = _nonempty(_floats(x, "x", 2), "x")
+    x = _nonempty(check_floats(x, "x", 2), "x")
     d = x.shape[1]
     return x, _vector(gamma, "gamma", d, x.dtype, "x"), _vector(beta, "beta", d, x.dtype, "x")
 
@@ -255,10 +256,10 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, *, relu=False, running_mean=None
     if (running_mean is None) != (running_var is None):
         raise ValueError("pass both running_mean and running_var, or neither")
     if running_mean is not None:
-        running_mean = _in_place(running_mean, "running_mean", x.dtype, "x")
-        running_var = _in_place(running_var, "running_var", x.dtype, "x")
-        _same_shape(running_mean, "running_mean", (d,), "gamma")
-        _same_shape(running_var, "running_var", (d,), "gamma")
+        running_mean = check_in_place(running_mean, "running_mean", x.dtype, "x")
+        running_var = check_in_place(running_var, "running_var", x.dtype, "x")
+        check_same_shape(running_mean, "running_mean", (d,), "gamma")
+        check_same_shape(running_var, "running_var", (d,), "gamma")
     y_out, mean_out, rstd_out = _outs(out, ("y", "mean", "rstd"), 3)
     inputs = {"x": x, "gamma": gamma, "beta": beta}
     if running_mean is not None:
@@ -323,7 +324,7 @@ def batchnorm_fold(gamma, beta, running_mean, running_var, eps):
         ``a = gamma / sqrt(running_var + eps)``, ``b = beta - running_mean * a``,
         computed in float64.
     """
-    gamma = _nonempty(_floats(gamma, "gamma", 1), "gamma")
+    gamma = _nonempty(check_floats(gamma, "gamma", 1), "gamma")
     d = gamma.shape[0]
     beta = _vector(beta, "beta", d, gamma.dtype, "gamma")
     running_mean = _vector(running_mean, "running_mean", d, gamma.dtype, "gamma")
@@ -359,18 +360,18 @@ def batchnorm_backward(dy, x, mean, rstd, gamma, *, relu=False, y=None, out=None
     dx : array of shape (n_samples, n_features)
     dgamma, dbeta : arrays of shape (n_features,)
     """
-    x = _nonempty(_floats(x, "x", 2), "x")
+    x = _nonempty(check_floats(x, "x", 2), "x")
     n, d = x.shape
     if n < 2:
         raise ValueError(f"batch norm in training mode needs at least 2 samples; got x of shape {x.shape}")
-    dy = _same_shape(_floats(dy, "dy", 2, x.dtype, "x"), "dy", x.shape, "x")
+    dy = check_same_shape(check_floats(dy, "dy", 2, x.dtype, "x"), "dy", x.shape, "x")
     mean = _vector(mean, "mean", d, x.dtype, "x")
     rstd = _vector(rstd, "rstd", d, x.dtype, "x")
     gamma = _vector(gamma, "gamma", d, x.dtype, "x")
     if V.boolean(relu, "relu"):
         if y is None:
             raise ValueError("relu=True needs y, the forward output, for the ReLU's mask")
-        y = _same_shape(_floats(y, "y", 2, x.dtype, "x"), "y", x.shape, "x")
+        y = check_same_shape(check_floats(y, "y", 2, x.dtype, "x"), "y", x.shape, "x")
     elif y is not None:
         raise ValueError("y is only used with relu=True")
     dx_out, dg_out, db_out = _outs(out, ("dx", "dgamma", "dbeta"), 3)
@@ -402,7 +403,7 @@ def _check_logits(z):
 
 
 def _softmax_rows(z, log_space, out, n_threads):
-    z = _nonempty(_floats(z, "z", 2), "z")
+    z = _nonempty(check_floats(z, "z", 2), "z")
     _check_logits(z)
     y = _elementwise_out(out, "out", z, "z")
     _kernels.ops.softmax_forward(z, y, log_space, resolve_n_threads(n_threads))
@@ -489,7 +490,7 @@ def softmax_cross_entropy(z, labels, *, sample_weight=None, compute_grad=True, o
     loss : float
     dz : array of shape (n_samples, n_classes), or None if not ``compute_grad``
     """
-    z = _nonempty(_floats(z, "z", 2), "z")
+    z = _nonempty(check_floats(z, "z", 2), "z")
     labels = _labels(labels, *z.shape)
     w, total = _sample_weight(sample_weight, z.shape[0])
     dz = (_out(out, "out", z.shape, z.dtype, {"z": z, "sample_weight": w})
@@ -504,14 +505,14 @@ def _float_loss(kernel, z, y, sample_weight, compute_grad, out, n_threads, targe
 
     ``targets``: "unit" (targets in [0, 1]), "nonnegative", or None (any finite value).
     """
-    z = _nonempty(_floats(z, "z", None), "z")
+    z = _nonempty(check_floats(z, "z", None), "z")
     if z.ndim == 1:
         z = z.reshape(-1, 1)
     if z.ndim != 2:
         raise ValueError(f"z must be 1- or 2-dimensional; got shape {z.shape}")
     if np.size(y) != z.size:
         raise ValueError(f"y must have the shape of z {z.shape}; got {np.shape(y)}")
-    y = np.ascontiguousarray(_floats(y, "y", None, z.dtype, "z").reshape(z.shape))
+    y = np.ascontiguousarray(check_floats(y, "y", None, z.dtype, "z").reshape(z.shape))
     if not np.isfinite(y).all():
         raise ValueError("y contains NaN or infinite values")
     if targets == "unit" and np.any((y < 0) | (y > 1)):
@@ -638,7 +639,7 @@ def dropout(x, rate, seed, step, *, layer=0, out=None, n_threads=None):
     -------
     y : array of x's shape
     """
-    x = _floats(x, "x", 2)
+    x = check_floats(x, "x", 2)
     rate = _scalar(rate, "rate", lo=0, hi=1, hi_open=True)
     step = V.integer(step, "step", minimum=0, maximum=2**64 - 1)
     layer = V.integer(layer, "layer", minimum=0, maximum=2**31 - 1)
@@ -661,7 +662,7 @@ def dropout_backward(dy, rate, seed, step, *, layer=0, out=None, n_threads=None)
 # ---------------------------------------------------------------- activations
 
 def _act_forward(name, x, alpha, out, n_threads):
-    x = _floats(x, "x")
+    x = check_floats(x, "x")
     y = _elementwise_out(out, "out", x)
     _kernels.ops.activation_forward(_kernels.ops.ACTIVATIONS[name], x.reshape(-1),
                                     y.reshape(-1), alpha, resolve_n_threads(n_threads))
@@ -669,8 +670,8 @@ def _act_forward(name, x, alpha, out, n_threads):
 
 
 def _act_backward(name, dy, y, alpha, out, n_threads):
-    y = _floats(y, "y")
-    dy = _same_shape(_floats(dy, "dy", None, y.dtype, "y"), "dy", y.shape, "y")
+    y = check_floats(y, "y")
+    dy = check_same_shape(check_floats(dy, "dy", None, y.dtype, "y"), "dy", y.shape, "y")
     dx = _elementwise_out(out, "out", dy, "dy", {"y": y})
     _kernels.ops.activation_backward(_kernels.ops.ACTIVATIONS[name], dy.reshape(-1),
                                      y.reshape(-1), dx.reshape(-1), alpha,
@@ -750,11 +751,11 @@ sigmoid_backward.__doc__ = _ACT_DOC.format(title="Sigmoid backward: ``dy * y * (
 # ---------------------------------------------------------------- optimizer updates
 
 def _update(rule, param, grad, states, lr, hyper, step, weight_decay, n_threads):
-    param = _in_place(param, "param")
-    grad = _same_shape(_floats(grad, "grad", None, param.dtype, "param"), "grad", param.shape, "param")
+    param = check_in_place(param, "param")
+    grad = check_same_shape(check_floats(grad, "grad", None, param.dtype, "param"), "grad", param.shape, "param")
     V.disjoint("param", param, [("grad", grad)])
     for i, (name, state) in enumerate(states):
-        _same_shape(_in_place(state, name, param.dtype, "param"), name, param.shape, "param")
+        check_same_shape(check_in_place(state, name, param.dtype, "param"), name, param.shape, "param")
         V.disjoint(name, state, [("param", param), ("grad", grad), *states[:i]])
     weight_decay = _scalar(weight_decay, "weight_decay", lo=0)
     _kernels.network.Update(rule, param.reshape(-1), grad.reshape(-1),

@@ -113,6 +113,11 @@ class Optimizer:
         self.t = int(t)
         self._state = restored or None
 
+    def slot_arrays(self) -> list[dict[str, np.ndarray]]:
+        """The state arrays of each parameter array this optimizer updates ({slot: array};
+        empty before its first step). Changing them changes the optimizer's state."""
+        return self._state or []
+
     # -- the update
     def _slots_for(self, params: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
         if self._state is None:
@@ -160,9 +165,9 @@ class Optimizer:
         lr = self.lr if lr is None else _real(lr, "lr", lo=0)
         checked = []
         for i, (p, g) in enumerate(zip(params, grads)):
-            p = ops._in_place(p, f"params[{i}]")
-            g = ops._floats(g, f"grads[{i}]", None, p.dtype, f"params[{i}]")
-            ops._same_shape(g, f"grads[{i}]", p.shape, f"params[{i}]")
+            p = ops.check_in_place(p, f"params[{i}]")
+            g = ops.check_floats(g, f"grads[{i}]", None, p.dtype, f"params[{i}]")
+            ops.check_same_shape(g, f"grads[{i}]", p.shape, f"params[{i}]")
             checked.append((p, g))
         for i, (p, _) in enumerate(checked):     # updated one after another: no overlaps
             V.disjoint(f"params[{i}]", p, [*((f"grads[{j}]", g) for j, (_, g) in enumerate(checked)),

@@ -294,7 +294,7 @@ def _short_optimizer_state(c):
 def _save_non_finite(c):
     model = MLP(hidden=(4,), seed=0)
     model.fit(X, Y, epochs=1)
-    model._params[0] = np.inf
+    model.engine.params[0] = np.inf
     model.save(c.folder / "never.fnn")
 
 
