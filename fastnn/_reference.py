@@ -2,7 +2,9 @@
 
 Each function has the signature of its namesake in fastnn.ops, without
 ``out=`` and ``n_threads=``, and computes the same thing in the most
-direct way, with float64 accumulation where the kernel uses it.
+direct way, with float64 accumulation where the kernel uses it. Each
+activation of ``fastnn/kinds.py`` has its twins ``<name>`` and
+``<name>_backward(dy, y, [alpha], *, x)``.
 """
 
 import numpy as np
@@ -165,7 +167,7 @@ def relu(x):
     return np.where(x < 0, 0, x).astype(x.dtype)
 
 
-def relu_backward(dy, y):
+def relu_backward(dy, y, *, x=None):
     return np.where(y > 0, dy, 0).astype(y.dtype)
 
 
@@ -173,7 +175,7 @@ def leaky_relu(x, alpha=0.01):
     return np.where(x < 0, alpha * x, x).astype(x.dtype)
 
 
-def leaky_relu_backward(dy, y, alpha=0.01):
+def leaky_relu_backward(dy, y, alpha=0.01, *, x=None):
     return np.where(y > 0, dy, alpha * dy).astype(y.dtype)
 
 
@@ -181,7 +183,7 @@ def tanh(x):
     return np.tanh(x)
 
 
-def tanh_backward(dy, y):
+def tanh_backward(dy, y, *, x=None):
     return dy * (1 - y * y)
 
 
@@ -190,7 +192,7 @@ def sigmoid(x):
     return (0.5 * (1 + np.tanh(0.5 * x64))).astype(x.dtype)
 
 
-def sigmoid_backward(dy, y):
+def sigmoid_backward(dy, y, *, x=None):
     return dy * y * (1 - y)
 
 

@@ -81,7 +81,7 @@ except ImportError as exc:            # pragma: no cover - depends on the enviro
     raise ImportError("fastnn.MLPClassifier and fastnn.MLPRegressor need scikit-learn 1.6 or "
                       "later: pip install 'fastnn[sklearn]'") from exc
 
-from fastnn import engine
+from fastnn import engine, kinds
 from fastnn import layers as L
 from fastnn._threads import blas_held, resolve_n_threads
 from fastnn.model import Sequential
@@ -90,7 +90,9 @@ from fastnn.optim import SGD, Adam, Momentum
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC = ("sgd", "adam")
-_ACTIVATIONS = {"identity": None, "logistic": L.Sigmoid, "tanh": L.Tanh, "relu": L.ReLU}
+# scikit-learn's activations: the rows of fastnn/kinds.py with a scikit-learn name, and identity
+_ACTIVATIONS = {"identity": None, **{row.sklearn: L.ACTIVATIONS[row.name]
+                                      for row in kinds.ACTIVATIONS if row.sklearn}}
 _EPS_DRIFT = 0.05         # how far Adam's epsilon may drift (relative) within one compiled run
 _CHUNK_BYTES = 8 << 20    # rows densified at a time from sparse X, and rows per L-BFGS pass
 # the network's output, fastnn's loss, and how that loss's value and gradient relate to

@@ -11,8 +11,8 @@ test-time batch norm and no dropout. It is built in two passes:
    it comes back as its own step. An ``affine`` that directly follows a
    ``dense`` is folded into its weights (``W * a``, ``b * a + shift``).
 2. :func:`to_onnx` writes each step as ONNX nodes (``Gemm``, ``Mul`` and
-   ``Add``, ``Relu``/``LeakyRelu``/``Tanh``/``Sigmoid``) with the ``onnx``
-   package's helpers, then the loss's output map.
+   ``Add``, and the nodes each activation declares in ``fastnn/kinds.py``)
+   with the ``onnx`` package's helpers, then the loss's output map.
 
 The graph has one input, ``X`` of shape (n_samples, n_features) in the
 model's dtype (float32 or float64), with a dynamic batch dimension, and
@@ -44,6 +44,7 @@ import os
 
 import numpy as np
 
+from fastnn import kinds
 from fastnn import layers as L
 from fastnn._version import __version__
 from fastnn.io import replace_atomically
@@ -55,8 +56,6 @@ DEFAULT_OPSET = 17
 #: the oldest opset the graph can be written in (Softmax over one axis, ArgMax as written)
 MIN_OPSET = 13
 
-_ONNX_ACTIVATIONS = {"relu": "Relu", "leaky_relu": "LeakyRelu", "tanh": "Tanh",
-                     "sigmoid": "Sigmoid"}
 
 
 def _import_onnx():
@@ -234,9 +233,25 @@ class _GraphWriter:
                               f"batchnorm{i}")
             else:
                 _, kind, alpha = step
-                attrs = {"alpha": alpha} if kind == "leaky_relu" else {}
-                x = self.node(_ONNX_ACTIVATIONS[kind], [x], f"{kind}{i}", **attrs)
+                x = self.activation(kinds.activation(kind), alpha, x, f"{kind}{i}")
         return x
+
+    def activation(self, row: kinds.Activation, alpha: float, x: str, name: str) -> str:
+        """The ONNX nodes an activation declares (``kinds.Activation.onnx``) on ``x``."""
+        outs: list[str] = []
+        for k, (op, inputs, attrs) in enumerate(row.onnx):
+            names = []
+            for j, arg in enumerate(inputs):
+                if arg == "x":
+                    names.append(x)
+                elif isinstance(arg, str):              # "$k": node k's output
+                    names.append(outs[int(arg[1:])])
+                else:                                   # a constant
+                    names.append(self.const(f"{name}_c{k}_{j}", np.array(arg, self.dtype)))
+            values = {key: alpha if value == "alpha" else value for key, value in attrs.items()}
+            last = k == len(row.onnx) - 1
+            outs.append(self.node(op, names, name if last else f"{name}_{k}", **values))
+        return outs[-1]
 
     def flat(self, x: str, flat: bool, name: str) -> str:
         """``x`` (n, k) as ``name``: (n,) when ``flat`` (one output, 1-d targets)."""

@@ -641,7 +641,9 @@ class MLP(Sequential):
     batch_norm : bool, default True
     bn_position : {"before", "after"}, default "before"
         Normalize each layer's pre-activation ``z`` ("before") or its activation ("after").
-    activation : {"relu", "leaky_relu", "tanh", "sigmoid"}, default "relu"
+    activation : str, default "relu"
+        An activation of ``fastnn.layers.ACTIVATIONS``, one per row of
+        ``fastnn/kinds.py``: "relu", "leaky_relu", "tanh", "sigmoid"...
     bn_momentum : float, default 0.9
     dropout : float in [0, 1), default 0.0
         Dropout rate after each hidden layer.
@@ -662,7 +664,7 @@ class MLP(Sequential):
         hidden = tuple(V.positive_int(h, "hidden layer width") for h in hidden)
         if bn_position not in ("before", "after"):
             raise ValueError(f"bn_position must be 'before' or 'after'; got {bn_position!r}")
-        if activation not in L.ACTIVATIONS:
+        if not isinstance(activation, str) or activation not in L.ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(L.ACTIVATIONS)}; "
                              f"got {activation!r}")
         output = get_loss(loss).output_layer

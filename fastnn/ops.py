@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn import _kernels
+from fastnn import _kernels, kinds
 from fastnn import _validation as V
 from fastnn._threads import blas_held, resolve_n_threads
 
@@ -33,8 +33,6 @@ __all__ = [
     "batchnorm_forward", "batchnorm_inference", "batchnorm_backward", "batchnorm_fold",
     "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy", "mse", "poisson",
     "dropout", "dropout_backward", "check_sample_weight",
-    "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
-    "tanh", "tanh_backward", "sigmoid", "sigmoid_backward",
     "sgd_update", "momentum_update", "rmsprop_update", "adam_update", "adamw_update",
 ]
 
@@ -660,92 +658,97 @@ def dropout_backward(dy, rate, seed, step, *, layer=0, out=None, n_threads=None)
 
 
 # ---------------------------------------------------------------- activations
+# One forward and one backward function per row of fastnn/kinds.py, made here.
 
-def _act_forward(name, x, alpha, out, n_threads):
+def _act_forward(number, x, alpha, out, n_threads):
     x = check_floats(x, "x")
     y = _elementwise_out(out, "out", x)
-    _kernels.ops.activation_forward(_kernels.ops.ACTIVATIONS[name], x.reshape(-1),
-                                    y.reshape(-1), alpha, resolve_n_threads(n_threads))
+    _kernels.ops.activation_forward(number, x.reshape(-1), y.reshape(-1), alpha,
+                                    resolve_n_threads(n_threads))
     return y
 
 
-def _act_backward(name, dy, y, alpha, out, n_threads):
+def _act_backward(number, name, dy, y, x, alpha, out, n_threads):
     y = check_floats(y, "y")
     dy = check_same_shape(check_floats(dy, "dy", None, y.dtype, "y"), "dy", y.shape, "y")
-    dx = _elementwise_out(out, "out", dy, "dy", {"y": y})
-    _kernels.ops.activation_backward(_kernels.ops.ACTIVATIONS[name], dy.reshape(-1),
-                                     y.reshape(-1), dx.reshape(-1), alpha,
-                                     resolve_n_threads(n_threads))
+    if x is None:
+        if _NEEDS_INPUT[name]:
+            raise ValueError(f"x is required: the backward pass of {name} needs the forward "
+                             "input x as well as its output y")
+        x = y                          # not read: the backward of this activation needs y alone
+    else:
+        x = check_same_shape(check_floats(x, "x", None, y.dtype, "y"), "x", y.shape, "y")
+    dx = _elementwise_out(out, "out", dy, "dy", {"y": y, "x": x})
+    _kernels.ops.activation_backward(number, dy.reshape(-1), x.reshape(-1), y.reshape(-1),
+                                     dx.reshape(-1), alpha, resolve_n_threads(n_threads))
     return dx
-
-
-_ACT_DOC = """{title}
-
-    Parameters
-    ----------
-    {args}
-    out : array of the input's shape, optional (may be the input itself)
-    n_threads : int, optional
-
-    Returns
-    -------
-    array of the input's shape
-    """
-_FWD_ARGS = "x : array of any shape"
-_BWD_ARGS = ("dy : array, gradient of the loss with respect to the output\n"
-             "    y : array of the same shape, the forward output")
-
-
-def relu(x, *, out=None, n_threads=None):
-    return _act_forward("relu", x, 0.0, out, n_threads)
-
-
-def relu_backward(dy, y, *, out=None, n_threads=None):
-    return _act_backward("relu", dy, y, 0.0, out, n_threads)
 
 
 def _alpha(alpha):
     return _scalar(alpha, "alpha", lo=0)
 
 
-def leaky_relu(x, alpha=0.01, *, out=None, n_threads=None):
-    return _act_forward("leaky_relu", x, _alpha(alpha), out, n_threads)
+_FORWARD_DOC = """{title}: ``y = {formula}``{nan}.
+
+    Parameters
+    ----------
+    x : array of any shape{alpha}
+    out : array of x's shape, optional (may be x itself)
+    n_threads : int, optional
+
+    Returns
+    -------
+    array of x's shape
+    """
+_BACKWARD_DOC = """{title} backward: ``dx = {formula}``.
+
+    Parameters
+    ----------
+    dy : array, gradient of the loss with respect to the output
+    y : array of the same shape, the forward output{alpha}
+    x : array of the same shape, the forward input; {x_note}
+    out : array of dy's shape, optional (may be dy itself)
+    n_threads : int, optional
+
+    Returns
+    -------
+    array of dy's shape
+    """
 
 
-def leaky_relu_backward(dy, y, alpha=0.01, *, out=None, n_threads=None):
-    return _act_backward("leaky_relu", dy, y, _alpha(alpha), out, n_threads)
+def _activation_functions(number: int, row):
+    """The public forward and backward kernels of activation ``row`` of fastnn/kinds.py."""
+    name = row.name
+    if row.alpha is None:
+        def forward(x, *, out=None, n_threads=None):
+            return _act_forward(number, x, 0.0, out, n_threads)
+
+        def backward(dy, y, *, x=None, out=None, n_threads=None):
+            return _act_backward(number, name, dy, y, x, 0.0, out, n_threads)
+    else:
+        def forward(x, alpha=row.alpha, *, out=None, n_threads=None):
+            return _act_forward(number, x, _alpha(alpha), out, n_threads)
+
+        def backward(dy, y, alpha=row.alpha, *, x=None, out=None, n_threads=None):
+            return _act_backward(number, name, dy, y, x, _alpha(alpha), out, n_threads)
+    alpha = "" if row.alpha is None else f"\n    alpha : float >= 0, default {row.alpha}"
+    x_note = ("required" if _NEEDS_INPUT[name] else "optional (this backward reads only y)")
+    forward.__doc__ = _FORWARD_DOC.format(title=row.layer, formula=row.forward, alpha=alpha,
+                                          nan=" (NaN stays NaN)")
+    backward.__doc__ = _BACKWARD_DOC.format(title=row.layer, formula=row.backward, alpha=alpha,
+                                            x_note=x_note)
+    for fn, fn_name in ((forward, name), (backward, name + "_backward")):
+        fn.__name__ = fn.__qualname__ = fn_name
+        fn.__module__ = __name__
+    return forward, backward
 
 
-def tanh(x, *, out=None, n_threads=None):
-    return _act_forward("tanh", x, 0.0, out, n_threads)
-
-
-def tanh_backward(dy, y, *, out=None, n_threads=None):
-    return _act_backward("tanh", dy, y, 0.0, out, n_threads)
-
-
-def sigmoid(x, *, out=None, n_threads=None):
-    return _act_forward("sigmoid", x, 0.0, out, n_threads)
-
-
-def sigmoid_backward(dy, y, *, out=None, n_threads=None):
-    return _act_backward("sigmoid", dy, y, 0.0, out, n_threads)
-
-
-relu.__doc__ = _ACT_DOC.format(title="ReLU: ``max(x, 0)`` (NaN stays NaN).", args=_FWD_ARGS)
-relu_backward.__doc__ = _ACT_DOC.format(title="ReLU backward: ``dy * (y > 0)``.", args=_BWD_ARGS)
-leaky_relu.__doc__ = _ACT_DOC.format(
-    title="Leaky ReLU: ``x if x >= 0 else alpha * x``.",
-    args=_FWD_ARGS + "\n    alpha : float >= 0, default 0.01")
-leaky_relu_backward.__doc__ = _ACT_DOC.format(
-    title="Leaky ReLU backward: ``dy if y > 0 else alpha * dy``.",
-    args=_BWD_ARGS + "\n    alpha : float >= 0, default 0.01")
-tanh.__doc__ = _ACT_DOC.format(title="Hyperbolic tangent.", args=_FWD_ARGS)
-tanh_backward.__doc__ = _ACT_DOC.format(title="tanh backward: ``dy * (1 - y**2)``.", args=_BWD_ARGS)
-sigmoid.__doc__ = _ACT_DOC.format(title="Logistic sigmoid ``1 / (1 + exp(-x))``, overflow-free.",
-                                  args=_FWD_ARGS)
-sigmoid_backward.__doc__ = _ACT_DOC.format(title="Sigmoid backward: ``dy * y * (1 - y)``.",
-                                           args=_BWD_ARGS)
+#: whether an activation's backward reads its forward input x
+_NEEDS_INPUT = {row.name: row.needs_input for row in kinds.ACTIVATIONS}
+for _number, _row in enumerate(kinds.ACTIVATIONS):
+    globals()[_row.name], globals()[_row.name + "_backward"] = _activation_functions(_number, _row)
+    __all__ += [_row.name, _row.name + "_backward"]
+del _number, _row
 
 
 # ---------------------------------------------------------------- optimizer updates

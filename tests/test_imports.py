@@ -86,18 +86,35 @@ def test_import_fastnn_loads_no_kernels_and_no_subpackages(fresh_python):
 
 
 def test_names_agree_between_the_python_registries_and_the_kernel_tables():
-    from fastnn import _kernels
+    from fastnn import _kernels, kinds, ops
     from fastnn.layers import ACTIVATIONS
     from fastnn.losses import LOSSES
     from fastnn.optim import OPTIMIZERS
 
-    assert set(ACTIVATIONS) == set(_kernels.ops.ACTIVATIONS)
+    names = [row.name for row in kinds.ACTIVATIONS]
+    assert list(ACTIVATIONS) == names
+    assert _kernels.ops.N_ACTIVATIONS == len(names)
+    for name in names:
+        assert callable(getattr(ops, name)) and callable(getattr(ops, name + "_backward"))
     assert set(LOSSES) == set(_kernels.network.LOSS_KINDS)
     assert {cls.rule for cls in OPTIMIZERS.values()} == set(_kernels.network.RULES)
     for cls in OPTIMIZERS.values():
         opt = cls(lr=0.1)
         assert len(opt.slots) == _kernels.network.RULE_SLOTS[cls.rule]
         assert len(opt.hyper()) == _kernels.network.RULE_HYPER[cls.rule]
+
+
+def test_the_compiled_dispatch_is_written_from_the_declarations():
+    """_kinds.pxi, which the build writes from fastnn/kinds.py, numbers the activations in
+    the rows' order (a build after editing kinds.py rewrites it)."""
+    from fastnn import kinds
+
+    text = (PACKAGE / "_kernels" / "_kinds.pxi").read_text()
+    for k, row in enumerate(kinds.ACTIVATIONS):
+        assert f"act == {k}:      # {row.name}\n" in text
+        assert f"{row.name}_forward(x[i], alpha)" in text
+        assert f"{row.name}_backward(dy[i], x[i], y[i], alpha)" in text
+    assert f"N_ACTIVATIONS = {len(kinds.ACTIVATIONS)}\n" in text
 
 
 # ---------------------------------------------------------------- private attributes

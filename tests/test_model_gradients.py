@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from fastnn import MLP
+from fastnn import MLP, kinds
 
 
 def _loss_and_grads(model, ws):
@@ -12,7 +12,7 @@ def _loss_and_grads(model, ws):
     return loss, model.engine.grads.copy()
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "leaky_relu", "sigmoid"])
+@pytest.mark.parametrize("activation", [row.name for row in kinds.ACTIVATIONS])
 @pytest.mark.parametrize("batch_norm, bn_position", [(True, "before"), (True, "after"),
                                                      (False, "before")],
                          ids=["bn-before", "bn-after", "no-bn"])
@@ -22,7 +22,8 @@ def test_network_gradient(bn_position, activation, batch_norm):
     model = MLP(hidden=(6, 4), n_classes=3, batch_norm=batch_norm, bn_position=bn_position,
                 activation=activation, dtype="float64", seed=1)
     model.build(5, 3)
-    model.engine.params += rng.standard_normal(model.engine.params.size) * 0.1   # gamma, beta away from 1, 0
+    # gamma, beta away from 1, 0
+    model.engine.params += rng.standard_normal(model.engine.params.size) * 0.1
     ws = model.engine.workspace(12)
     ws.x[...] = X
     ws.target[...] = y

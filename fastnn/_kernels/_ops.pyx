@@ -20,8 +20,7 @@ from fastnn._kernels._poisson cimport poisson as _poisson
 from fastnn._kernels._sigmoid cimport sigmoid_xent as _sigmoid_xent
 from fastnn._kernels._softmax cimport softmax_rows, softmax_xent
 
-ACTIVATIONS = {"relu": act.RELU, "leaky_relu": act.LEAKY_RELU, "tanh": act.TANH,
-               "sigmoid": act.SIGMOID}
+N_ACTIVATIONS = act.N_ACTIVATIONS     # the rows of fastnn/kinds.py this build dispatches
 
 
 cdef double* _scratch(Py_ssize_t n) except? NULL:
@@ -201,8 +200,9 @@ def activation_forward(int kind, const floating[::1] x, floating[::1] y, double 
             act.act_forward(kind, &x[0], &y[0], x.shape[0], <floating> alpha, n_threads)
 
 
-def activation_backward(int kind, const floating[::1] dy, const floating[::1] y,
-                        floating[::1] dx, double alpha, int n_threads):
+def activation_backward(int kind, const floating[::1] dy, const floating[::1] x,
+                        const floating[::1] y, floating[::1] dx, double alpha, int n_threads):
     if y.shape[0]:
         with nogil:
-            act.act_backward(kind, &dy[0], &y[0], &dx[0], y.shape[0], <floating> alpha, n_threads)
+            act.act_backward(kind, &dy[0], &x[0], &y[0], &dx[0], y.shape[0], <floating> alpha,
+                             n_threads)

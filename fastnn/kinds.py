@@ -1,0 +1,91 @@
+"""The activations fastnn computes, each declared once.
+
+One row per activation. Everything else derives from the rows:
+
+- the build (``setup.py``) reads this file and writes
+  ``fastnn/_kernels/_kinds.pxi``: the compiled dispatch from an
+  activation's number (its row's position) to its element functions
+  ``<name>_forward`` and ``<name>_backward`` in ``_activations.pxd``;
+- ``fastnn.layers`` makes one layer class per row (``ReLU``, ``GELU``...),
+  ``fastnn.layers.ACTIVATIONS`` maps names to them, and ``fastnn``
+  exports them;
+- ``fastnn.ops`` makes the public kernels ``<name>`` and
+  ``<name>_backward``; each has its NumPy twin of the same names in
+  ``fastnn._reference``;
+- ``MLP(activation=...)``, the command line's ``--activation``, the
+  scikit-learn estimators' ``activation`` (``sklearn``), the initialization
+  of the Dense layer before the activation (``init``), the ONNX export
+  (``onnx``) and the tests, parametrized over the rows.
+
+This module imports nothing from fastnn (the build reads it before fastnn
+exists).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["Activation", "ACTIVATIONS", "activation"]
+
+
+class Activation(NamedTuple):
+    """One activation.
+
+    Attributes
+    ----------
+    name : str
+        Its name (``fastnn.ops.<name>``, ``MLP(activation=name)``).
+    layer : str
+        Its layer class in ``fastnn`` and ``fastnn.layers``.
+    forward, backward : str
+        Formulas, for the documentation (``dy``: the gradient of the loss
+        with respect to the output ``y``; ``x``: the input).
+    init : {"he", "xavier"}
+        The initialization of a Dense layer followed by this activation
+        (``Dense(init="auto")``): He's ``sqrt(2 / n_in)`` for ReLU-like
+        activations, Xavier's ``sqrt(1 / n_in)`` for the others.
+    alpha : float or None
+        Default of the activation's one setting (leaky ReLU's slope); None:
+        it has none.
+    onnx : tuple of (op_type, inputs, attributes)
+        Its ONNX nodes, in order: an input is ``"x"`` (the activation's
+        input), ``"$k"`` (node k's output) or a number (a constant); an
+        attribute ``"alpha"`` takes the activation's setting. The last
+        node's output is the activation's.
+    sklearn : str or None
+        scikit-learn's name for it (``MLPClassifier(activation=...)``).
+    needs_input : bool, default False
+        Whether its backward reads the forward input ``x`` (else ``y`` is enough).
+    """
+
+    name: str
+    layer: str
+    forward: str
+    backward: str
+    init: str
+    alpha: float | None
+    onnx: tuple
+    sklearn: str | None
+    needs_input: bool = False
+
+
+ACTIVATIONS: tuple[Activation, ...] = (
+    Activation("relu", "ReLU", "max(x, 0)", "dy * (y > 0)", "he", None,
+               (("Relu", ("x",), {}),), "relu"),
+    Activation("leaky_relu", "LeakyReLU", "x if x >= 0 else alpha * x",
+               "dy if y > 0 else alpha * dy", "he", 0.01,
+               (("LeakyRelu", ("x",), {"alpha": "alpha"}),), None),
+    Activation("tanh", "Tanh", "tanh(x)", "dy * (1 - y**2)", "xavier", None,
+               (("Tanh", ("x",), {}),), "tanh"),
+    Activation("sigmoid", "Sigmoid", "1 / (1 + exp(-x))", "dy * y * (1 - y)", "xavier", None,
+               (("Sigmoid", ("x",), {}),), "logistic"),
+)
+
+
+def activation(name: str) -> Activation:
+    """The row of the activation called ``name``, with a clear error for any other value."""
+    for row in ACTIVATIONS:
+        if row.name == name:
+            return row
+    raise ValueError(f"activation must be one of {sorted(a.name for a in ACTIVATIONS)}; "
+                     f"got {name!r}")
