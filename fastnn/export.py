@@ -248,7 +248,8 @@ class _GraphWriter:
                     names.append(outs[int(arg[1:])])
                 else:                                   # a constant
                     names.append(self.const(f"{name}_c{k}_{j}", np.array(arg, self.dtype)))
-            values = {key: alpha if value == "alpha" else value for key, value in attrs.items()}
+            values = {key: alpha if value == "alpha" else self.elem if value == "dtype" else value
+                      for key, value in attrs.items()}
             last = k == len(row.onnx) - 1
             outs.append(self.node(op, names, name if last else f"{name}_{k}", **values))
         return outs[-1]
