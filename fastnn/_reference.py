@@ -8,6 +8,7 @@ activation of ``fastnn/kinds.py`` has its twins ``<name>`` and
 """
 
 import numpy as np
+from scipy.special import erfc, expit
 
 
 def dense_forward(x, W, b=None):
@@ -194,6 +195,28 @@ def sigmoid(x):
 
 def sigmoid_backward(dy, y, *, x=None):
     return dy * y * (1 - y)
+
+
+def gelu(x):
+    x64 = x.astype(np.float64)
+    return (0.5 * x64 * erfc(-x64 * np.sqrt(0.5))).astype(x.dtype)
+
+
+def gelu_backward(dy, y, *, x):
+    x64 = np.asarray(x, np.float64)
+    with np.errstate(over="ignore"):
+        pdf = np.exp(-0.5 * x64 * x64) / np.sqrt(2 * np.pi)
+    return (dy * (0.5 * erfc(-x64 * np.sqrt(0.5)) + x64 * pdf)).astype(dy.dtype)
+
+
+def silu(x):
+    x64 = x.astype(np.float64)
+    return (x64 * expit(x64)).astype(x.dtype)
+
+
+def silu_backward(dy, y, *, x):
+    s = expit(np.asarray(x, np.float64))
+    return (dy * s * (1 + x * (1 - s))).astype(dy.dtype)
 
 
 def sgd_update(param, grad, lr, *, weight_decay=0.0):

@@ -51,7 +51,9 @@ class Activation(NamedTuple):
         Its ONNX nodes, in order: an input is ``"x"`` (the activation's
         input), ``"$k"`` (node k's output) or a number (a constant); an
         attribute ``"alpha"`` takes the activation's setting. The last
-        node's output is the activation's.
+        node's output is the activation's. An attribute ``"dtype"`` takes the
+        graph's element type (a ``Cast`` back from float32, for operators
+        onnxruntime computes in float32 only, such as ``Erf``).
     sklearn : str or None
         scikit-learn's name for it (``MLPClassifier(activation=...)``).
     needs_input : bool, default False
@@ -79,6 +81,18 @@ ACTIVATIONS: tuple[Activation, ...] = (
                (("Tanh", ("x",), {}),), "tanh"),
     Activation("sigmoid", "Sigmoid", "1 / (1 + exp(-x))", "dy * y * (1 - y)", "xavier", None,
                (("Sigmoid", ("x",), {}),), "logistic"),
+    # PyTorch's GELU() (the exact form); ONNX's Gelu arrives in opset 20, so its formula,
+    # Erf in float32 (onnxruntime has no float64 Erf)
+    Activation("gelu", "GELU", "x * Phi(x) = 0.5 * x * (1 + erf(x / sqrt(2)))",
+               "dy * (Phi(x) + x * phi(x))", "he", None,
+               (("Mul", ("x", 0.7071067811865476), {}), ("Cast", ("$0",), {"to": 1}),
+                ("Erf", ("$1",), {}), ("Cast", ("$2",), {"to": "dtype"}),
+                ("Add", ("$3", 1.0), {}), ("Mul", ("x", "$4"), {}), ("Mul", ("$5", 0.5), {})),
+               None, needs_input=True),
+    # PyTorch's SiLU() (swish)
+    Activation("silu", "SiLU", "x * sigmoid(x)", "dy * s * (1 + x * (1 - s)), s = sigmoid(x)",
+               "he", None, (("Sigmoid", ("x",), {}), ("Mul", ("x", "$0"), {})), None,
+               needs_input=True),
 )
 
 

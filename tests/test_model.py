@@ -202,7 +202,7 @@ def test_validation_of_fit_and_predict_inputs():
     with pytest.raises(ValueError, match="hidden"):
         MLP(hidden=(0,))
     with pytest.raises(ValueError, match="activation"):
-        MLP(activation="gelu")
+        MLP(activation="elu")
     # no batch norm: batches of one row are plain stochastic gradient descent
     MLP(hidden=(4,), batch_norm=False).fit(X, y, epochs=1, batch_size=1)
 

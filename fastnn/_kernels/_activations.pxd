@@ -10,6 +10,10 @@
 #     leaky_relu:  dx = dy * (1 if y > 0 else alpha)      (alpha >= 0)
 #     tanh:        dx = dy * (1 - y^2)
 #     sigmoid:     dx = dy * y * (1 - y)
+#     gelu:        y = x Phi(x),     dx = dy * (Phi(x) + x phi(x))   (Phi, phi: the normal's cdf, pdf)
+#     silu:        y = x sigmoid(x), dx = dy * s * (1 + x (1 - s)), s = sigmoid(x)
+# GELU's Phi(x) is 0.5 * erfc(-x / sqrt(2)), exact in the far negative tail
+# where 1 + erf(x / sqrt(2)) cancels; it is computed in double.
 # NaN passes through every forward (relu(NaN) is NaN), so a diverging
 # network shows itself in the loss. The sigmoid never overflows (see
 # _math.pxd).
@@ -18,6 +22,7 @@
 
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.math cimport erfc, exp
 
 from fastnn._kernels._math cimport ftanh, leaky, leaky_mask, mask, relu, sigmoid
 from fastnn._kernels._op cimport Ctx, Op, OpKind, no_arrays, no_scratch
@@ -90,6 +95,28 @@ cdef inline floating sigmoid_forward(floating x, floating alpha) noexcept nogil:
 cdef inline floating sigmoid_backward(floating dy, floating x, floating y,
                                       floating alpha) noexcept nogil:
     return dy * y * (1 - y)
+
+
+cdef inline floating gelu_forward(floating x, floating alpha) noexcept nogil:
+    return <floating> (0.5 * x * erfc(-x * 0.7071067811865476))
+
+
+cdef inline floating gelu_backward(floating dy, floating x, floating y,
+                                   floating alpha) noexcept nogil:
+    cdef double xd = x
+    cdef double cdf = 0.5 * erfc(-xd * 0.7071067811865476)
+    cdef double pdf = 0.3989422804014327 * exp(-0.5 * xd * xd)
+    return <floating> (dy * (cdf + xd * pdf))
+
+
+cdef inline floating silu_forward(floating x, floating alpha) noexcept nogil:
+    return x * sigmoid(x)
+
+
+cdef inline floating silu_backward(floating dy, floating x, floating y,
+                                   floating alpha) noexcept nogil:
+    cdef floating s = sigmoid(x)
+    return dy * s * (1 + x * (1 - s))
 
 
 include "_kinds.pxi"
