@@ -756,7 +756,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"the training loss became {batch_loss} (learning rate "
                              f"{solver.lr:g}); lower learning_rate_init or scale the data")
         if solver.opt is None:
-            solver.numpy_step(model.engine.params, model.engine.grads, model.engine.decayed_segments(), weight)
+            engine = model.engine
+            solver.numpy_step(engine.params, engine.grads, engine.decayed_segments(), weight)
         else:
             solver.prepare(weight)
             update = solver.opt.update_for(model.engine.params, model.engine.grads, solver.opt.lr,

@@ -1,6 +1,7 @@
-"""The activations fastnn computes, each declared once.
+"""The activations and optimizer rules fastnn computes, each declared once.
 
-One row per activation. Everything else derives from the rows:
+One row per activation (``ACTIVATIONS``) and per optimizer rule (``RULES``).
+Everything else derives from the rows. For the activations:
 
 - the build (``setup.py``) reads this file and writes
   ``fastnn/_kernels/_kinds.pxi``: the compiled dispatch from an
@@ -17,6 +18,14 @@ One row per activation. Everything else derives from the rows:
   of the Dense layer before the activation (``init``), the ONNX export
   (``onnx``) and the tests, parametrized over the rows.
 
+For the optimizer rules: the build writes ``fastnn/_kernels/_rules.pxi``
+(row k dispatched to ``<name>_prepare`` and ``<name>_apply`` in
+``_optim.pxd``); ``fastnn.optim`` makes the optimizer classes (``SGD``,
+``Adam``...) and ``OPTIMIZERS``, ``fastnn.ops`` the ``<name>_update``
+kernels (twins ``<name>_update`` in ``fastnn._reference``), the command
+line its ``--optimizer`` choices; the tests compare each rule with its
+twin and with its ``torch.optim`` class.
+
 This module imports nothing from fastnn (the build reads it before fastnn
 exists).
 """
@@ -25,7 +34,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Activation", "ACTIVATIONS", "activation"]
+__all__ = ["Activation", "ACTIVATIONS", "activation", "Rule", "RULES", "rule"]
 
 
 class Activation(NamedTuple):
@@ -102,4 +111,78 @@ def activation(name: str) -> Activation:
         if row.name == name:
             return row
     raise ValueError(f"activation must be one of {sorted(a.name for a in ACTIVATIONS)}; "
+                     f"got {name!r}")
+
+
+# ---------------------------------------------------------------- optimizer rules
+
+class Rule(NamedTuple):
+    """One rule of the update kernel and its optimizer.
+
+    Attributes
+    ----------
+    name : str
+        The rule's name (``fastnn.ops.<name>_update``, the command line's
+        ``--optimizer``).
+    optimizer : str
+        Its optimizer class in ``fastnn`` and ``fastnn.optim``.
+    base : str
+        The class it extends: ``"Optimizer"`` or another rule's class.
+    formula : str
+        The update, for the documentation (``g``: the gradient, with weight
+        decay's L2 term added; ``t``: the step number).
+    slots : tuple of str
+        Its state arrays (moving averages), in the kernel's order.
+    hyper : tuple of (name, default, range)
+        Its hyperparameters in the kernel's order; range ``"unit"`` is
+        [0, 1), ``"positive"`` (0, inf), ``"nonneg"`` [0, inf).
+    lr, weight_decay : float
+        Defaults of the learning rate and the weight decay.
+    step : bool
+        Whether the update reads the step number (bias corrections).
+    torch : (str, dict) or None
+        The ``torch.optim`` class whose steps it takes, and the names of its
+        hyperparameters there (``{torch's name: ours, or a tuple of ours}``):
+        the tests compare the two step by step.
+    """
+
+    name: str
+    optimizer: str
+    base: str
+    formula: str
+    slots: tuple
+    hyper: tuple
+    lr: float
+    weight_decay: float
+    step: bool
+    torch: tuple | None
+
+
+_BETA1, _BETA2, _EPS = ("beta1", 0.9, "unit"), ("beta2", 0.999, "unit"), ("eps", 1e-8, "positive")
+_ADAM_IN_TORCH = {"betas": ("beta1", "beta2"), "eps": "eps"}
+
+RULES: tuple[Rule, ...] = (
+    Rule("sgd", "SGD", "Optimizer", "w -= lr * g", (), (), 0.01, 0.0, False, ("SGD", {})),
+    Rule("momentum", "Momentum", "Optimizer", "v = beta * v + (1 - beta) * g; w -= lr * v",
+         ("velocity",), (("beta", 0.9, "unit"),), 0.01, 0.0, False, None),
+    Rule("rmsprop", "RMSprop", "Optimizer",
+         "s = beta2 * s + (1 - beta2) * g**2; w -= lr * g / (sqrt(s) + eps)",
+         ("sq_avg",), (_BETA2, _EPS), 0.001, 0.0, False,
+         ("RMSprop", {"alpha": "beta2", "eps": "eps"})),
+    Rule("adam", "Adam", "Optimizer",
+         "m = beta1 * m + (1 - beta1) * g; v = beta2 * v + (1 - beta2) * g**2; "
+         "w -= lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)",
+         ("m", "v"), (_BETA1, _BETA2, _EPS), 1e-3, 0.0, True, ("Adam", _ADAM_IN_TORCH)),
+    Rule("adamw", "AdamW", "Adam",
+         "w -= lr * weight_decay * w, then Adam's step without L2 (decoupled weight decay)",
+         ("m", "v"), (_BETA1, _BETA2, _EPS), 1e-3, 0.01, True, ("AdamW", _ADAM_IN_TORCH)),
+)
+
+
+def rule(name: str) -> Rule:
+    """The row of the optimizer rule called ``name``."""
+    for row in RULES:
+        if row.name == name:
+            return row
+    raise ValueError(f"optimizer rule must be one of {sorted(r.name for r in RULES)}; "
                      f"got {name!r}")

@@ -22,6 +22,8 @@ dense layer's weights are ``(n_in, n_out)``; logits are
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from fastnn import _kernels, kinds
@@ -33,8 +35,7 @@ __all__ = [
     "batchnorm_forward", "batchnorm_inference", "batchnorm_backward", "batchnorm_fold",
     "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy", "mse", "poisson",
     "dropout", "dropout_backward", "check_sample_weight",
-    "sgd_update", "momentum_update", "rmsprop_update", "adam_update", "adamw_update",
-]
+]              # and each activation's and each optimizer rule's functions (fastnn/kinds.py)
 
 # ---------------------------------------------------------------- checks
 
@@ -755,10 +756,12 @@ del _number, _row
 
 def _update(rule, param, grad, states, lr, hyper, step, weight_decay, n_threads):
     param = check_in_place(param, "param")
-    grad = check_same_shape(check_floats(grad, "grad", None, param.dtype, "param"), "grad", param.shape, "param")
+    grad = check_same_shape(check_floats(grad, "grad", None, param.dtype, "param"), "grad",
+                            param.shape, "param")
     V.disjoint("param", param, [("grad", grad)])
     for i, (name, state) in enumerate(states):
-        check_same_shape(check_in_place(state, name, param.dtype, "param"), name, param.shape, "param")
+        check_same_shape(check_in_place(state, name, param.dtype, "param"), name, param.shape,
+                         "param")
         V.disjoint(name, state, [("param", param), ("grad", grad), *states[:i]])
     weight_decay = _scalar(weight_decay, "weight_decay", lo=0)
     _kernels.network.Update(rule, param.reshape(-1), grad.reshape(-1),
@@ -775,124 +778,58 @@ def _beta(beta, name):
     return _scalar(beta, name, lo=0, hi=1, hi_open=True)
 
 
-def _eps(eps):
-    return _scalar(eps, "eps", lo=0, lo_open=True)
-
-
-def sgd_update(param, grad, lr, *, weight_decay=0.0, n_threads=None):
-    """Gradient descent step, in place: ``param -= lr * grad``.
-
-    Parameters
-    ----------
-    param : float array, updated in place (C-contiguous, writeable)
-    grad : array of param's shape
-    lr : float >= 0
-    weight_decay : float >= 0, default 0
-        L2 added to the gradient: ``grad + weight_decay * param``.
-    n_threads : int, optional
-
-    Returns
-    -------
-    param
-    """
-    return _update("sgd", param, grad, [], _lr(lr), (), 1, weight_decay, n_threads)
-
-
-def momentum_update(param, grad, velocity, lr, beta=0.9, *, weight_decay=0.0, n_threads=None):
-    """Gradient descent with momentum, in place.
-
-    ``velocity = beta * velocity + (1 - beta) * grad``;
-    ``param -= lr * velocity``.
-
-    Parameters
-    ----------
-    param : float array, updated in place
-    grad : array of param's shape
-    velocity : array of param's shape, updated in place (start at zeros)
-    lr : float >= 0
-    beta : float in [0, 1), default 0.9
-    weight_decay : float >= 0, default 0
-        L2 added to the gradient.
-    n_threads : int, optional
-
-    Returns
-    -------
-    param
-    """
-    return _update("momentum", param, grad, [("velocity", velocity)], _lr(lr),
-                   (_beta(beta, "beta"),), 1, weight_decay, n_threads)
-
-
-def rmsprop_update(param, grad, sq_avg, lr, beta2=0.999, eps=1e-8, *, weight_decay=0.0,
-                   n_threads=None):
-    """RMSprop step, in place.
-
-    ``sq_avg = beta2 * sq_avg + (1 - beta2) * grad**2``;
-    ``param -= lr * grad / (sqrt(sq_avg) + eps)``.
-
-    Parameters
-    ----------
-    param : float array, updated in place
-    grad : array of param's shape
-    sq_avg : array of param's shape, updated in place (start at zeros)
-    lr : float >= 0
-    beta2 : float in [0, 1), default 0.999
-    eps : float > 0, default 1e-8
-    weight_decay : float >= 0, default 0
-        L2 added to the gradient.
-    n_threads : int, optional
-
-    Returns
-    -------
-    param
-    """
-    return _update("rmsprop", param, grad, [("sq_avg", sq_avg)], _lr(lr),
-                   (_beta(beta2, "beta2"), _eps(eps)), 1, weight_decay, n_threads)
+_HYPER_CHECKS = {"unit": lambda v, name: _beta(v, name),
+                 "positive": lambda v, name: _scalar(v, name, lo=0, lo_open=True),
+                 "nonneg": lambda v, name: _scalar(v, name, lo=0)}
+_HYPER_RANGES = {"unit": "in [0, 1)", "positive": "> 0", "nonneg": ">= 0"}
 
 
 def _step_number(step):
     return V.integer(step, "step (steps count from 1)", minimum=1)
 
 
-def adam_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, *,
-                weight_decay=0.0, n_threads=None):
-    """Adam step with bias correction, in place.
+def _update_function(row):
+    """The public ``<name>_update`` of optimizer rule ``row`` of fastnn/kinds.py:
+    ``(param, grad, *slots, lr, [step], *hyperparameters, *, weight_decay, n_threads)``."""
+    P = inspect.Parameter
+    params = [P(name, P.POSITIONAL_OR_KEYWORD) for name in ("param", "grad", *row.slots, "lr")]
+    if row.step:
+        params.append(P("step", P.POSITIONAL_OR_KEYWORD))
+    params += [P(name, P.POSITIONAL_OR_KEYWORD, default=default)
+               for name, default, _ in row.hyper]
+    params += [P("weight_decay", P.KEYWORD_ONLY, default=row.weight_decay),
+               P("n_threads", P.KEYWORD_ONLY, default=None)]
+    signature = inspect.Signature(params)
 
-    ``m = beta1 * m + (1 - beta1) * grad``,
-    ``v = beta2 * v + (1 - beta2) * grad**2``,
-    ``param -= lr * m_hat / (sqrt(v_hat) + eps)`` with
-    ``m_hat = m / (1 - beta1**step)`` and ``v_hat = v / (1 - beta2**step)``.
+    def update(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        hyper = tuple(_HYPER_CHECKS[kind](a[name], name) for name, _, kind in row.hyper)
+        step = _step_number(a["step"]) if row.step else 1
+        return _update(row.name, a["param"], a["grad"], [(s, a[s]) for s in row.slots],
+                       _lr(a["lr"]), hyper, step, a["weight_decay"], a["n_threads"])
 
-    Parameters
-    ----------
-    param : float array, updated in place
-    grad : array of param's shape
-    m, v : arrays of param's shape, updated in place (start at zeros)
-    lr : float >= 0
-    step : int >= 1
-        The number of this step, counting from 1.
-    beta1, beta2 : floats in [0, 1), defaults 0.9 and 0.999
-    eps : float > 0, default 1e-8
-    weight_decay : float >= 0, default 0
-        L2 added to the gradient (``torch.optim.Adam``'s).
-    n_threads : int, optional
-
-    Returns
-    -------
-    param
-    """
-    return _update("adam", param, grad, [("m", m), ("v", v)], _lr(lr),
-                   (_beta(beta1, "beta1"), _beta(beta2, "beta2"), _eps(eps)),
-                   _step_number(step), weight_decay, n_threads)
+    update.__signature__ = signature
+    update.__name__ = update.__qualname__ = f"{row.name}_update"
+    update.__module__ = __name__
+    lines = [f"{row.optimizer} step, in place: ``{row.formula}``.", "", "Parameters",
+             "----------", "param : float array, updated in place (C-contiguous, writeable)",
+             "grad : array of param's shape"]
+    lines += [f"{slot} : array of param's shape, updated in place (start at zeros)"
+              for slot in row.slots]
+    lines += ["lr : float >= 0"]
+    if row.step:
+        lines += ["step : int >= 1", "    The number of this step, counting from 1."]
+    lines += [f"{name} : float {_HYPER_RANGES[kind]}, default {default}"
+              for name, default, kind in row.hyper]
+    lines += [f"weight_decay : float >= 0, default {row.weight_decay}",
+              "n_threads : int, optional", "", "Returns", "-------", "param"]
+    update.__doc__ = "\n    ".join(lines) + "\n    "
+    return update
 
 
-def adamw_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, *,
-                 weight_decay=0.01, n_threads=None):
-    """AdamW step, in place: ``param -= lr * weight_decay * param``, then
-    :func:`adam_update` without L2 (decoupled weight decay, ``torch.optim.AdamW``).
-
-    Parameters as :func:`adam_update`; ``weight_decay`` defaults to 0.01.
-    """
-    return _update("adamw", param, grad, [("m", m), ("v", v)], _lr(lr),
-                   (_beta(beta1, "beta1"), _beta(beta2, "beta2"), _eps(eps)),
-                   _step_number(step), weight_decay, n_threads)
+for _row in kinds.RULES:
+    globals()[f"{_row.name}_update"] = _update_function(_row)
+    __all__.append(f"{_row.name}_update")
+del _row

@@ -105,8 +105,9 @@ def test_names_agree_between_the_python_registries_and_the_kernel_tables():
 
 
 def test_the_compiled_dispatch_is_written_from_the_declarations():
-    """_kinds.pxi, which the build writes from fastnn/kinds.py, numbers the activations in
-    the rows' order (a build after editing kinds.py rewrites it)."""
+    """_kinds.pxi and _rules.pxi, which the build writes from fastnn/kinds.py, number the
+    activations and the optimizer rules in the rows' order (a build after editing kinds.py
+    rewrites them)."""
     from fastnn import kinds
 
     text = (PACKAGE / "_kernels" / "_kinds.pxi").read_text()
@@ -115,6 +116,11 @@ def test_the_compiled_dispatch_is_written_from_the_declarations():
         assert f"{row.name}_forward(x[i], alpha)" in text
         assert f"{row.name}_backward(dy[i], x[i], y[i], alpha)" in text
     assert f"N_ACTIVATIONS = {len(kinds.ACTIVATIONS)}\n" in text
+    text = (PACKAGE / "_kernels" / "_rules.pxi").read_text()
+    for k, row in enumerate(kinds.RULES):
+        assert f"u.rule == {k}:      # {row.name}\n" in text
+        assert f"{row.name}_prepare(u, k)" in text and f"{row.name}_apply(u, w + lo" in text
+    assert f"N_RULES = {len(kinds.RULES)}\n" in text
 
 
 # ---------------------------------------------------------------- private attributes

@@ -1,8 +1,8 @@
-"""Every activation declared in fastnn/kinds.py, through the model: PyTorch's
-training step by step, save and load, the same bits at 1 to 4 threads, and
-the initialization it declares. Parametrized over the declarations, so an
-activation added there joins these tests (and the kernels' parity,
-gradient and ONNX tests) without editing a test file."""
+"""Every activation and optimizer rule declared in fastnn/kinds.py: PyTorch's training
+step by step, the NumPy twins, save and load, the same bits at 1 to 4 threads, and the
+initialization an activation declares. Parametrized over the declarations, so a kind
+added there joins these tests (and the kernels' parity, gradient and ONNX tests)
+without editing a test file."""
 
 import numpy as np
 import pytest
@@ -156,3 +156,110 @@ def test_the_files_and_names_the_architecture_docs_mention_exist():
             if not re.search(rf"\b{re.escape(name)}\b", source):
                 missing.append(token)
     assert not missing, sorted(missing)
+
+
+# ---------------------------------------------------------------- optimizer rules
+
+RULES = kinds.RULES
+RULE_IDS = [row.name for row in RULES]
+
+
+@pytest.mark.parametrize("row", RULES, ids=RULE_IDS)
+@pytest.mark.parametrize("shape", [(1,), (7, 3), (300, 200)], ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_each_rules_update_matches_its_numpy_twin(row, shape, dtype, n_threads):
+    from conftest import assert_close
+
+    from fastnn import _reference as ref
+    from fastnn import ops
+
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal(shape).astype(dtype)
+    mine, theirs = [w.copy()], [w.copy()]
+    states = [np.abs(rng.standard_normal(shape)).astype(dtype) * 0.1 for _ in row.slots]
+    mine += [s.copy() for s in states]
+    theirs += [s.copy() for s in states]
+    hyper = {name: default for name, default, _ in row.hyper}
+    for step in (1, 2, 3):
+        g = rng.standard_normal(shape).astype(dtype)
+        extra = [step] if row.step else []
+        getattr(ops, f"{row.name}_update")(mine[0], g, *mine[1:], 0.01, *extra,
+                                           weight_decay=0.05, n_threads=n_threads, **hyper)
+        getattr(ref, f"{row.name}_update")(theirs[0], g, *theirs[1:], 0.01,
+                                           *extra, weight_decay=0.05, **hyper)
+        for got, want in zip(mine, theirs):
+            assert_close(got, want, np.dtype(dtype))
+
+
+def _torch_optimizer(row, opt, groups):
+    name, names = row.torch
+    hyper = dict(zip([h[0] for h in row.hyper], opt.hyper()))
+    kwargs = {key: tuple(hyper[n] for n in ours) if isinstance(ours, tuple) else hyper[ours]
+              for key, ours in names.items()}
+    return getattr(torch.optim, name)(groups, lr=opt.lr, **kwargs)
+
+
+@pytest.mark.parametrize("row", [r for r in RULES if r.torch], ids=[r.name for r in RULES
+                                                                     if r.torch])
+def test_each_rule_trains_as_its_torch_optimizer_with_defaults_step_by_step(row):
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)       # torch's scalar state (NAdam's mu product)
+    try:
+        rng = np.random.default_rng(3)
+        X, Y = rng.standard_normal((40, 5)), rng.standard_normal((40, 3))
+        model = MLP(hidden=(6,), loss="mse", batch_norm=False, activation="tanh",
+                    dtype="float64", seed=0)
+        model.prepare(X, Y)
+        opt = getattr(fastnn.optim, row.optimizer)()
+        dense = [x for x in model.layers if isinstance(x, fastnn.Dense)]
+        net = torch.nn.Sequential(torch.nn.Linear(5, 6), torch.nn.Tanh(),
+                                  torch.nn.Linear(6, 3)).double()
+        with torch.no_grad():
+            for layer, lin in zip(dense, (net[0], net[2])):
+                lin.weight.copy_(torch.tensor(layer.params["W"].T))
+                lin.bias.copy_(torch.tensor(layer.params["b"]))
+        groups = [{"params": [net[0].weight, net[2].weight], "weight_decay": opt.weight_decay},
+                  {"params": [net[0].bias, net[2].bias], "weight_decay": 0.0}]
+        topt = _torch_optimizer(row, opt, groups)
+        Xt, Yt = torch.tensor(X), torch.tensor(Y)
+        for step in range(1, 9):
+            topt.zero_grad()
+            value = torch.nn.MSELoss()(net(Xt), Yt)
+            value.backward()
+            topt.step()
+            model.fit(X, Y, epochs=1, batch_size=40, shuffle=False, optimizer=opt)
+            for layer, lin in zip(dense, (net[0], net[2])):
+                np.testing.assert_allclose(layer.params["W"], lin.weight.detach().numpy().T,
+                                           rtol=1e-9, atol=1e-12, err_msg=str(step))
+                np.testing.assert_allclose(layer.params["b"], lin.bias.detach().numpy(),
+                                           rtol=1e-9, atol=1e-12, err_msg=str(step))
+    finally:
+        torch.set_default_dtype(default)
+
+
+@pytest.mark.parametrize("row", RULES, ids=RULE_IDS)
+def test_training_resumes_from_a_checkpoint_with_each_rule(row, tmp_path):
+    X, y = _data()
+    model = MLP(hidden=(9,), seed=2)
+    opt = getattr(fastnn, row.optimizer)()
+    model.fit(X, y, epochs=2, batch_size=16, optimizer=opt)
+    model.save(tmp_path / "m.fnn", include_optimizer=True)
+    back = fastnn.load(tmp_path / "m.fnn")
+    assert type(back.optimizer) is type(opt) and back.optimizer.get_config() == opt.get_config()
+    model.fit(X, y, epochs=2, batch_size=16, seed=1)
+    back.fit(X, y, epochs=2, batch_size=16, seed=1)
+    np.testing.assert_array_equal(back.get_weights()["params"], model.get_weights()["params"])
+
+
+@pytest.mark.parametrize("row", RULES, ids=RULE_IDS)
+def test_each_rule_gives_the_same_bits_at_1_to_4_threads(row):
+    X, y = _data()
+    X, y = np.repeat(X, 30, axis=0), np.repeat(y, 30)
+    params = []
+    for n_threads in (1, 2, 3, 4):
+        model = MLP(hidden=(256, 128), n_threads=n_threads, seed=4)
+        model.fit(X, y, epochs=1, batch_size=512, seed=0,
+                  optimizer=getattr(fastnn, row.optimizer)())
+        params.append(model.get_weights()["params"])
+        np.testing.assert_array_equal(params[-1], params[0], err_msg=str(n_threads))

@@ -10,7 +10,8 @@
 #     leaky_relu:  dx = dy * (1 if y > 0 else alpha)      (alpha >= 0)
 #     tanh:        dx = dy * (1 - y^2)
 #     sigmoid:     dx = dy * y * (1 - y)
-#     gelu:        y = x Phi(x),     dx = dy * (Phi(x) + x phi(x))   (Phi, phi: the normal's cdf, pdf)
+#     gelu:        y = x Phi(x),     dx = dy * (Phi(x) + x phi(x))
+#                  (Phi, phi: the standard normal's cdf and pdf)
 #     silu:        y = x sigmoid(x), dx = dy * s * (1 + x (1 - s)), s = sigmoid(x)
 # GELU's Phi(x) is 0.5 * erfc(-x / sqrt(2)), exact in the far negative tail
 # where 1 + erf(x / sqrt(2)) cancels; it is computed in double.

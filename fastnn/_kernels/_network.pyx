@@ -32,6 +32,8 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
+from fastnn import kinds as _kinds
+
 from fastnn._kernels._op cimport (Ctx, LossKind, Op, OpKind, OP_ARRAYS, OP_FLAGS, OP_VALUES,
                                   no_arrays, no_scratch)
 from fastnn._kernels._activations cimport activation_kind
@@ -50,8 +52,8 @@ cdef enum:
     STACK_SCRATCH = 4096      # doubles of inference scratch taken from the stack, at most
 
 # ---------------------------------------------------------------- the tables
-# One line per op kind, loss and optimizer rule; names are what layers.py,
-# the losses of model.py and optim.py give.
+# One line per op kind and loss; names are what layers.py and losses.py
+# give. The optimizer rules come from fastnn/kinds.py.
 
 cdef OpKind KINDS[5]
 KINDS[0], KINDS[1], KINDS[2], KINDS[3], KINDS[4] = (
@@ -63,10 +65,13 @@ LOSSES[0], LOSSES[1], LOSSES[2], LOSSES[3] = (
     softmax_xent_kind(), mse_kind(), sigmoid_xent_kind(), poisson_kind())
 LOSS_KINDS = {"softmax_cross_entropy": 0, "mse": 1, "sigmoid_cross_entropy": 2, "poisson": 3}
 
-RULES = {"sgd": _optim.SGD, "momentum": _optim.MOMENTUM, "rmsprop": _optim.RMSPROP,
-         "adam": _optim.ADAM, "adamw": _optim.ADAMW}
-RULE_SLOTS = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
-RULE_HYPER = {"sgd": 0, "momentum": 1, "rmsprop": 2, "adam": 3, "adamw": 3}
+# the optimizer rules: numbered by their rows in fastnn/kinds.py, as _rules.pxi numbers them
+if len(_kinds.RULES) != _optim.N_RULES:
+    raise ImportError(f"fastnn/kinds.py declares {len(_kinds.RULES)} optimizer rules but the "
+                      f"compiled kernels know {_optim.N_RULES}: rebuild fastnn (pip install -e .)")
+RULES = {row.name: k for k, row in enumerate(_kinds.RULES)}
+RULE_SLOTS = {row.name: len(row.slots) for row in _kinds.RULES}
+RULE_HYPER = {row.name: len(row.hyper) for row in _kinds.RULES}
 MAX_SLOTS, MAX_HYPER = _optim.MAX_SLOTS, _optim.MAX_HYPER
 
 cdef enum:                    # how an epoch ended
@@ -205,6 +210,7 @@ cdef class Update:
         for k in range(_optim.MAX_HYPER):
             self.c.h[k] = hyper[k] if k < n_hyper else 0.0
         self.c.lr, self.c.weight_decay, self.c.t = lr, weight_decay, t
+        self.c.cache[0] = self.c.cache[1] = 0
         if decay is None:
             self.whole[0], self.whole[1] = 0, params.size
             self.c.decay, self.c.n_decay = self.whole, 1

@@ -23,10 +23,12 @@
 # A model keeps all its parameters in one flat buffer, so one call updates
 # them all.
 #
-# Adding a rule: a kernel function below (any number of state arrays, any
-# hyperparameters in h[]), one line in _apply, its name in RULE_NAMES
-# (fastnn/_kernels/_network.pyx), and an Optimizer subclass in
-# fastnn/optim.py naming the rule, its state slots and its hyperparameters.
+# Each rule is a row of RULES in fastnn/kinds.py and two functions here,
+# named after it:
+#     <name>_prepare(u, k)   the step's constants k[0..3] (bias corrections...)
+#     <name>_apply(u, w, g, s, lo, n, k, wd)   the step on w[0:n], weight decay wd
+# The build writes _rules.pxi from fastnn/kinds.py: the dispatch from a rule's
+# number (its row) to its functions, included below.
 #
 # Cores: raw pointers, no GIL.
 
@@ -38,12 +40,6 @@ from libc.stdint cimport int64_t
 from fastnn._kernels._parallel cimport PARALLEL_MIN, BLOCK, n_blocks
 
 cdef enum:
-    SGD = 0
-    MOMENTUM = 1
-    RMSPROP = 2
-    ADAM = 3
-    ADAMW = 4
-    N_RULES = 5
     MAX_SLOTS = 4             # state arrays per rule, at most
     MAX_HYPER = 4             # hyperparameters per rule, at most
 
@@ -61,6 +57,7 @@ cdef struct Update:
     const int64_t* decay      # (2 * n_decay,) sorted [start, end) segments weight decay applies to
     Py_ssize_t n_decay
     int64_t t                 # this step's number, counting from 1
+    double cache[2]           # a rule's values carried from step to step (zeros at first)
 
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
@@ -87,16 +84,15 @@ cdef inline void optim_update_range(const Update* u, Py_ssize_t first, Py_ssize_
 cdef inline void _update_range(const Update* u, floating* w, Py_ssize_t first, Py_ssize_t last,
                                int n_threads) noexcept nogil:
     cdef Py_ssize_t b, lo, hi, pos, k, start, end, size = last - first
-    cdef double lr = u.lr, eps = 0, root_c2
-    if u.rule == ADAM or u.rule == ADAMW:   # fold the bias corrections into the step and eps
-        root_c2 = sqrt(1.0 - pow(u.h[1], u.t))
-        lr, eps = lr * root_c2 / (1.0 - pow(u.h[0], u.t)), u.h[2] * root_c2
+    cdef double c[4]
+    c[0] = c[1] = c[2] = c[3] = 0
+    _prepare(<Update*> u, c)       # the step's constants (a rule may carry values in u.cache)
     for b in prange(n_blocks(size, BLOCK), num_threads=n_threads, schedule='static',
                     use_threads_if=size >= PARALLEL_MIN):
         lo = first + b * BLOCK
         hi = min(BLOCK, last - lo) + lo
         if u.weight_decay == 0:
-            _apply(u, w, lo, hi, lr, eps, 0)
+            _apply(u, w, lo, hi, c, 0)
             continue
         pos = lo                          # this block, cut at the decay segments' edges
         for k in range(u.n_decay):
@@ -104,36 +100,76 @@ cdef inline void _update_range(const Update* u, floating* w, Py_ssize_t first, P
             if end <= start:
                 continue
             if start > pos:
-                _apply(u, w, pos, start, lr, eps, 0)
-            _apply(u, w, start, end, lr, eps, u.weight_decay)
+                _apply(u, w, pos, start, c, 0)
+            _apply(u, w, start, end, c, u.weight_decay)
             pos = end
         if pos < hi:
-            _apply(u, w, pos, hi, lr, eps, 0)
+            _apply(u, w, pos, hi, c, 0)
 
 
-cdef inline void _apply(const Update* u, floating* w, Py_ssize_t lo, Py_ssize_t hi,
-                        double lr, double eps, double wd) noexcept nogil:
-    """The rule on w[lo:hi], with weight decay wd there."""
-    cdef const floating* g = <const floating*> u.g + lo
-    cdef floating** s = <floating**> u.s
-    cdef Py_ssize_t n = hi - lo
-    w = w + lo
-    if u.rule == SGD:
-        _sgd(w, g, n, <floating> lr, <floating> wd)
-    elif u.rule == MOMENTUM:
-        _momentum(w, g, s[0] + lo, n, <floating> lr, <floating> u.h[0],
-                  <floating> (1.0 - u.h[0]), <floating> wd)
-    elif u.rule == RMSPROP:
-        _rmsprop(w, g, s[0] + lo, n, <floating> lr, <floating> u.h[0],
-                 <floating> (1.0 - u.h[0]), <floating> u.h[1], <floating> wd)
-    elif u.rule == ADAM:
-        _adam(w, g, s[0] + lo, s[1] + lo, n, <floating> lr, <floating> u.h[0],
-              <floating> (1.0 - u.h[0]), <floating> u.h[1], <floating> (1.0 - u.h[1]),
-              <floating> eps, <floating> wd, 1)
-    elif u.rule == ADAMW:
-        _adam(w, g, s[0] + lo, s[1] + lo, n, <floating> lr, <floating> u.h[0],
-              <floating> (1.0 - u.h[0]), <floating> u.h[1], <floating> (1.0 - u.h[1]),
-              <floating> eps, 0, <floating> (1.0 - u.lr * wd))
+# ---------------------------------------------------------------- the rules
+# One pair per row of RULES in fastnn/kinds.py. k: the step's constants.
+
+cdef inline void sgd_prepare(Update* u, double* k) noexcept nogil:
+    k[0] = u.lr
+
+
+cdef inline void sgd_apply(const Update* u, floating* w, const floating* g, floating** s,
+                           Py_ssize_t lo, Py_ssize_t n, const double* k,
+                           double wd) noexcept nogil:
+    _sgd(w, g, n, <floating> k[0], <floating> wd)
+
+
+cdef inline void momentum_prepare(Update* u, double* k) noexcept nogil:
+    k[0] = u.lr
+
+
+cdef inline void momentum_apply(const Update* u, floating* w, const floating* g, floating** s,
+                                Py_ssize_t lo, Py_ssize_t n, const double* k,
+                                double wd) noexcept nogil:
+    _momentum(w, g, s[0] + lo, n, <floating> k[0], <floating> u.h[0],
+              <floating> (1.0 - u.h[0]), <floating> wd)
+
+
+cdef inline void rmsprop_prepare(Update* u, double* k) noexcept nogil:
+    k[0] = u.lr
+
+
+cdef inline void rmsprop_apply(const Update* u, floating* w, const floating* g, floating** s,
+                               Py_ssize_t lo, Py_ssize_t n, const double* k,
+                               double wd) noexcept nogil:
+    _rmsprop(w, g, s[0] + lo, n, <floating> k[0], <floating> u.h[0],
+             <floating> (1.0 - u.h[0]), <floating> u.h[1], <floating> wd)
+
+
+cdef inline void adam_prepare(Update* u, double* k) noexcept nogil:
+    """The bias corrections folded into the step and eps."""
+    cdef double root_c2 = sqrt(1.0 - pow(u.h[1], u.t))
+    k[0] = u.lr * root_c2 / (1.0 - pow(u.h[0], u.t))
+    k[1] = u.h[2] * root_c2
+
+
+cdef inline void adam_apply(const Update* u, floating* w, const floating* g, floating** s,
+                            Py_ssize_t lo, Py_ssize_t n, const double* k,
+                            double wd) noexcept nogil:
+    _adam(w, g, s[0] + lo, s[1] + lo, n, <floating> k[0], <floating> u.h[0],
+          <floating> (1.0 - u.h[0]), <floating> u.h[1], <floating> (1.0 - u.h[1]),
+          <floating> k[1], <floating> wd, 1)
+
+
+cdef inline void adamw_prepare(Update* u, double* k) noexcept nogil:
+    adam_prepare(u, k)
+
+
+cdef inline void adamw_apply(const Update* u, floating* w, const floating* g, floating** s,
+                             Py_ssize_t lo, Py_ssize_t n, const double* k,
+                             double wd) noexcept nogil:
+    _adam(w, g, s[0] + lo, s[1] + lo, n, <floating> k[0], <floating> u.h[0],
+          <floating> (1.0 - u.h[0]), <floating> u.h[1], <floating> (1.0 - u.h[1]),
+          <floating> k[1], 0, <floating> (1.0 - u.lr * wd))
+
+
+include "_rules.pxi"
 
 
 cdef inline void _sgd(floating* w, const floating* g, Py_ssize_t n, floating lr,
