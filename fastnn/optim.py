@@ -5,15 +5,10 @@ gradient arrays of the same shapes, keeping its moving averages per
 parameter. Each update is one fused kernel call per array; a fastnn model
 keeps all its parameters in one flat array, so a training step makes one
 call. The moving averages are exponentially weighted,
-``avg = beta * avg + (1 - beta) * new``:
-
-- ``SGD``:       ``w -= lr * g``
-- ``Momentum``:  ``v = beta * v + (1 - beta) * g``; ``w -= lr * v``
-- ``RMSprop``:   ``s = beta2 * s + (1 - beta2) * g**2``; ``w -= lr * g / (sqrt(s) + eps)``
-- ``Adam``:      momentum and RMSprop together, with bias correction
-  ``1 - beta**t`` of both averages at step ``t``.
-- ``AdamW``:     Adam with decoupled weight decay: ``w -= lr * weight_decay * w``
-  before each Adam step (``torch.optim.AdamW``).
+``avg = beta * avg + (1 - beta) * new``. There is one class per rule of
+``fastnn/kinds.py`` (``SGD``, ``Momentum``, ``RMSprop``, ``Adam``,
+``AdamW``...), each with its formula in its docstring; ``OPTIMIZERS``
+lists them by name.
 
 ``weight_decay`` (every optimizer) is L2 regularization added to the
 gradient, ``g + weight_decay * w`` (PyTorch's ``weight_decay=``). It
