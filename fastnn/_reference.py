@@ -219,6 +219,21 @@ def silu_backward(dy, y, *, x):
     return (dy * s * (1 + x * (1 - s))).astype(dy.dtype)
 
 
+def nadam_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8,
+                 momentum_decay=4e-3, *, weight_decay=0.0):
+    def mu(t):
+        return beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+
+    product = np.prod([mu(t) for t in range(1, step + 1)])
+    g = grad + weight_decay * param
+    m[...] = beta1 * m + (1 - beta1) * g
+    v[...] = beta2 * v + (1 - beta2) * g * g
+    d = np.sqrt(v / (1 - beta2 ** step)) + eps
+    param -= lr * (1 - mu(step)) / (1 - product) * g / d
+    param -= lr * mu(step + 1) / (1 - product * mu(step + 1)) * m / d
+    return param
+
+
 def sgd_update(param, grad, lr, *, weight_decay=0.0):
     param -= lr * (grad + weight_decay * param)
     return param

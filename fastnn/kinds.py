@@ -176,6 +176,14 @@ RULES: tuple[Rule, ...] = (
     Rule("adamw", "AdamW", "Adam",
          "w -= lr * weight_decay * w, then Adam's step without L2 (decoupled weight decay)",
          ("m", "v"), (_BETA1, _BETA2, _EPS), 1e-3, 0.01, True, ("AdamW", _ADAM_IN_TORCH)),
+    # torch.optim.NAdam (Dozat 2016, with its momentum schedule): mu_t = beta1 * (1 - 0.5 *
+    # 0.96**(t * momentum_decay)), prod_t = mu_1 ... mu_t
+    Rule("nadam", "NAdam", "Optimizer",
+         "m = beta1 * m + (1 - beta1) * g; v = beta2 * v + (1 - beta2) * g**2; "
+         "d = sqrt(v / (1 - beta2**t)) + eps; w -= lr * (1 - mu_t) / (1 - prod_t) * g / d "
+         "+ lr * mu_(t+1) / (1 - prod_t * mu_(t+1)) * m / d",
+         ("m", "v"), (_BETA1, _BETA2, _EPS, ("momentum_decay", 4e-3, "nonneg")), 2e-3, 0.0,
+         True, ("NAdam", {**_ADAM_IN_TORCH, "momentum_decay": "momentum_decay"})),
 )
 
 

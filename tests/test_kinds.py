@@ -132,6 +132,16 @@ def test_the_architecture_docs_list_the_declared_activations():
     assert table == want
 
 
+def test_the_architecture_docs_list_the_declared_optimizer_rules():
+    text = ARCHITECTURE.read_text()
+    table = text.split("<!-- rules: generated from fastnn/kinds.py -->")[1]
+    table = table.split("<!-- end of rules -->")[0].strip().splitlines()[2:]
+    want = [f"| {r.name} | `{r.optimizer}` | {', '.join(r.slots) or '-'} | "
+            f"{', '.join(f'{n}={d}' for n, d, _ in r.hyper) or '-'} | "
+            f"{r.torch[0] if r.torch else '-'} |" for r in RULES]
+    assert table == want
+
+
 def test_the_files_and_names_the_architecture_docs_mention_exist():
     import re
 

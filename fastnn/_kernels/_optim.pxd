@@ -9,6 +9,10 @@
 #                w -= lr * (m / c1) / (sqrt(v / c2) + eps),  c1 = 1 - beta1^t, c2 = 1 - beta2^t
 #     adamw:     w -= lr * weight_decay * w, then adam without the L2 term
 #                (decoupled weight decay, Loshchilov & Hutter 2019; torch.optim.AdamW)
+#     nadam:     adam's m and v; d = sqrt(v / c2) + eps,
+#                w -= lr (1 - mu_t) / (1 - P_t) * g / d + lr mu_t+1 / (1 - P_t mu_t+1) * m / d
+#                mu_t = beta1 (1 - 0.5 * 0.96^(t psi)), P_t = mu_1 ... mu_t
+#                (torch.optim.NAdam; P_t is carried in u.cache from step to step)
 # Weight decay (L2) in the other rules adds weight_decay * w to g first
 # (PyTorch's weight_decay=). It applies only where the caller says: the
 # decay segments of the flat array (a model's weight matrices, not its
@@ -167,6 +171,46 @@ cdef inline void adamw_apply(const Update* u, floating* w, const floating* g, fl
     _adam(w, g, s[0] + lo, s[1] + lo, n, <floating> k[0], <floating> u.h[0],
           <floating> (1.0 - u.h[0]), <floating> u.h[1], <floating> (1.0 - u.h[1]),
           <floating> k[1], 0, <floating> (1.0 - u.lr * wd))
+
+
+cdef inline double _nadam_mu(const Update* u, int64_t t) noexcept nogil:
+    return u.h[0] * (1.0 - 0.5 * pow(0.96, t * u.h[3]))
+
+
+cdef inline void nadam_prepare(Update* u, double* k) noexcept nogil:
+    cdef int64_t j
+    cdef double product, mu, mu_next
+    if u.cache[0] != u.t:             # P_t: from P_(t-1) when the last step left it, else anew
+        if u.t > 1 and u.cache[0] == u.t - 1:
+            product = u.cache[1] * _nadam_mu(u, u.t)
+        else:
+            product = 1.0
+            for j in range(1, u.t + 1):
+                product = product * _nadam_mu(u, j)
+        u.cache[0], u.cache[1] = u.t, product
+    mu, mu_next, product = _nadam_mu(u, u.t), _nadam_mu(u, u.t + 1), u.cache[1]
+    k[0] = u.lr * (1.0 - mu) / (1.0 - product)
+    k[1] = u.lr * mu_next / (1.0 - product * mu_next)
+    k[2] = 1.0 - pow(u.h[1], u.t)
+
+
+cdef inline void nadam_apply(const Update* u, floating* w, const floating* g, floating** s,
+                             Py_ssize_t lo, Py_ssize_t n, const double* k,
+                             double wd) noexcept nogil:
+    cdef floating* m = s[0] + lo
+    cdef floating* v = s[1] + lo
+    cdef floating b1 = <floating> u.h[0], c1 = <floating> (1.0 - u.h[0])
+    cdef floating b2 = <floating> u.h[1], c2 = <floating> (1.0 - u.h[1])
+    cdef floating a = <floating> k[0], b = <floating> k[1], bc2 = <floating> k[2]
+    cdef floating eps = <floating> u.h[2], f = <floating> wd, gi, d
+    cdef Py_ssize_t i
+    for i in range(n):
+        gi = g[i] + f * w[i]
+        m[i] = b1 * m[i] + c1 * gi
+        v[i] = b2 * v[i] + c2 * gi * gi
+        d = _sqrt(v[i] / bc2) + eps
+        w[i] = w[i] - a * gi / d
+        w[i] = w[i] - b * m[i] / d
 
 
 include "_rules.pxi"
