@@ -45,6 +45,8 @@ from fastnn._kernels._poisson cimport poisson_kind
 from fastnn._kernels._sigmoid cimport sigmoid_xent_kind
 from fastnn._kernels._softmax cimport softmax_xent_kind
 from fastnn._kernels cimport _optim
+# (a name cimported too: the build then sees that this module depends on _optim.pxd)
+from fastnn._kernels._optim cimport N_RULES as _N_RULES
 
 cdef enum:
     MAX_WORKSPACES = 4
@@ -66,9 +68,9 @@ LOSSES[0], LOSSES[1], LOSSES[2], LOSSES[3] = (
 LOSS_KINDS = {"softmax_cross_entropy": 0, "mse": 1, "sigmoid_cross_entropy": 2, "poisson": 3}
 
 # the optimizer rules: numbered by their rows in fastnn/kinds.py, as _rules.pxi numbers them
-if len(_kinds.RULES) != _optim.N_RULES:
+if len(_kinds.RULES) != _N_RULES:
     raise ImportError(f"fastnn/kinds.py declares {len(_kinds.RULES)} optimizer rules but the "
-                      f"compiled kernels know {_optim.N_RULES}: rebuild fastnn (pip install -e .)")
+                      f"compiled kernels know {_N_RULES}: rebuild fastnn (pip install -e .)")
 RULES = {row.name: k for k, row in enumerate(_kinds.RULES)}
 RULE_SLOTS = {row.name: len(row.slots) for row in _kinds.RULES}
 RULE_HYPER = {row.name: len(row.hyper) for row in _kinds.RULES}
