@@ -219,6 +219,13 @@ def silu_backward(dy, y, *, x):
     return (dy * s * (1 + x * (1 - s))).astype(dy.dtype)
 
 
+def nesterov_update(param, grad, velocity, lr, momentum=0.9, *, weight_decay=0.0):
+    g = grad + weight_decay * param
+    velocity[...] = momentum * velocity + g
+    param -= lr * (g + momentum * velocity)
+    return param
+
+
 def nadam_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8,
                  momentum_decay=4e-3, *, weight_decay=0.0):
     def mu(t):

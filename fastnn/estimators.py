@@ -29,11 +29,11 @@ What is the same (scikit-learn 1.6 and later):
 
 How it runs: mini-batch epochs run in fastnn's compiled epoch (one call
 without the GIL) whenever the update is one of its rules: Adam, and SGD with
-plain momentum (scikit-learn's ``v = momentum * v - lr * g``, ``w += v`` is
-fastnn's momentum rule with its learning rate rescaled). Nesterov's
-momentum and fits with sample weights (the L2 term then changes from batch
-to batch) run batch by batch from Python, each batch's forward and backward
-pass still compiled. Sparse ``X`` is densified a chunk of batches (about
+plain or Nesterov's momentum (scikit-learn's ``v = momentum * v - lr * g``,
+``w += v`` is fastnn's momentum rule with its learning rate rescaled, its
+Nesterov step fastnn's nesterov rule). Fits with sample weights (the L2
+term then changes from batch to batch) and momentum 1 run batch by batch
+from Python, each batch's forward and backward pass still compiled. Sparse ``X`` is densified a chunk of batches (about
 8 MB) at a time, never more: once for the whole fit when it fits in one
 chunk, else chunk by chunk in each epoch.
 
@@ -85,7 +85,7 @@ from fastnn import engine, kinds
 from fastnn import layers as L
 from fastnn._threads import blas_held, resolve_n_threads
 from fastnn.model import Sequential
-from fastnn.optim import SGD, Adam, Momentum
+from fastnn.optim import SGD, Adam, Momentum, Nesterov
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -186,9 +186,13 @@ class _Stochastic:
       ``v = mu * v + (1 - mu) * g``, ``w -= lr' * v`` with ``lr' = lr / ((1 -
       mu) * scale)``; its ``v`` is ``-(1 - mu) * scale / lr`` times
       scikit-learn's velocity, rescaled when the learning rate changes;
+    - SGD with Nesterov's momentum ``mu`` in (0, 1): fastnn's nesterov rule
+      ``v = mu * v + g``, ``w -= lr' * (g + mu * v)`` with ``lr' = lr /
+      scale``; its ``v`` is ``-scale / lr`` times scikit-learn's velocity,
+      rescaled when the learning rate changes;
     - SGD without momentum: ``w -= (lr / scale) * g``;
-    - Nesterov's momentum (or momentum 1): no rule does it; ``step`` updates
-      the flat arrays in NumPy with scikit-learn's formulas.
+    - momentum 1: no rule does it; ``numpy_step`` updates the flat arrays in
+      NumPy with scikit-learn's formulas.
     """
 
     def __init__(self, est, model, scale: float):
@@ -196,8 +200,7 @@ class _Stochastic:
         self.lr = float(est.learning_rate_init)
         self.lr_init, self.schedule, self.power_t = self.lr, est.learning_rate, est.power_t
         self.momentum, self.beta_2, self.epsilon = float(est.momentum), est.beta_2, est.epsilon
-        self.python = (self.solver == "sgd" and self.momentum > 0
-                       and (est.nesterovs_momentum or self.momentum >= 1))
+        self.python = self.solver == "sgd" and self.momentum >= 1
         self.nesterov = bool(est.nesterovs_momentum)
         self.steps = 0                       # steps taken by numpy_step
         if self.solver == "adam":
@@ -205,12 +208,16 @@ class _Stochastic:
         elif self.python:
             self.opt = None
             self.velocity = np.zeros_like(model.engine.params)
+        elif self.momentum > 0 and self.nesterov:
+            self.opt = Nesterov(lr=self._fastnn_lr(), momentum=self.momentum)
         elif self.momentum > 0:
             self.opt = Momentum(lr=self._fastnn_lr(), beta=self.momentum)
         else:
             self.opt = SGD(lr=self._fastnn_lr())
 
     def _fastnn_lr(self) -> float:
+        if self.nesterov:
+            return self.lr / self.scale
         return self.lr / ((1.0 - self.momentum) * self.scale)
 
     def prepare(self, batch_weight: float) -> None:
@@ -242,7 +249,7 @@ class _Stochastic:
             k += j
 
     def numpy_step(self, params: np.ndarray, grads: np.ndarray, decayed, batch_weight) -> None:
-        """scikit-learn's SGD step with Nesterov's momentum (or momentum 1), in NumPy."""
+        """scikit-learn's SGD step with momentum 1 (Nesterov's or not), in NumPy."""
         g = grads / self.scale
         for lo, hi in decayed:
             g[lo:hi] += (self.alpha / batch_weight) * params[lo:hi]
@@ -256,7 +263,7 @@ class _Stochastic:
 
     def set_lr(self, lr: float) -> None:
         """A new learning rate (schedules); fastnn's momentum state follows it."""
-        if isinstance(self.opt, Momentum):
+        if isinstance(self.opt, (Momentum, Nesterov)):
             for slots in self.opt.slot_arrays():
                 slots["velocity"] *= self.lr / lr
         self.lr = lr
@@ -704,7 +711,7 @@ class _BaseMLP(BaseEstimator):
 
     def _epoch_by_batch(self, X, targets, sw, order, bounds, loss_scale, plan) -> float:
         """One epoch, a batch at a time from Python: each batch's weight decay of its own
-        (sample weights) or scikit-learn's Nesterov step in NumPy."""
+        (sample weights) or scikit-learn's step with momentum 1 in NumPy."""
         model = self.model_
         n_threads = resolve_n_threads(model.n_threads)
         accumulated = 0.0

@@ -142,8 +142,8 @@ class Rule(NamedTuple):
         Whether the update reads the step number (bias corrections).
     torch : (str, dict) or None
         The ``torch.optim`` class whose steps it takes, and the names of its
-        hyperparameters there (``{torch's name: ours, or a tuple of ours}``):
-        the tests compare the two step by step.
+        hyperparameters there (``{torch's name: ours, a tuple of ours, or a
+        constant}``): the tests compare the two step by step.
     """
 
     name: str
@@ -165,6 +165,11 @@ RULES: tuple[Rule, ...] = (
     Rule("sgd", "SGD", "Optimizer", "w -= lr * g", (), (), 0.01, 0.0, False, ("SGD", {})),
     Rule("momentum", "Momentum", "Optimizer", "v = beta * v + (1 - beta) * g; w -= lr * v",
          ("velocity",), (("beta", 0.9, "unit"),), 0.01, 0.0, False, None),
+    # torch.optim.SGD(momentum=, nesterov=True); scikit-learn's nesterovs_momentum rescaled
+    Rule("nesterov", "Nesterov", "Optimizer",
+         "v = momentum * v + g; w -= lr * (g + momentum * v)", ("velocity",),
+         (("momentum", 0.9, "unit"),), 0.01, 0.0, False,
+         ("SGD", {"momentum": "momentum", "nesterov": True})),
     Rule("rmsprop", "RMSprop", "Optimizer",
          "s = beta2 * s + (1 - beta2) * g**2; w -= lr * g / (sqrt(s) + eps)",
          ("sq_avg",), (_BETA2, _EPS), 0.001, 0.0, False,

@@ -57,6 +57,8 @@ SOLVERS = [
     dict(solver="adam"),
     dict(solver="adam", alpha=0.1, batch_size=50),                 # a shorter last batch
     dict(solver="sgd", learning_rate_init=0.05),                   # Nesterov (the default)
+    dict(solver="sgd", learning_rate_init=0.05, learning_rate="invscaling",
+         power_t=0.25),                                              # Nesterov, lr changing
     dict(solver="sgd", learning_rate_init=0.05, nesterovs_momentum=False,
          learning_rate="invscaling", power_t=0.25),
     dict(solver="sgd", momentum=0.0, learning_rate_init=0.1, learning_rate="adaptive",

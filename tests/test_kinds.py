@@ -205,8 +205,8 @@ def test_each_rules_update_matches_its_numpy_twin(row, shape, dtype, n_threads):
 def _torch_optimizer(row, opt, groups):
     name, names = row.torch
     hyper = dict(zip([h[0] for h in row.hyper], opt.hyper()))
-    kwargs = {key: tuple(hyper[n] for n in ours) if isinstance(ours, tuple) else hyper[ours]
-              for key, ours in names.items()}
+    kwargs = {key: tuple(hyper[n] for n in ours) if isinstance(ours, tuple)
+              else hyper[ours] if isinstance(ours, str) else ours for key, ours in names.items()}
     return getattr(torch.optim, name)(groups, lr=opt.lr, **kwargs)
 
 

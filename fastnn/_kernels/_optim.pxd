@@ -3,6 +3,8 @@
 # The moving averages are exponentially weighted (beta * avg + (1 - beta) * new):
 #     sgd:       w -= lr * g
 #     momentum:  v = beta * v + (1 - beta) * g;               w -= lr * v
+#     nesterov:  v = momentum * v + g;                         w -= lr * (g + momentum * v)
+#                (torch.optim.SGD with nesterov=True)
 #     rmsprop:   s = beta2 * s + (1 - beta2) * g^2;           w -= lr * g / (sqrt(s) + eps)
 #     adam:      m = beta1 * m + (1 - beta1) * g
 #                v = beta2 * v + (1 - beta2) * g^2
@@ -133,6 +135,22 @@ cdef inline void momentum_apply(const Update* u, floating* w, const floating* g,
                                 double wd) noexcept nogil:
     _momentum(w, g, s[0] + lo, n, <floating> k[0], <floating> u.h[0],
               <floating> (1.0 - u.h[0]), <floating> wd)
+
+
+cdef inline void nesterov_prepare(Update* u, double* k) noexcept nogil:
+    k[0] = u.lr
+
+
+cdef inline void nesterov_apply(const Update* u, floating* w, const floating* g, floating** s,
+                                Py_ssize_t lo, Py_ssize_t n, const double* k,
+                                double wd) noexcept nogil:
+    cdef floating* v = s[0] + lo
+    cdef floating mu = <floating> u.h[0], lr = <floating> k[0], f = <floating> wd, gi
+    cdef Py_ssize_t i
+    for i in range(n):
+        gi = g[i] + f * w[i]
+        v[i] = mu * v[i] + gi
+        w[i] = w[i] - lr * (gi + mu * v[i])
 
 
 cdef inline void rmsprop_prepare(Update* u, double* k) noexcept nogil:
