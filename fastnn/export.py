@@ -335,14 +335,4 @@ def _head(obj, net) -> dict:
             classes = None                       # multi-label: a 0/1 indicator per label
         return {"kind": kind, "classes": classes, "flat": single,
                 "pair": kind == "sigmoid" and single}
-    loss = net.loss.name
-    flat = net.y_ndim_ == 1
-    if loss == "softmax_cross_entropy":
-        classes = np.arange(net.n_outputs) if net.classes_ is None else net.classes_
-        return {"kind": "softmax", "classes": classes, "flat": True, "pair": False}
-    if loss == "sigmoid_cross_entropy":
-        return {"kind": "sigmoid", "classes": None, "flat": flat, "pair": False}
-    if loss in ("mse", "poisson"):      # poisson: the outputs are log-means
-        return {"kind": "identity" if loss == "mse" else "exp", "classes": None,
-                "flat": flat, "pair": False}
-    raise NotImplementedError(f"loss {loss!r} has no ONNX output map yet (fastnn.export)")
+    return net.loss.onnx_head(net)          # each loss says what follows its network

@@ -119,6 +119,18 @@ class Loss:
         the scale against which training detects an exploding loss."""
         raise NotImplementedError
 
+    # -- export
+    onnx_map = ""          # the output map in ONNX (fastnn.export): softmax, sigmoid, identity, exp
+
+    def onnx_head(self, model) -> dict:
+        """What an exported graph puts after the network (see ``fastnn.export``): ``kind``
+        (the output map), the ``classes`` labels come from (None: 0/1 or indices), ``flat``
+        (one output given as (n,)) and ``pair`` (a binary classifier's [1 - p, p])."""
+        if not self.onnx_map:
+            raise NotImplementedError(f"loss {self.name!r} has no ONNX output map yet")
+        return {"kind": self.onnx_map, "classes": None, "flat": model.y_ndim_ == 1,
+                "pair": False}
+
 
 def _as_2d(model, y, n_samples, name, what, fitted):
     arr = V.array(y, name)
@@ -193,6 +205,12 @@ class SoftmaxCrossEntropy(Loss):
         k = model.n_outputs
         return float(np.log(k)), f"a uniform prediction over the {k} classes"
 
+    onnx_map = "softmax"
+
+    def onnx_head(self, model):
+        classes = np.arange(model.n_outputs) if model.classes_ is None else model.classes_
+        return {"kind": "softmax", "classes": classes, "flat": True, "pair": False}
+
 
 class SigmoidCrossEntropy(Loss):
     name = "sigmoid_cross_entropy"
@@ -222,6 +240,8 @@ class SigmoidCrossEntropy(Loss):
     def reference(self, model, targets, weight):
         return float(np.log(2.0)), "predicting 0.5 for every label"
 
+    onnx_map = "sigmoid"
+
 
 class MeanSquaredError(Loss):
     name = "mse"
@@ -229,6 +249,7 @@ class MeanSquaredError(Loss):
     metric = "r2"
     classifier = False
     output_map = False
+    onnx_map = "identity"
 
     def outputs_for(self, y):
         arr = np.asarray(y)
@@ -261,6 +282,7 @@ class Poisson(MeanSquaredError):
 
     name = "poisson"
     output_map = True
+    onnx_map = "exp"         # the outputs are log-means
 
     def targets(self, model, y, n_samples, name="y", fitted=None):
         out = _as_2d(model, y, n_samples, name, "counts or rates >= 0", fitted)
