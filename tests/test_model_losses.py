@@ -5,9 +5,10 @@ import pytest
 
 import fastnn
 from fastnn import _reference as ref
-from fastnn import (MLP, SGD, Adam, AdamW, BatchNorm, Dense, Dropout, Momentum, ReLU, RMSprop,
-                    Sequential, Sigmoid, Softmax, Tanh)
+from fastnn import (MLP, SGD, Adam, BatchNorm, Dense, Dropout, ReLU, Sequential, Sigmoid,
+                    Softmax, Tanh)
 from fastnn.datasets import load_digits, train_test_split
+from fastnn.optim import OPTIMIZERS
 from fastnn.train import batch_bounds
 
 
@@ -217,7 +218,7 @@ def test_dropout_drops_in_training_only():
 
 # ---------------------------------------------------------------- weight decay
 
-@pytest.mark.parametrize("opt_cls", [SGD, Momentum, RMSprop, Adam, AdamW])
+@pytest.mark.parametrize("opt_cls", list(OPTIMIZERS.values()), ids=list(OPTIMIZERS))
 def test_weight_decay_touches_weight_matrices_only(opt_cls):
     rng = np.random.default_rng(4)
     X, y = rng.standard_normal((64, 5)), np.arange(64) % 3
@@ -231,9 +232,8 @@ def test_weight_decay_touches_weight_matrices_only(opt_cls):
             assert same == (name != "W"), (type(la).__name__, name)
 
 
-@pytest.mark.parametrize("opt", [SGD(0.05, weight_decay=0.1), Momentum(0.05, weight_decay=0.1),
-                                 RMSprop(0.01, weight_decay=0.1), Adam(0.01, weight_decay=0.1),
-                                 AdamW(0.01, weight_decay=0.2)], ids=lambda o: type(o).__name__)
+@pytest.mark.parametrize("opt", [cls(0.01, weight_decay=0.1) for cls in OPTIMIZERS.values()],
+                         ids=lambda o: type(o).__name__)
 def test_compiled_decay_equals_steps_driven_from_python(opt):
     # the flat-array update with decay segments equals per-array steps, where
     # step() decays the arrays of 2+ dimensions: the weight matrices
