@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,7 +35,7 @@ from fastnn import layers as L
 from fastnn._threads import (BLAS_THREADING_MIN, ThreadChooser, blas_held, chooser_for,
                              default_is_fixed, get_num_threads, resolve_n_threads)
 
-__all__ = ["Engine", "array_sizes", "DONE", "DIVERGED", "NO_WORKSPACE"]
+__all__ = ["Engine", "EpochResult", "array_sizes", "DONE", "DIVERGED", "NO_WORKSPACE"]
 
 MAX_WORKSPACES = 4             # batch sizes whose training buffers are kept
 SEGMENT_ROWS = 4096            # rows per timed segment when training picks its thread count
@@ -42,6 +43,33 @@ SEGMENT_ROWS = 4096            # rows per timed segment when training picks its 
 
 #: how a training epoch ended (:meth:`Engine.run_epoch`)
 DONE, DIVERGED, NO_WORKSPACE = "done", "diverged", "no workspace"
+
+
+class EpochResult(NamedTuple):
+    """What :meth:`Engine.run_epoch` returns.
+
+    Attributes
+    ----------
+    status : str
+        ``DONE``, ``DIVERGED`` (a batch's loss was NaN or infinite) or ``NO_WORKSPACE``.
+    loss_sum : float
+        Sum over the batches of the batch loss times the batch's weight.
+    hits : float
+        Weighted rows predicted right.
+    stop : int
+        The batch that stopped the epoch, or -1.
+    stop_loss : float
+        Its loss.
+    loss_rows : float
+        Sum over the batches of the batch loss times the batch's rows.
+    """
+
+    status: str
+    loss_sum: float
+    hits: float
+    stop: int
+    stop_loss: float
+    loss_rows: float
 
 
 def array_sizes(layers, plan) -> tuple[int, int]:
@@ -171,38 +199,42 @@ class Engine:
             return resolve_n_threads(self.n_threads)
         return chooser_for((self.gemm_per_row, self.params.size, self.dtype.str), batch_size)
 
-    def update_for(self, optimizer, lr: float):
-        """The compiled update of ``optimizer``'s rule on the flat arrays, at ``lr``."""
-        return optimizer.update_for(self.params, self.grads, lr, self.decay)
+    def update_for(self, optimizer, lr: float, decay_per_weight: float = 0.0):
+        """The compiled update of ``optimizer``'s rule on the flat arrays, at ``lr``;
+        ``decay_per_weight`` > 0: each batch's weight decay is that over its weight."""
+        return optimizer.update_for(self.params, self.grads, lr, self.decay, decay_per_weight)
 
     def run_epoch(self, workspaces, X, targets, weight, order, bounds, optimizer, lr: float,
-                  threads):
+                  threads, decay_per_weight: float = 0.0) -> EpochResult:
         """One compiled epoch over the batches ``order[bounds[k]:bounds[k + 1]]``; the
         optimizer's step count follows. ``workspaces``: {rows: workspace} for every batch
         size; ``threads``: a count, or a ThreadChooser (the epoch then runs in timed
-        segments). Returns (status, loss sum, hits, stopping batch, its loss); status is
-        ``DONE``, ``DIVERGED`` (a batch's loss was NaN or infinite) or ``NO_WORKSPACE``."""
+        segments); ``decay_per_weight`` > 0: each batch's weight decay is that over the
+        batch's weight (scikit-learn's L2 of weighted batches), not the optimizer's.
+        Returns an :class:`EpochResult`."""
         network = _kernels.network
-        update = self.update_for(optimizer, lr)
+        update = self.update_for(optimizer, lr, decay_per_weight)
         n_batches = len(bounds) - 1
         chooser = threads if isinstance(threads, ThreadChooser) else None
         if chooser is not None:
             size = max(4, -(-SEGMENT_ROWS // max(1, int(bounds[1] - bounds[0]))))
         else:
             size = n_batches
-        loss_sum = hits = 0.0
+        loss_sum = hits = loss_rows = 0.0
         status, stop, stop_loss = network.EPOCH_DONE, -1, 0.0
         try:
             for k0 in range(0, n_batches, size):
                 k1 = min(n_batches, k0 + size)
                 n = chooser.next() if chooser is not None else threads
                 start = time.perf_counter()
-                status, part_loss, part_hits, _, stop, stop_loss = self._net.train_epoch(
-                    workspaces, X, targets, weight, order, bounds[k0:k1 + 1], update, n)
+                status, part_loss, part_hits, _, stop, stop_loss, part_rows = \
+                    self._net.train_epoch(workspaces, X, targets, weight, order,
+                                          bounds[k0:k1 + 1], update, n)
                 if chooser is not None:
                     chooser.record(n, int(bounds[k1] - bounds[k0]), time.perf_counter() - start,
                                    int(bounds[k0 + 1] - bounds[k0]))
                 loss_sum, hits = loss_sum + part_loss, hits + part_hits
+                loss_rows += part_rows
                 if status != network.EPOCH_DONE:
                     stop += k0
                     break
@@ -210,7 +242,7 @@ class Engine:
             optimizer.t = update.t
         status = {network.EPOCH_DONE: DONE, network.EPOCH_DIVERGED: DIVERGED,
                   network.EPOCH_NO_WORKSPACE: NO_WORKSPACE}[status]
-        return status, loss_sum, hits, stop, stop_loss
+        return EpochResult(status, loss_sum, hits, stop, stop_loss, loss_rows)
 
     # ------------------------------------------------------------ inference
     def forward(self, X: np.ndarray, output: bool, n_threads: int | None = None,

@@ -31,9 +31,11 @@ How it runs: mini-batch epochs run in fastnn's compiled epoch (one call
 without the GIL) whenever the update is one of its rules: Adam, and SGD with
 plain or Nesterov's momentum (scikit-learn's ``v = momentum * v - lr * g``,
 ``w += v`` is fastnn's momentum rule with its learning rate rescaled, its
-Nesterov step fastnn's nesterov rule). Fits with sample weights (the L2
-term then changes from batch to batch) and momentum 1 run batch by batch
-from Python, each batch's forward and backward pass still compiled. Sparse ``X`` is densified a chunk of batches (about
+Nesterov step fastnn's nesterov rule). With sample weights the L2 term
+changes from batch to batch (alpha over the batch's weight): the compiled
+epoch sets each batch's weight decay so. Only momentum 1, and epochs with a
+batch whose weights are all 0, run batch by batch from Python, each batch's
+forward and backward pass still compiled. Sparse ``X`` is densified a chunk of batches (about
 8 MB) at a time, never more: once for the whole fit when it fits in one
 chunk, else chunk by chunk in each epoch.
 
@@ -661,7 +663,11 @@ class _BaseMLP(BaseEstimator):
         ``loss_`` of it (``offset``: :meth:`_loss_offset` of all the targets; ``plan``:
         :meth:`_epoch_plan`)."""
         solver = self._optimizer
-        if sw is not None or solver.python:
+        totals = None
+        if sw is not None:        # each batch's weight: its L2 term is alpha over it
+            totals = np.add.reduceat(sw[order], bounds[:-1])
+        if solver.python or (totals is not None and not (totals > 0).all()):
+            # momentum 1, or a batch whose weights are all 0 (skipped, not a zero step)
             return self._epoch_by_batch(X, targets, sw, order, bounds, loss_scale, plan)
         n, sizes, cut = X.shape[0], plan["sizes"], plan["cut"]
         l2_start = 0.0
@@ -672,20 +678,35 @@ class _BaseMLP(BaseEstimator):
             for lo_b, hi_b in ((0, cut), (cut, len(sizes))):
                 for k0, k1 in solver.segments(lo_b, hi_b):
                     solver.prepare(float(sizes[k0]))
-                    loss_sum += self._run(X, targets, order, bounds[k0:k1 + 1], solver,
+                    loss_sum += self._run(X, targets, sw, order, bounds[k0:k1 + 1], solver,
                                           plan["threads"])
-        l2 = 0.0
+        l2, per_weight = 0.0, len(sizes)
+        if totals is not None:    # sum over batches of rows / weight; the offset batch by batch
+            per_weight = float(np.sum(np.diff(bounds) / totals))
+            offset = self._weighted_offsets(targets, sw, order, bounds, totals) / n
         if self.alpha:
             plan["l2"] = self._l2(plan["weights"])
-            l2 = 0.5 * (l2_start + plan["l2"]) * (len(sizes))
+            l2 = 0.5 * (l2_start + plan["l2"]) * per_weight
         return (loss_sum * loss_scale + l2) / n + offset
 
-    def _run(self, X, targets, order, bounds, solver, threads) -> float:
+    def _weighted_offsets(self, targets, sw, order, bounds, totals) -> float:
+        """Sum over batches of the batch's rows times :meth:`_loss_offset` of its weighted
+        targets (0 but for the Poisson loss)."""
+        if self.out_activation_ != "exp":
+            return 0.0
+        t = targets.astype(np.float64)
+        rows = np.sum(xlogy(t, t) - t, axis=1)[order] * sw[order]
+        return float(np.sum(np.add.reduceat(rows, bounds[:-1]) / totals * np.diff(bounds)))
+
+    def _run(self, X, targets, sw, order, bounds, solver, threads) -> float:
         """The compiled epoch over some batches (sparse X: a chunk of batches at a time,
-        densified); the sum over batches of fastnn's batch loss times its rows."""
+        densified); the sum over batches of fastnn's batch loss times its rows. With
+        sample weights ``sw``, each batch's weight decay is scikit-learn's alpha over the
+        batch's weight."""
         model = self.model_
         sizes = {int(bounds[1] - bounds[0]), int(bounds[-1] - bounds[-2])}  # equal but the last
-        workspaces = {m: model.engine.workspace(m) for m in sizes}
+        workspaces = {m: model.engine.workspace(m, sw is not None) for m in sizes}
+        per_weight = solver.scale * solver.alpha if sw is not None else 0.0
         chunks = [(0, len(bounds) - 1)]
         if scipy.sparse.issparse(X):
             per = max(1, _chunk_rows(X.shape[1], model.dtype) // int(bounds[1] - bounds[0]))
@@ -696,16 +717,17 @@ class _BaseMLP(BaseEstimator):
                 rows = order[bounds[k0]:bounds[k1]]
                 Xc = np.ascontiguousarray(X[rows].toarray(), dtype=model.dtype)
                 tc = np.ascontiguousarray(targets[rows])
+                wc = None if sw is None else np.ascontiguousarray(sw[rows])
                 oc, bc = np.arange(len(rows), dtype=np.int64), bounds[k0:k1 + 1] - bounds[k0]
             else:
-                Xc, tc, oc, bc = X, targets, order, bounds[k0:k1 + 1]
-            status, loss_sum, _, stop, stop_loss = model.engine.run_epoch(
-                workspaces, Xc, tc, None, oc, np.ascontiguousarray(bc), solver.opt,
-                solver.opt.lr, threads)
-            if status != engine.DONE:
-                raise ValueError(f"the training loss became {stop_loss} (learning rate "
+                Xc, tc, wc, oc, bc = X, targets, sw, order, bounds[k0:k1 + 1]
+            result = model.engine.run_epoch(
+                workspaces, Xc, tc, wc, oc, np.ascontiguousarray(bc), solver.opt,
+                solver.opt.lr, threads, decay_per_weight=per_weight)
+            if result.status != engine.DONE:
+                raise ValueError(f"the training loss became {result.stop_loss} (learning rate "
                                  f"{solver.lr:g}); lower learning_rate_init or scale the data")
-            total += loss_sum
+            total += result.loss_rows
             del Xc                       # one densified chunk alive at a time
         return total
 

@@ -127,16 +127,18 @@ class Optimizer:
         return self._state
 
     def update_for(self, param: np.ndarray, grad: np.ndarray, lr: float,
-                   decay: np.ndarray | None = None):
+                   decay: np.ndarray | None = None, decay_per_weight: float = 0.0):
         """This optimizer's next steps on one flat array, as the kernels take them.
 
         ``decay`` holds the [start, end) segments of ``param`` that weight
-        decay applies to. The returned ``Update`` counts its steps from
+        decay applies to; ``decay_per_weight`` > 0 makes a training epoch's
+        weight decay that over each batch's weight, instead of ``weight_decay``. The returned ``Update`` counts its steps from
         ``self.t``; the caller sets ``t`` from it afterwards.
         """
         slots = self._slots_for([param])[0]
         return _kernels.network.Update(self.rule, param, grad, [slots[s] for s in self.slots],
-                                       lr, self.hyper(), self.weight_decay, decay, self.t)
+                                       lr, self.hyper(), self.weight_decay, decay, self.t,
+                                       decay_per_weight)
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray],
              lr: float | None = None, *, n_threads: int | None = None) -> None:

@@ -363,7 +363,7 @@ def run(model, X, targets, weight, val, rng: np.random.Generator,
                 raise ValueError(f"lr_decay gave the learning rate {lr!r} for epoch {epoch}")
             if shuffle:
                 order = rng.permutation(n)
-            status, loss_sum, hits, stop, stop_loss = engine.run_epoch(
+            status, loss_sum, hits, stop, stop_loss, _ = engine.run_epoch(
                 workspaces, X, targets, weight, order, bounds, optimizer, lr, threads)
             if status == E.NO_WORKSPACE:
                 raise RuntimeError(f"internal error: no training buffers for batch {stop} of "

@@ -64,6 +64,8 @@ cdef struct Update:
     Py_ssize_t n_decay
     int64_t t                 # this step's number, counting from 1
     double cache[2]           # a rule's values carried from step to step (zeros at first)
+    double decay_per_weight   # > 0: a training epoch sets each batch's weight decay to this
+                              # over the batch's weight (scikit-learn's L2 of weighted batches)
 
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
