@@ -166,6 +166,7 @@ def test_weighted_batches_take_alpha_over_their_weight_in_the_compiled_epoch(sol
               sample_weight=w)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_an_epoch_with_a_batch_of_zero_weights_skips_that_batch():
     X, logits = _data()
     y = logits[:, 0]
