@@ -25,9 +25,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run(python: str, checkout: str, workloads: str) -> str:
+def run(python: str, checkout: str, workloads: str, quick: bool = False) -> str:
     cmd = [python, os.path.join(checkout, "bench", "compare.py"), "--no-torch",
-           "--workloads", workloads]
+           "--workloads", workloads] + (["--quick"] if quick else [])
     return subprocess.run(cmd, cwd=checkout, capture_output=True, text=True, check=True).stdout
 
 
@@ -61,6 +61,8 @@ def main(argv=None) -> int:
     p.add_argument("--after-dir", default=ROOT)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--workloads", default="W1,W2,W4")
+    p.add_argument("--quick", action="store_true",
+                   help="compare.py's short smoke run: proves the set-up, numbers are rough")
     args = p.parse_args(argv)
     runs = {"before": [], "after": []}
     start = time.time()
@@ -69,10 +71,12 @@ def main(argv=None) -> int:
         for side in order:
             python, checkout = ((args.before, args.before_dir) if side == "before"
                                 else (args.after, args.after_dir))
-            runs[side].append(cells(run(python, checkout, args.workloads)))
+            runs[side].append(cells(run(python, checkout, args.workloads, args.quick)))
             print(f"[ab] round {r + 1}/{args.rounds} {side} done", file=sys.stderr, flush=True)
     keys = [k for k in runs["after"][0] if all(k in c for c in runs["before"] + runs["after"])]
-    print(f"Command: `python bench/ab.py --rounds {args.rounds} --workloads {args.workloads}`"
+    quick = " --quick" if args.quick else ""
+    print(f"Command: `python bench/ab.py --rounds {args.rounds} --workloads {args.workloads}"
+          f"{quick}`"
           f" ({time.time() - start:.0f} s); median of {args.rounds} alternated runs each\n")
     print("| workload | row | column | before | after | after / before |")
     print("| --- | --- | --- | --- | --- | --- |")

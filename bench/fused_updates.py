@@ -40,7 +40,7 @@ def main() -> None:
     def model_run(fuse: bool):
         model = fastnn.MLP(hidden=HIDDEN, n_classes=10, seed=0, n_threads=threads)
         model.fit(X, y, epochs=1, batch_size=batch, optimizer=fastnn.Adam(1e-3))
-        model._net.fuse_updates = fuse
+        model.engine.fuse_updates = fuse
 
         def run() -> float:
             start = time.perf_counter()

@@ -87,20 +87,20 @@ def architecture(est) -> dict:
     return {k: arch[k] for k in ARCHITECTURE}
 
 
-def check_params(est, incremental: bool) -> list[int]:
-    """Check every parameter of ``est`` at the start of ``fit`` or ``partial_fit``
-    (``incremental``); return the hidden layer widths.
+def check_params(est, incremental: bool, fitted: dict | None) -> list[int]:
+    """Check, at the start of ``fit`` or ``partial_fit`` (``incremental``) and after
+    ``est._validate_params()`` has checked the table, the hidden layer widths (returned)
+    and what a warm start may change against ``fitted``, the :func:`architecture` the
+    network was made with (None before the first fit).
 
     On a warm start, a parameter of :data:`ARCHITECTURE` (or ``dtype``) that changed since
     the network was made is refused, naming the old and the new value.
     """
-    est._validate_params()
     sizes = hidden_sizes(est.hidden_layer_sizes)
     model = getattr(est, "model_", None)
     if model is None or not (est.warm_start or incremental):
         return sizes
     how = "partial_fit" if incremental else "warm_start=True"
-    fitted = getattr(est, "_architecture_", None)
     if fitted is not None:
         for name, now in architecture(est).items():
             if now != fitted[name]:

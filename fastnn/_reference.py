@@ -2,10 +2,13 @@
 
 Each function has the signature of its namesake in fastnn.ops, without
 ``out=`` and ``n_threads=``, and computes the same thing in the most
-direct way, with float64 accumulation where the kernel uses it.
+direct way, with float64 accumulation where the kernel uses it. Each
+activation of ``fastnn/kinds.py`` has its twins ``<name>`` and
+``<name>_backward(dy, y, [alpha], *, x)``.
 """
 
 import numpy as np
+from scipy.special import erfc, expit
 
 
 def dense_forward(x, W, b=None):
@@ -165,7 +168,7 @@ def relu(x):
     return np.where(x < 0, 0, x).astype(x.dtype)
 
 
-def relu_backward(dy, y):
+def relu_backward(dy, y, *, x=None):
     return np.where(y > 0, dy, 0).astype(y.dtype)
 
 
@@ -173,7 +176,7 @@ def leaky_relu(x, alpha=0.01):
     return np.where(x < 0, alpha * x, x).astype(x.dtype)
 
 
-def leaky_relu_backward(dy, y, alpha=0.01):
+def leaky_relu_backward(dy, y, alpha=0.01, *, x=None):
     return np.where(y > 0, dy, alpha * dy).astype(y.dtype)
 
 
@@ -181,7 +184,7 @@ def tanh(x):
     return np.tanh(x)
 
 
-def tanh_backward(dy, y):
+def tanh_backward(dy, y, *, x=None):
     return dy * (1 - y * y)
 
 
@@ -190,8 +193,52 @@ def sigmoid(x):
     return (0.5 * (1 + np.tanh(0.5 * x64))).astype(x.dtype)
 
 
-def sigmoid_backward(dy, y):
+def sigmoid_backward(dy, y, *, x=None):
     return dy * y * (1 - y)
+
+
+def gelu(x):
+    x64 = x.astype(np.float64)
+    return (0.5 * x64 * erfc(-x64 * np.sqrt(0.5))).astype(x.dtype)
+
+
+def gelu_backward(dy, y, *, x):
+    x64 = np.asarray(x, np.float64)
+    with np.errstate(over="ignore"):
+        pdf = np.exp(-0.5 * x64 * x64) / np.sqrt(2 * np.pi)
+    return (dy * (0.5 * erfc(-x64 * np.sqrt(0.5)) + x64 * pdf)).astype(dy.dtype)
+
+
+def silu(x):
+    x64 = x.astype(np.float64)
+    return (x64 * expit(x64)).astype(x.dtype)
+
+
+def silu_backward(dy, y, *, x):
+    s = expit(np.asarray(x, np.float64))
+    return (dy * s * (1 + x * (1 - s))).astype(dy.dtype)
+
+
+def nesterov_update(param, grad, velocity, lr, momentum=0.9, *, weight_decay=0.0):
+    g = grad + weight_decay * param
+    velocity[...] = momentum * velocity + g
+    param -= lr * (g + momentum * velocity)
+    return param
+
+
+def nadam_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8,
+                 momentum_decay=4e-3, *, weight_decay=0.0):
+    def mu(t):
+        return beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+
+    product = np.prod([mu(t) for t in range(1, step + 1)])
+    g = grad + weight_decay * param
+    m[...] = beta1 * m + (1 - beta1) * g
+    v[...] = beta2 * v + (1 - beta2) * g * g
+    d = np.sqrt(v / (1 - beta2 ** step)) + eps
+    param -= lr * (1 - mu(step)) / (1 - product) * g / d
+    param -= lr * mu(step + 1) / (1 - product * mu(step + 1)) * m / d
+    return param
 
 
 def sgd_update(param, grad, lr, *, weight_decay=0.0):

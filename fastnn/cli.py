@@ -196,7 +196,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="the update rule")
     p.add_argument("--lr", type=_positive, default=1e-3, help="learning rate")
     p.add_argument("--beta", type=_fraction, default=None,
-                   help="momentum's beta, or Adam's and AdamW's beta1 (default: 0.9)")
+                   help="momentum's beta, or the beta1 of Adam and its kin (default: 0.9)")
     p.add_argument("--weight-decay", type=_non_negative, default=None,
                    help="L2 penalty on the weight matrices, decoupled for adamw "
                         "(default: 0, adamw 0.01)")
@@ -365,13 +365,16 @@ def _names(names: list[str], most: int = 8) -> str:
 
 
 def make_optimizer(name: str, lr: float, beta: float | None, weight_decay: float | None = None):
+    from fastnn.kinds import RULES
     from fastnn.optim import OPTIMIZERS
 
     kwargs = {"lr": lr}
-    if beta is not None:
-        if name not in ("adam", "adamw", "momentum"):
-            raise UsageError(f"--beta applies to adam, adamw and momentum, not to {name}")
-        kwargs["beta" if name == "momentum" else "beta1"] = beta
+    if beta is not None:        # a rule's first hyperparameter, if it is its (first) beta
+        takes = {row.name: row.hyper[0][0] for row in RULES
+                 if row.hyper and row.hyper[0][0] in ("beta", "beta1")}
+        if name not in takes:
+            raise UsageError(f"--beta applies to {', '.join(sorted(takes))}, not to {name}")
+        kwargs[takes[name]] = beta
     if weight_decay is not None:
         kwargs["weight_decay"] = weight_decay
     try:

@@ -29,11 +29,13 @@ What is the same (scikit-learn 1.6 and later):
 
 How it runs: mini-batch epochs run in fastnn's compiled epoch (one call
 without the GIL) whenever the update is one of its rules: Adam, and SGD with
-plain momentum (scikit-learn's ``v = momentum * v - lr * g``, ``w += v`` is
-fastnn's momentum rule with its learning rate rescaled). Nesterov's
-momentum and fits with sample weights (the L2 term then changes from batch
-to batch) run batch by batch from Python, each batch's forward and backward
-pass still compiled. Sparse ``X`` is densified a chunk of batches (about
+plain or Nesterov's momentum (scikit-learn's ``v = momentum * v - lr * g``,
+``w += v`` is fastnn's momentum rule with its learning rate rescaled, its
+Nesterov step fastnn's nesterov rule). With sample weights the L2 term
+changes from batch to batch (alpha over the batch's weight): the compiled
+epoch sets each batch's weight decay so. Only momentum 1, and epochs with a
+batch whose weights are all 0, run batch by batch from Python, each batch's
+forward and backward pass still compiled. Sparse ``X`` is densified a chunk of batches (about
 8 MB) at a time, never more: once for the whole fit when it fits in one
 chunk, else chunk by chunk in each epoch.
 
@@ -82,15 +84,18 @@ except ImportError as exc:            # pragma: no cover - depends on the enviro
                       "later: pip install 'scikit-learn>=1.6'") from exc
 
 from fastnn import _estimator_params as P
+from fastnn import engine, kinds
 from fastnn import layers as L
 from fastnn._threads import blas_held, resolve_n_threads
 from fastnn.model import Sequential
-from fastnn.optim import SGD, Adam, Momentum
+from fastnn.optim import SGD, Adam, Momentum, Nesterov
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC = ("sgd", "adam")
-_ACTIVATIONS = {"identity": None, "logistic": L.Sigmoid, "tanh": L.Tanh, "relu": L.ReLU}
+# scikit-learn's activations: the rows of fastnn/kinds.py with a scikit-learn name, and identity
+_ACTIVATIONS = {"identity": None, **{row.sklearn: L.ACTIVATIONS[row.name]
+                                      for row in kinds.ACTIVATIONS if row.sklearn}}
 _EPS_DRIFT = 0.05         # how far Adam's epsilon may drift (relative) within one compiled run
 _CHUNK_BYTES = 8 << 20    # rows densified at a time from sparse X, and rows per L-BFGS pass
 # the network's output, fastnn's loss, and how that loss's value and gradient relate to
@@ -144,9 +149,13 @@ class _Stochastic:
       ``v = mu * v + (1 - mu) * g``, ``w -= lr' * v`` with ``lr' = lr / ((1 -
       mu) * scale)``; its ``v`` is ``-(1 - mu) * scale / lr`` times
       scikit-learn's velocity, rescaled when the learning rate changes;
+    - SGD with Nesterov's momentum ``mu`` in (0, 1): fastnn's nesterov rule
+      ``v = mu * v + g``, ``w -= lr' * (g + mu * v)`` with ``lr' = lr /
+      scale``; its ``v`` is ``-scale / lr`` times scikit-learn's velocity,
+      rescaled when the learning rate changes;
     - SGD without momentum: ``w -= (lr / scale) * g``;
-    - Nesterov's momentum (or momentum 1): no rule does it; ``step`` updates
-      the flat arrays in NumPy with scikit-learn's formulas.
+    - momentum 1: no rule does it; ``numpy_step`` updates the flat arrays in
+      NumPy with scikit-learn's formulas.
     """
 
     def __init__(self, est, model, scale: float):
@@ -154,21 +163,24 @@ class _Stochastic:
         self.lr = float(est.learning_rate_init)
         self.lr_init, self.schedule, self.power_t = self.lr, est.learning_rate, est.power_t
         self.momentum, self.beta_2, self.epsilon = float(est.momentum), est.beta_2, est.epsilon
-        self.python = (self.solver == "sgd" and self.momentum > 0
-                       and (est.nesterovs_momentum or self.momentum >= 1))
+        self.python = self.solver == "sgd" and self.momentum >= 1
         self.nesterov = bool(est.nesterovs_momentum)
         self.steps = 0                       # steps taken by numpy_step
         if self.solver == "adam":
             self.opt = Adam(lr=self.lr, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
         elif self.python:
             self.opt = None
-            self.velocity = np.zeros_like(model._params)
+            self.velocity = np.zeros_like(model.engine.params)
+        elif self.momentum > 0 and self.nesterov:
+            self.opt = Nesterov(lr=self._fastnn_lr(), momentum=self.momentum)
         elif self.momentum > 0:
             self.opt = Momentum(lr=self._fastnn_lr(), beta=self.momentum)
         else:
             self.opt = SGD(lr=self._fastnn_lr())
 
     def _fastnn_lr(self) -> float:
+        if self.nesterov:
+            return self.lr / self.scale
         return self.lr / ((1.0 - self.momentum) * self.scale)
 
     def prepare(self, batch_weight: float) -> None:
@@ -200,7 +212,7 @@ class _Stochastic:
             k += j
 
     def numpy_step(self, params: np.ndarray, grads: np.ndarray, decayed, batch_weight) -> None:
-        """scikit-learn's SGD step with Nesterov's momentum (or momentum 1), in NumPy."""
+        """scikit-learn's SGD step with momentum 1 (Nesterov's or not), in NumPy."""
         g = grads / self.scale
         for lo, hi in decayed:
             g[lo:hi] += (self.alpha / batch_weight) * params[lo:hi]
@@ -214,8 +226,8 @@ class _Stochastic:
 
     def set_lr(self, lr: float) -> None:
         """A new learning rate (schedules); fastnn's momentum state follows it."""
-        if isinstance(self.opt, Momentum) and self.opt._state is not None:
-            for slots in self.opt._state:
+        if isinstance(self.opt, (Momentum, Nesterov)):
+            for slots in self.opt.slot_arrays():
                 slots["velocity"] *= self.lr / lr
         self.lr = lr
 
@@ -365,7 +377,7 @@ class _BaseMLP(BaseEstimator):
             if "b" in layer.params:
                 layer.params["b"][...] = intercept
         if model.has_dropout:
-            model._set_dropout_seed(np.random.default_rng(self._random_state.randint(2**31)))
+            model.seed_dropout(np.random.default_rng(self._random_state.randint(2**31)))
         self.model_ = model
         self._best_weights = model.get_weights()
         if self.solver in _STOCHASTIC:
@@ -409,7 +421,8 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------ fit
     def _fit(self, X, y, sample_weight=None, incremental=False):
-        hidden = P.check_params(self, incremental)
+        self._validate_params()          # scikit-learn's check of _parameter_constraints
+        hidden = P.check_params(self, incremental, getattr(self, "_architecture_", None))
         first_pass = not hasattr(self, "model_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_samples, n_features = X.shape
@@ -432,7 +445,7 @@ class _BaseMLP(BaseEstimator):
             self._fit_stochastic(X, y2d, sample_weight, incremental)
         else:
             self._fit_lbfgs(X, y2d, sample_weight)
-        if not np.isfinite(self.model_._params).all():
+        if not np.isfinite(self.model_.engine.params).all():
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
         names = getattr(self, "feature_names_in_", None)
@@ -564,13 +577,13 @@ class _BaseMLP(BaseEstimator):
         again in each epoch took about as long as the compiled epoch itself."""
         model = self.model_
         sizes = np.diff(bounds)
-        p = model._params
+        p = model.engine.params
         return {
-            "threads": model._threads_for_training(int(sizes[0]) if len(sizes) else None),
+            "threads": model.engine.threads_for_training(int(sizes[0]) if len(sizes) else None),
             "sizes": sizes.tolist(),
             # every batch but a shorter last one: one weight decay; that last one: its own
             "cut": len(sizes) - 1 if len(sizes) > 1 and sizes[-1] != sizes[0] else len(sizes),
-            "weights": [p[lo:hi] for lo, hi in model._decay.reshape(-1, 2).tolist()],
+            "weights": [p[lo:hi] for lo, hi in model.engine.decayed_segments()],
             "l2": None,           # the L2 term as the last epoch left the weights
         }
 
@@ -579,7 +592,11 @@ class _BaseMLP(BaseEstimator):
         ``loss_`` of it (``offset``: :meth:`_loss_offset` of all the targets; ``plan``:
         :meth:`_epoch_plan`)."""
         solver = self._optimizer
-        if sw is not None or solver.python:
+        totals = None
+        if sw is not None:        # each batch's weight: its L2 term is alpha over it
+            totals = np.add.reduceat(sw[order], bounds[:-1])
+        if solver.python or (totals is not None and not (totals > 0).all()):
+            # momentum 1, or a batch whose weights are all 0 (skipped, not a zero step)
             return self._epoch_by_batch(X, targets, sw, order, bounds, loss_scale, plan)
         n, sizes, cut = X.shape[0], plan["sizes"], plan["cut"]
         l2_start = 0.0
@@ -590,20 +607,35 @@ class _BaseMLP(BaseEstimator):
             for lo_b, hi_b in ((0, cut), (cut, len(sizes))):
                 for k0, k1 in solver.segments(lo_b, hi_b):
                     solver.prepare(float(sizes[k0]))
-                    loss_sum += self._run(X, targets, order, bounds[k0:k1 + 1], solver,
+                    loss_sum += self._run(X, targets, sw, order, bounds[k0:k1 + 1], solver,
                                           plan["threads"])
-        l2 = 0.0
+        l2, per_weight = 0.0, len(sizes)
+        if totals is not None:    # sum over batches of rows / weight; the offset batch by batch
+            per_weight = float(np.sum(np.diff(bounds) / totals))
+            offset = self._weighted_offsets(targets, sw, order, bounds, totals) / n
         if self.alpha:
             plan["l2"] = self._l2(plan["weights"])
-            l2 = 0.5 * (l2_start + plan["l2"]) * (len(sizes))
+            l2 = 0.5 * (l2_start + plan["l2"]) * per_weight
         return (loss_sum * loss_scale + l2) / n + offset
 
-    def _run(self, X, targets, order, bounds, solver, threads) -> float:
+    def _weighted_offsets(self, targets, sw, order, bounds, totals) -> float:
+        """Sum over batches of the batch's rows times :meth:`_loss_offset` of its weighted
+        targets (0 but for the Poisson loss)."""
+        if self.out_activation_ != "exp":
+            return 0.0
+        t = targets.astype(np.float64)
+        rows = np.sum(xlogy(t, t) - t, axis=1)[order] * sw[order]
+        return float(np.sum(np.add.reduceat(rows, bounds[:-1]) / totals * np.diff(bounds)))
+
+    def _run(self, X, targets, sw, order, bounds, solver, threads) -> float:
         """The compiled epoch over some batches (sparse X: a chunk of batches at a time,
-        densified); the sum over batches of fastnn's batch loss times its rows."""
+        densified); the sum over batches of fastnn's batch loss times its rows. With
+        sample weights ``sw``, each batch's weight decay is scikit-learn's alpha over the
+        batch's weight."""
         model = self.model_
         sizes = {int(bounds[1] - bounds[0]), int(bounds[-1] - bounds[-2])}  # equal but the last
-        workspaces = {m: model._workspace(m) for m in sizes}
+        workspaces = {m: model.engine.workspace(m, sw is not None) for m in sizes}
+        per_weight = solver.scale * solver.alpha if sw is not None else 0.0
         chunks = [(0, len(bounds) - 1)]
         if scipy.sparse.issparse(X):
             per = max(1, _chunk_rows(X.shape[1], model.dtype) // int(bounds[1] - bounds[0]))
@@ -614,29 +646,30 @@ class _BaseMLP(BaseEstimator):
                 rows = order[bounds[k0]:bounds[k1]]
                 Xc = np.ascontiguousarray(X[rows].toarray(), dtype=model.dtype)
                 tc = np.ascontiguousarray(targets[rows])
+                wc = None if sw is None else np.ascontiguousarray(sw[rows])
                 oc, bc = np.arange(len(rows), dtype=np.int64), bounds[k0:k1 + 1] - bounds[k0]
             else:
-                Xc, tc, oc, bc = X, targets, order, bounds[k0:k1 + 1]
-            status, loss_sum, _, stop, stop_loss = model._run_epoch(
-                workspaces, Xc, tc, None, oc, np.ascontiguousarray(bc), solver.opt,
-                solver.opt.lr, threads)
-            if status != 0:
-                raise ValueError(f"the training loss became {stop_loss} (learning rate "
+                Xc, tc, wc, oc, bc = X, targets, sw, order, bounds[k0:k1 + 1]
+            result = model.engine.run_epoch(
+                workspaces, Xc, tc, wc, oc, np.ascontiguousarray(bc), solver.opt,
+                solver.opt.lr, threads, decay_per_weight=per_weight)
+            if result.status != engine.DONE:
+                raise ValueError(f"the training loss became {result.stop_loss} (learning rate "
                                  f"{solver.lr:g}); lower learning_rate_init or scale the data")
-            total += loss_sum
+            total += result.loss_rows
             del Xc                       # one densified chunk alive at a time
         return total
 
     def _epoch_by_batch(self, X, targets, sw, order, bounds, loss_scale, plan) -> float:
         """One epoch, a batch at a time from Python: each batch's weight decay of its own
-        (sample weights) or scikit-learn's Nesterov step in NumPy."""
+        (sample weights) or scikit-learn's step with momentum 1 in NumPy."""
         model = self.model_
         n_threads = resolve_n_threads(model.n_threads)
         accumulated = 0.0
         with blas_held:
             for idx, rows in self._batch_rows(X, order, bounds):
                 m = len(idx)
-                ws = model._workspace(m, sw is not None)
+                ws = model.engine.workspace(m, sw is not None)
                 if rows is None:
                     np.take(X, idx, axis=0, out=ws.x)
                 else:
@@ -676,16 +709,17 @@ class _BaseMLP(BaseEstimator):
         model, solver = self.model_, self._optimizer
         solver.steps += 1
         step = solver.steps if solver.opt is None else solver.opt.t + 1
-        batch_loss, _ = model._train_step(ws, n_threads, step)
+        batch_loss, _ = model.engine.train_step(ws, n_threads, step)
         if not math.isfinite(batch_loss):
             raise ValueError(f"the training loss became {batch_loss} (learning rate "
                              f"{solver.lr:g}); lower learning_rate_init or scale the data")
         if solver.opt is None:
-            solver.numpy_step(model._params, model._grads, model._decay.reshape(-1, 2), weight)
+            engine = model.engine
+            solver.numpy_step(engine.params, engine.grads, engine.decayed_segments(), weight)
         else:
             solver.prepare(weight)
-            update = solver.opt.update_for(model._params, model._grads, solver.opt.lr,
-                                           model._decay)
+            update = solver.opt.update_for(model.engine.params, model.engine.grads, solver.opt.lr,
+                                           model.engine.decay)
             update.step(n_threads)
             solver.opt.t = update.t
         return batch_loss
@@ -703,17 +737,17 @@ class _BaseMLP(BaseEstimator):
         if scipy.sparse.issparse(Xm) and len(chunks) == 1:    # densified once, not per pass
             Xm = np.ascontiguousarray(Xm.toarray(), dtype=model.dtype)
         weighted = sample_weight is not None
-        decayed = model._decay.reshape(-1, 2).tolist()
-        grad = np.empty(model._params.size, np.float64)
+        decayed = model.engine.decayed_segments()
+        grad = np.empty(model.engine.params.size, np.float64)
         offset = self._loss_offset(targets, sample_weight)
 
         def loss_grad(packed):
-            model._params[...] = packed
+            model.engine.params[...] = packed
             grad[...] = 0.0
             loss = 0.0
             with blas_held:
                 for lo, hi in chunks:
-                    ws = model._workspace(hi - lo, weighted)
+                    ws = model.engine.workspace(hi - lo, weighted)
                     ws.x[...] = Xm[lo:hi].toarray() if scipy.sparse.issparse(Xm) else Xm[lo:hi]
                     ws.target[...] = targets[lo:hi]
                     part = float(hi - lo)
@@ -722,18 +756,18 @@ class _BaseMLP(BaseEstimator):
                         part = float(ws.weight.sum())
                         if part <= 0:
                             continue
-                    value, _ = model._train_step(ws, n_threads)
+                    value, _ = model.engine.train_step(ws, n_threads)
                     loss += value * part / total
-                    grad[...] += model._grads * (part / (total * grad_scale))
+                    grad[...] += model.engine.grads * (part / (total * grad_scale))
             loss = loss * loss_scale + offset
             for lo, hi in decayed:
-                w = model._params[lo:hi].astype(np.float64)
+                w = model.engine.params[lo:hi].astype(np.float64)
                 loss += 0.5 * float(self.alpha) * float(np.dot(w, w)) / total
                 grad[lo:hi] += float(self.alpha) * w / total
             return loss, grad
 
         result = scipy.optimize.minimize(
-            loss_grad, model._params.astype(np.float64), method="L-BFGS-B", jac=True,
+            loss_grad, model.engine.params.astype(np.float64), method="L-BFGS-B", jac=True,
             options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
         self.n_iter_ = min(int(result.nit), self.max_iter)
         if not result.success:
@@ -744,7 +778,7 @@ class _BaseMLP(BaseEstimator):
                 "scale the data as shown in:\n    "
                 "https://scikit-learn.org/stable/modules/preprocessing.html", ConvergenceWarning)
         self.loss_ = float(result.fun)
-        model._params[...] = result.x
+        model.engine.params[...] = result.x
         if self.verbose:
             print(f"L-BFGS: {self.n_iter_} iterations, loss = {self.loss_:.8f}")
 
@@ -805,13 +839,13 @@ class _BaseMLP(BaseEstimator):
         model = self.model_
         n_threads = resolve_n_threads(model.n_threads)
         if not scipy.sparse.issparse(X):
-            return model._forward(np.ascontiguousarray(X, dtype=model.dtype), True, n_threads)
+            return model.engine.forward(np.ascontiguousarray(X, dtype=model.dtype), True, n_threads)
         X = X.tocsr()
         out = np.empty((X.shape[0], model.n_outputs), model.dtype)
         step = _chunk_rows(X.shape[1], model.dtype)
         for lo in range(0, X.shape[0], step):
             chunk = np.ascontiguousarray(X[lo:lo + step].toarray(), dtype=model.dtype)
-            out[lo:lo + len(chunk)] = model._forward(chunk, True, n_threads)
+            out[lo:lo + len(chunk)] = model.engine.forward(chunk, True, n_threads)
             del chunk
         return out
 

@@ -11,8 +11,8 @@ test-time batch norm and no dropout. It is built in two passes:
    it comes back as its own step. An ``affine`` that directly follows a
    ``dense`` is folded into its weights (``W * a``, ``b * a + shift``).
 2. :func:`to_onnx` writes each step as ONNX nodes (``Gemm``, ``Mul`` and
-   ``Add``, ``Relu``/``LeakyRelu``/``Tanh``/``Sigmoid``) with the ``onnx``
-   package's helpers, then the loss's output map.
+   ``Add``, and the nodes each activation declares in ``fastnn/kinds.py``)
+   with the ``onnx`` package's helpers, then the loss's output map.
 
 The graph has one input, ``X`` of shape (n_samples, n_features) in the
 model's dtype (float32 or float64), with a dynamic batch dimension, and
@@ -44,6 +44,7 @@ import os
 
 import numpy as np
 
+from fastnn import kinds
 from fastnn import layers as L
 from fastnn._version import __version__
 from fastnn.io import replace_atomically
@@ -55,8 +56,6 @@ DEFAULT_OPSET = 17
 #: the oldest opset the graph can be written in (Softmax over one axis, ArgMax as written)
 MIN_OPSET = 13
 
-_ONNX_ACTIVATIONS = {"relu": "Relu", "leaky_relu": "LeakyRelu", "tanh": "Tanh",
-                     "sigmoid": "Sigmoid"}
 
 
 def _import_onnx():
@@ -92,27 +91,8 @@ def inference_steps(model) -> list[tuple]:
         If the model has no weights yet.
     """
     _check_model(model)
-    steps: list[tuple] = []
-    for layer, place in zip(model.layers, model.plan):
-        if isinstance(layer, L.Dense):
-            W = layer.params["W"].astype(np.float64)
-            b = layer.params.get("b")
-            steps.append(("dense", W, None if b is None else b.astype(np.float64)))
-        elif isinstance(layer, L.BatchNorm):
-            a = layer.gamma.astype(np.float64) / np.sqrt(
-                layer.running_var.astype(np.float64) + layer.eps)
-            shift = layer.beta.astype(np.float64) - layer.running_mean.astype(np.float64) * a
-            steps.append(("affine", a, shift))
-            if place.fused_relu:
-                steps.append(("activation", "relu", 0.0))
-        elif isinstance(layer, L._Activation):
-            # absorbed: the ReLU fused into a BatchNorm (written above) or the output
-            # Sigmoid fused with the loss (its output map)
-            if not place.absorbed:
-                steps.append(("activation", layer.kind, float(layer._alpha)))
-        elif not isinstance(layer, (L.Dropout, L.Softmax)):   # identity / the output map
-            raise NotImplementedError(f"{type(layer).__name__} has no ONNX form yet "
-                                      "(fastnn.export.inference_steps)")
+    steps = [step for layer, place in zip(model.layers, model.plan)
+             for step in layer.inference_steps(place)]
     return _fold(steps)
 
 
@@ -256,9 +236,26 @@ class _GraphWriter:
                               f"batchnorm{i}")
             else:
                 _, kind, alpha = step
-                attrs = {"alpha": alpha} if kind == "leaky_relu" else {}
-                x = self.node(_ONNX_ACTIVATIONS[kind], [x], f"{kind}{i}", **attrs)
+                x = self.activation(kinds.activation(kind), alpha, x, f"{kind}{i}")
         return x
+
+    def activation(self, row: kinds.Activation, alpha: float, x: str, name: str) -> str:
+        """The ONNX nodes an activation declares (``kinds.Activation.onnx``) on ``x``."""
+        outs: list[str] = []
+        for k, (op, inputs, attrs) in enumerate(row.onnx):
+            names = []
+            for j, arg in enumerate(inputs):
+                if arg == "x":
+                    names.append(x)
+                elif isinstance(arg, str):              # "$k": node k's output
+                    names.append(outs[int(arg[1:])])
+                else:                                   # a constant
+                    names.append(self.const(f"{name}_c{k}_{j}", np.array(arg, self.dtype)))
+            values = {key: alpha if value == "alpha" else self.elem if value == "dtype" else value
+                      for key, value in attrs.items()}
+            last = k == len(row.onnx) - 1
+            outs.append(self.node(op, names, name if last else f"{name}_{k}", **values))
+        return outs[-1]
 
     def flat(self, x: str, flat: bool, name: str) -> str:
         """``x`` (n, k) as ``name``: (n,) when ``flat`` (one output, 1-d targets)."""
@@ -341,14 +338,4 @@ def _head(obj, net) -> dict:
             classes = None                       # multi-label: a 0/1 indicator per label
         return {"kind": kind, "classes": classes, "flat": single,
                 "pair": kind == "sigmoid" and single}
-    loss = net.loss.name
-    flat = net.y_ndim_ == 1
-    if loss == "softmax_cross_entropy":
-        classes = np.arange(net.n_outputs) if net.classes_ is None else net.classes_
-        return {"kind": "softmax", "classes": classes, "flat": True, "pair": False}
-    if loss == "sigmoid_cross_entropy":
-        return {"kind": "sigmoid", "classes": None, "flat": flat, "pair": False}
-    if loss in ("mse", "poisson"):      # poisson: the outputs are log-means
-        return {"kind": "identity" if loss == "mse" else "exp", "classes": None,
-                "flat": flat, "pair": False}
-    raise NotImplementedError(f"loss {loss!r} has no ONNX output map yet (fastnn.export)")
+    return net.loss.onnx_head(net)          # each loss says what follows its network

@@ -22,8 +22,9 @@ Formulas, per layer:
   variance takes the unbiased batch variance). At test time
   ``y = x * a + b`` with ``a = gamma / sqrt(running_var + eps)`` and
   ``b = beta - running_mean * a``.
-- ``ReLU``, ``LeakyReLU``, ``Tanh``, ``Sigmoid``: elementwise; their
-  backward passes use the forward output.
+- the activations (``ReLU``, ``LeakyReLU``, ``Tanh``, ``Sigmoid``...):
+  elementwise, one per row of ``fastnn/kinds.py`` (its formulas); their
+  backward passes get the forward input and output.
 - ``Dropout``: inverted dropout, ``y = x * keep / (1 - rate)`` in training
   with ``keep`` drawn per element; the identity at test time.
 - ``Softmax``: the output layer of a classifier. In training the model
@@ -39,11 +40,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fastnn import _kernels
 from fastnn import _validation as V
+from fastnn import kinds
 
-__all__ = ["Layer", "Dense", "BatchNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax",
-           "Dropout", "Placement", "plan", "layer_from_config", "ACTIVATIONS"]
+__all__ = ["Layer", "Dense", "BatchNorm", "Activation", "Softmax", "Dropout", "Placement",
+           "plan", "layer_from_config", "ACTIVATIONS"]          # and each activation's layer
 
 
 class Placement(NamedTuple):
@@ -123,6 +124,12 @@ class Layer:
             return {"kind": "python", "n_out": self.n_out, "object": self}
         raise NotImplementedError(f"{type(self).__name__} must define forward and backward")
 
+    def inference_steps(self, place: Placement) -> list[tuple]:
+        """This layer's test-time computation as steps on float64 arrays
+        (``fastnn.export.inference_steps`` lists their forms); [] for the identity."""
+        raise NotImplementedError(f"{type(self).__name__} has no ONNX form yet "
+                                  "(Layer.inference_steps)")
+
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         """A Python layer's output on ``x`` (n, n_in): (n, n_out)."""
         raise NotImplementedError
@@ -162,8 +169,9 @@ class Dense(Layer):
     init : {"auto", "he", "xavier"}, default "auto"
         Weight initialization: normal with standard deviation
         ``sqrt(2 / n_in)`` ("he", for ReLU-like activations) or
-        ``sqrt(1 / n_in)`` ("xavier"). "auto" picks "he" when the next
-        activation is ReLU or LeakyReLU.
+        ``sqrt(1 / n_in)`` ("xavier"). "auto" picks the initialization the
+        next activation declares (``fastnn/kinds.py``: "he" for ReLU and
+        LeakyReLU), else "xavier".
     """
 
     def __init__(self, units: int | None, bias: bool | None = None, init: str = "auto"):
@@ -200,6 +208,11 @@ class Dense(Layer):
         p, g = self.params, self.grads
         return {"kind": "dense", "n_out": self.n_out,
                 "arrays": [p["W"], p.get("b"), g["W"], g.get("b")]}
+
+    def inference_steps(self, place):
+        b = self.params.get("b")
+        return [("dense", self.params["W"].astype(np.float64),
+                 None if b is None else b.astype(np.float64))]
 
     def get_config(self):
         return {"units": self.units, "bias": self.bias, "init": self.init}
@@ -263,56 +276,73 @@ class BatchNorm(Layer):
                            self._mean, self._rstd, self.running_mean, self.running_var],
                 "values": [self.eps, self.momentum], "flags": [int(place.fused_relu)]}
 
+    def inference_steps(self, place):
+        a = self.gamma.astype(np.float64) / np.sqrt(self.running_var.astype(np.float64)
+                                                    + self.eps)
+        shift = self.beta.astype(np.float64) - self.running_mean.astype(np.float64) * a
+        steps = [("affine", a, shift)]
+        if place.fused_relu:            # the ReLU run inside this layer, as its own step
+            steps.append(("activation", "relu", 0.0))
+        return steps
+
     def get_config(self):
         return {"momentum": self.momentum, "eps": self.eps}
 
 
-class _Activation(Layer):
+class Activation(Layer):
+    """Base of the activation layers: one subclass per row of ``fastnn/kinds.py``
+    (``ReLU``, ``LeakyReLU``, ``Tanh``, ``Sigmoid``...), made by this module."""
+
+    #: the row of fastnn/kinds.py, its number (its position there) and its name
+    row: kinds.Activation
+    number = -1
     kind = ""
 
-    def __init__(self):
+    def __init__(self, alpha: float = 0.0):
         super().__init__()
-        self._alpha = 0.0
+        self._alpha = alpha
 
     def spec(self, place):
-        return {"kind": "activation", "values": [self._alpha],
-                "flags": [_kernels.ops.ACTIVATIONS[self.kind]]}
+        return {"kind": "activation", "values": [self._alpha], "flags": [self.number]}
+
+    def inference_steps(self, place):
+        # absorbed: a ReLU fused into the BatchNorm before it (which gives its step) or
+        # the output Sigmoid fused with the loss (its output map)
+        return [] if place.absorbed else [("activation", self.kind, float(self._alpha))]
 
 
-class ReLU(_Activation):
-    """``max(x, 0)``."""
+def _activation_layer(number: int, row: kinds.Activation) -> type:
+    """The layer class of activation ``row`` of fastnn/kinds.py."""
+    doc = f"``{row.forward}``."
+    if row.alpha is None:
+        def __init__(self):
+            Activation.__init__(self)
 
-    kind = "relu"
+        def get_config(self):
+            return {}
+    else:
+        doc += (f"\n\n    Parameters\n    ----------\n    alpha : float >= 0, default "
+                f"{row.alpha}\n    ")
 
+        def __init__(self, alpha: float = row.alpha):
+            Activation.__init__(self, V.real(alpha, "alpha", lo=0))
+            self.alpha = self._alpha
 
-class LeakyReLU(_Activation):
-    """``x if x >= 0 else alpha * x``.
-
-    Parameters
-    ----------
-    alpha : float >= 0, default 0.01
-    """
-
-    kind = "leaky_relu"
-
-    def __init__(self, alpha: float = 0.01):
-        super().__init__()
-        self.alpha = self._alpha = V.real(alpha, "alpha", lo=0)
-
-    def get_config(self):
-        return {"alpha": self.alpha}
-
-
-class Tanh(_Activation):
-    """Hyperbolic tangent."""
-
-    kind = "tanh"
+        def get_config(self):
+            return {"alpha": self.alpha}
+    __init__.__qualname__ = f"{row.layer}.__init__"
+    return type(row.layer, (Activation,), {
+        "__init__": __init__, "get_config": get_config, "__doc__": doc, "row": row,
+        "number": number, "kind": row.name, "__module__": __name__, "__qualname__": row.layer})
 
 
-class Sigmoid(_Activation):
-    """Logistic sigmoid ``1 / (1 + exp(-x))``."""
-
-    kind = "sigmoid"
+#: activation layers by name (MLP's ``activation=``, the command line, the search space),
+#: one per row of fastnn/kinds.py
+ACTIVATIONS: dict[str, type] = {}
+for _number, _row in enumerate(kinds.ACTIVATIONS):
+    ACTIVATIONS[_row.name] = globals()[_row.layer] = _activation_layer(_number, _row)
+    __all__.append(_row.layer)
+del _number, _row
 
 
 class Softmax(Layer):
@@ -321,6 +351,9 @@ class Softmax(Layer):
     It is not an op of the compiled network: training fuses it with the
     loss, inference applies it to the network's output.
     """
+
+    def inference_steps(self, place):
+        return []                       # the loss's output map
 
 
 class Dropout(Layer):
@@ -345,14 +378,14 @@ class Dropout(Layer):
     def spec(self, place):
         return {"kind": "dropout", "values": [self.rate], "flags": [place.index]}
 
+    def inference_steps(self, place):
+        return []                       # the identity at test time
+
     def get_config(self):
         return {"rate": self.rate}
 
 
-#: activation layers by name (MLP's ``activation=``, the command line, the search space)
-ACTIVATIONS = {cls.kind: cls for cls in (ReLU, LeakyReLU, Tanh, Sigmoid)}
-
-BUILTIN_LAYERS = (Dense, BatchNorm, ReLU, LeakyReLU, Tanh, Sigmoid, Softmax, Dropout)
+BUILTIN_LAYERS = (Dense, BatchNorm, *ACTIVATIONS.values(), Softmax, Dropout)
 _LAYERS = {cls.__name__: cls for cls in BUILTIN_LAYERS}
 
 
@@ -374,7 +407,8 @@ def plan(layers, output: type | None = None) -> list[Placement]:
         if isinstance(layer, Dense):
             act = layers[i + 2] if isinstance(nxt, BatchNorm) and i + 2 < n else nxt
             use_bias = layer.bias if layer.bias is not None else not isinstance(nxt, BatchNorm)
-            he = layer.init == "he" or (layer.init == "auto" and isinstance(act, (ReLU, LeakyReLU)))
+            he = layer.init == "he" or (layer.init == "auto" and isinstance(act, Activation)
+                                        and act.row.init == "he")
             places.append(Placement(i, use_bias=use_bias, he_init=he))
         elif isinstance(layer, BatchNorm):
             places.append(Placement(i, fused_relu=type(nxt) is ReLU))

@@ -38,12 +38,38 @@ and a :class:`Loss` here.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from fastnn import _validation as V
 from fastnn import layers as L
 
-__all__ = ["Loss", "LOSSES", "get_loss"]
+__all__ = ["Loss", "LOSSES", "get_loss", "Targets"]
+
+
+class Targets(NamedTuple):
+    """What a model learns from the targets of its first fit.
+
+    Attributes
+    ----------
+    classes : array or None
+        The labels, in the order of the output units (classification).
+    ndim : int or None
+        The targets' number of dimensions (1 or 2).
+    n_outputs : int or None
+        Width of the output layer.
+    """
+
+    classes: np.ndarray | None
+    ndim: int | None
+    n_outputs: int | None
+
+
+def fitted_targets(model) -> Targets:
+    """What ``model`` learned from its targets (all None before its first fit, but the
+    output width if its output layer has one)."""
+    return Targets(model.classes_, model.y_ndim_, model.n_outputs)
 
 
 class Loss:
@@ -60,8 +86,20 @@ class Loss:
         """Output width a first fit on targets ``y`` gives the model (it sets nothing)."""
         raise NotImplementedError
 
-    def targets(self, model, y, n_samples: int, name: str = "y") -> np.ndarray:
-        """``y`` in the kernel's form: int64 labels (n,) or floats (n, n_outputs)."""
+    def first_targets(self, model, y, n_samples: int, name: str = "y"
+                      ) -> tuple[np.ndarray, Targets]:
+        """``y`` in the kernel's form at ``model``'s first fit, and what that fit learns
+        from it (it sets nothing)."""
+        arr = label_array(V.array(y, name))
+        out = self.targets(model, arr, n_samples, name)
+        classes = np.array([0, 1]) if self.classifier else None
+        return out, Targets(classes, arr.ndim, self.outputs_for(arr))
+
+    def targets(self, model, y, n_samples: int, name: str = "y",
+                fitted: Targets | None = None) -> np.ndarray:
+        """``y`` in the kernel's form: int64 labels (n,) or floats (n, n_outputs), checked
+        against what the model learned at its first fit (``fitted``; default: the
+        model's own)."""
         raise NotImplementedError
 
     # -- predictions from the network's outputs (probabilities if proba_output)
@@ -81,19 +119,33 @@ class Loss:
         the scale against which training detects an exploding loss."""
         raise NotImplementedError
 
+    # -- export
+    onnx_map = ""          # the output map in ONNX (fastnn.export): softmax, sigmoid, identity, exp
 
-def _as_2d(model, y, n_samples, name, what):
+    def onnx_head(self, model) -> dict:
+        """What an exported graph puts after the network (see ``fastnn.export``): ``kind``
+        (the output map), the ``classes`` labels come from (None: 0/1 or indices), ``flat``
+        (one output given as (n,)) and ``pair`` (a binary classifier's [1 - p, p])."""
+        if not self.onnx_map:
+            raise NotImplementedError(f"loss {self.name!r} has no ONNX output map yet")
+        return {"kind": self.onnx_map, "classes": None, "flat": model.y_ndim_ == 1,
+                "pair": False}
+
+
+def _as_2d(model, y, n_samples, name, what, fitted):
     arr = V.array(y, name)
     if arr.ndim not in (1, 2) or arr.shape[0] != n_samples:
         raise ValueError(f"{name} must have shape ({n_samples},) or ({n_samples}, n_outputs); "
                          f"got {arr.shape}")
     V.numeric_dtype(arr, name, what)
     arr2 = arr.reshape(n_samples, -1)
-    if model.built and arr2.shape[1] != model.n_outputs:
+    if fitted is None:
+        fitted = fitted_targets(model) if model.built else Targets(None, model.y_ndim_, None)
+    if fitted.n_outputs is not None and arr2.shape[1] != fitted.n_outputs:
         raise ValueError(f"{name} has {arr2.shape[1]} columns but the model has "
-                         f"{model.n_outputs} outputs")
-    if model.y_ndim_ is not None and arr.ndim != model.y_ndim_:
-        raise ValueError(f"{name} must be {model.y_ndim_}-dimensional, as at the first fit; "
+                         f"{fitted.n_outputs} outputs")
+    if fitted.ndim is not None and arr.ndim != fitted.ndim:
+        raise ValueError(f"{name} must be {fitted.ndim}-dimensional, as at the first fit; "
                          f"got shape {arr.shape}")
     return V.to_float(arr2, name, model.dtype)
 
@@ -107,10 +159,37 @@ class SoftmaxCrossEntropy(Loss):
     output_layer = L.Softmax
 
     def outputs_for(self, y):
-        return None                      # the model's classes decide (Sequential._classes_for)
+        return None                      # the model's classes decide (classes_for)
 
-    def targets(self, model, y, n_samples, name="y"):
-        return model._encode(y, n_samples, name)
+    def first_targets(self, model, y, n_samples, name="y"):
+        arr = label_array(V.array(y, name))
+        if arr.ndim != 1:
+            raise ValueError(f"{name} must have shape ({n_samples},) for "
+                             f"loss='softmax_cross_entropy'; got {arr.shape} (for several "
+                             "0/1 labels per row use loss='sigmoid_cross_entropy')")
+        check_labels(arr, name)
+        classes = classes_for(arr, model.n_outputs)
+        fitted = Targets(classes, 1, len(classes))
+        return self.targets(model, arr, n_samples, name, fitted), fitted
+
+    def targets(self, model, y, n_samples, name="y", fitted=None):
+        """Labels as int64 indices into the classes."""
+        classes = model.classes_ if fitted is None else fitted.classes
+        arr = label_array(y)
+        if arr.ndim != 1 or arr.shape[0] != n_samples:
+            raise ValueError(f"{name} must have shape ({n_samples},); got {arr.shape}")
+        try:
+            idx = np.searchsorted(classes, arr)
+        except TypeError:
+            raise TypeError(f"{name} labels cannot be compared with the model's classes "
+                            f"{classes.tolist()}") from None
+        idx = np.minimum(idx, len(classes) - 1)
+        bad = classes[idx] != arr
+        if np.any(bad):
+            unknown = np.unique(arr[bad])[:5].tolist()
+            raise ValueError(f"{name} holds labels the model does not know: {unknown}; "
+                             f"its classes are {classes.tolist()}")
+        return idx.astype(np.int64)
 
     def predict(self, model, out):
         return model.classes_[np.argmax(out, axis=1)]
@@ -126,6 +205,12 @@ class SoftmaxCrossEntropy(Loss):
         k = model.n_outputs
         return float(np.log(k)), f"a uniform prediction over the {k} classes"
 
+    onnx_map = "softmax"
+
+    def onnx_head(self, model):
+        classes = np.arange(model.n_outputs) if model.classes_ is None else model.classes_
+        return {"kind": "softmax", "classes": classes, "flat": True, "pair": False}
+
 
 class SigmoidCrossEntropy(Loss):
     name = "sigmoid_cross_entropy"
@@ -135,8 +220,8 @@ class SigmoidCrossEntropy(Loss):
         arr = np.asarray(y)
         return 1 if arr.ndim == 1 else arr.shape[1]
 
-    def targets(self, model, y, n_samples, name="y"):
-        out = _as_2d(model, y, n_samples, name, "0 or 1 per label")
+    def targets(self, model, y, n_samples, name="y", fitted=None):
+        out = _as_2d(model, y, n_samples, name, "0 or 1 per label", fitted)
         if not np.isin(out, (0, 1)).all():
             raise ValueError(f"{name} must hold 0 or 1 (one column per label) for "
                              "loss='sigmoid_cross_entropy'")
@@ -155,6 +240,8 @@ class SigmoidCrossEntropy(Loss):
     def reference(self, model, targets, weight):
         return float(np.log(2.0)), "predicting 0.5 for every label"
 
+    onnx_map = "sigmoid"
+
 
 class MeanSquaredError(Loss):
     name = "mse"
@@ -162,13 +249,14 @@ class MeanSquaredError(Loss):
     metric = "r2"
     classifier = False
     output_map = False
+    onnx_map = "identity"
 
     def outputs_for(self, y):
         arr = np.asarray(y)
         return 1 if arr.ndim == 1 else arr.shape[1]
 
-    def targets(self, model, y, n_samples, name="y"):
-        return _as_2d(model, y, n_samples, name, "real values")
+    def targets(self, model, y, n_samples, name="y", fitted=None):
+        return _as_2d(model, y, n_samples, name, "real values", fitted)
 
     def predict(self, model, out):
         return _reshape_like(model, out)
@@ -194,9 +282,10 @@ class Poisson(MeanSquaredError):
 
     name = "poisson"
     output_map = True
+    onnx_map = "exp"         # the outputs are log-means
 
-    def targets(self, model, y, n_samples, name="y"):
-        out = _as_2d(model, y, n_samples, name, "counts or rates >= 0")
+    def targets(self, model, y, n_samples, name="y", fitted=None):
+        out = _as_2d(model, y, n_samples, name, "counts or rates >= 0", fitted)
         if np.any(out < 0):
             raise ValueError(f"{name} must be >= 0 for loss='poisson' (counts or rates)")
         return out
@@ -218,3 +307,53 @@ def get_loss(name) -> Loss:
     if not isinstance(name, str) or name not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}; got {name!r}")
     return LOSSES[name]
+
+
+def label_array(y) -> np.ndarray:
+    """Targets as an array; labels held as Python strings (a pandas column of strings or a
+    Categorical of them) become a NumPy string array, which model files can hold."""
+    arr = np.asarray(y)
+    if arr.dtype == object and arr.size and all(isinstance(v, str) for v in arr.ravel()):
+        arr = arr.astype(str)
+    return arr
+
+
+def classes_for(y: np.ndarray, units: int | None) -> np.ndarray:
+    """The classes a first fit on labels ``y`` gives a model whose output layer has
+    ``units`` units (None: open, one per class found)."""
+    found = np.unique(y)
+    if units is None:
+        if found.size < 2:
+            raise ValueError(f"y must hold at least 2 classes; got {found.size}")
+        return found
+    if y.dtype.kind in "iu" and found[0] >= 0 and found[-1] < units:
+        return np.arange(units)
+    if found.size == units:
+        return found
+    raise ValueError(f"the output layer has {units} units but y holds {found.size} "
+                     f"classes; labels must be 0..{units - 1} or {units} distinct values")
+
+
+def check_labels(y: np.ndarray, name: str) -> None:
+    """Class labels: given, of one sortable kind, finite, and not real values that call for
+    regression."""
+    if y.dtype.kind == "O":
+        missing = [i for i, v in enumerate(y.tolist())
+                   if v is None or (isinstance(v, float) and v != v)]
+        if missing:
+            raise ValueError(f"{name} has missing labels (None or NaN) at {len(missing)} "
+                             f"rows, the first at index {missing[0]}; every row needs a label")
+        try:
+            np.unique(y)
+        except TypeError:
+            kinds = sorted({type(v).__name__ for v in y.tolist()})
+            raise TypeError(f"{name} mixes labels that cannot be sorted together "
+                            f"({', '.join(kinds)}); use labels of one kind, e.g. all "
+                            "strings") from None
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all():
+            raise ValueError(f"{name} holds NaN or infinite labels; class labels must be "
+                             "finite")
+        if not np.all(y == np.round(y)):
+            raise ValueError(f"{name} holds non-integer values, which makes a class of each "
+                             "one; for regression use loss='mse'")

@@ -1,19 +1,17 @@
 """Sequential models and the MLP builder.
 
-A model owns its parameters, workspaces and the order of kernel calls:
+A model is the container of its layers, what it learned from its targets
+(classes, the targets' shape; each loss reads its own targets,
+``fastnn.losses``) and its file form (save, load, pickling). Once it knows
+its input width it holds an :class:`fastnn.engine.Engine` (``model.engine``):
+the flat parameter, gradient and state arrays the layers view, the compiled
+network, the workspaces and the thread choice, which the fit loop
+(``fastnn.train``) and the scikit-learn estimators train through.
 
-- parameters live in one flat array (and their gradients in another), each
-  layer holding views, so the optimizer updates them all in one call;
-  batch-norm running averages live in a flat state array;
-- workspaces (the batch, each layer's output and output gradient) are made
-  once per batch size and reused, so a training step allocates nothing;
-- a ReLU right after a BatchNorm runs inside the batch-norm kernel, a Dense
-  followed by BatchNorm has no bias, and the output layer (Softmax,
-  Sigmoid) is fused with its loss in training: one pure pass decides it
-  (``fastnn.layers.plan``), and the layers compile to ops in that light;
-- the layers are compiled into one network (``fastnn._kernels._network``)
-  that runs a whole training epoch, or an inference pass, in one call
-  without the GIL.
+How the layers fit together (a ReLU right after a BatchNorm runs inside the
+batch-norm kernel, a Dense followed by BatchNorm has no bias, the output
+layer is fused with its loss in training) is decided by one pure pass,
+``fastnn.layers.plan``.
 
 Prediction allocates its own buffers, so one fitted model can serve
 predictions from several threads at once.
@@ -21,27 +19,23 @@ predictions from several threads at once.
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 import threading
-import time
 
 import numpy as np
 
-from fastnn import _columns, _kernels, io
+from fastnn import _columns, io, train
 from fastnn import _validation as V
 from fastnn import layers as L
-from fastnn._threads import (BLAS_THREADING_MIN, ThreadChooser, blas_held, chooser_for,
-                             default_is_fixed, get_num_threads, resolve_n_threads)
+from fastnn._threads import resolve_n_threads
+from fastnn.engine import Engine, array_sizes
 from fastnn.losses import get_loss
 from fastnn.optim import optimizer_from_config
 from fastnn.ops import check_sample_weight
-from fastnn.train import History, fit
+from fastnn.train import History
 
 __all__ = ["Sequential", "MLP", "load"]
-
-_MAX_WORKSPACES = 4            # batch sizes whose training buffers are kept
 
 
 class Sequential:
@@ -85,6 +79,8 @@ class Sequential:
         All epochs of all ``fit`` calls.
     optimizer : Optimizer or None
         The optimizer of the last ``fit``; the next ``fit`` continues with it.
+    engine : fastnn.engine.Engine or None
+        The flat arrays, compiled network and training calls (None until built).
     """
 
     def __init__(self, layers, *, loss: str = "softmax_cross_entropy", dtype="float32",
@@ -99,7 +95,8 @@ class Sequential:
         self.dtype = np.dtype(dtype) if isinstance(dtype, (str, type, np.dtype)) else None
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
-        self.n_threads = None if n_threads is None else resolve_n_threads(n_threads)
+        self.engine: Engine | None = None
+        self.n_threads = n_threads
         V.seed(seed)
         self.layers = layers
         self.seed = seed
@@ -113,12 +110,21 @@ class Sequential:
         self.stop_training = False
         self.dropout_seed_: int | None = None    # set by the first fit of a model with dropout
         self.history_ = History()
-        self._workspaces: dict = {}
-        self._net = None
         self._fit_lock = threading.Lock()
         self.plan: list[L.Placement] = L.plan(layers, self.loss.output_layer)
 
     # ------------------------------------------------------------ building
+    @property
+    def n_threads(self) -> int | None:
+        """Threads for the kernels (None: fastnn's count; training then picks its own)."""
+        return self._n_threads
+
+    @n_threads.setter
+    def n_threads(self, value) -> None:
+        self._n_threads = None if value is None else resolve_n_threads(value)
+        if self.engine is not None:
+            self.engine.n_threads = self._n_threads
+
     @property
     def built(self) -> bool:
         return self.n_features_in_ is not None
@@ -126,8 +132,8 @@ class Sequential:
     @property
     def n_outputs(self) -> int | None:
         """Width of the output layer (None until known)."""
-        if self._net is not None:
-            return self._net.n_out
+        if self.engine is not None:
+            return self.engine.n_out
         out = [x for x in self.layers if isinstance(x, L.Dense)]
         return out[-1].units if out else None
 
@@ -141,39 +147,27 @@ class Sequential:
 
     def build(self, n_features: int, n_outputs: int | None = None) -> "Sequential":
         """Create the weights for inputs of ``n_features`` (and ``n_outputs`` if the output is open)."""
-        n_features = L._positive_int(n_features, "n_features")
+        n_features = V.positive_int(n_features, "n_features")
         self._declare(n_features, n_outputs)
-        self._allocate()
+        self.engine = Engine(self.layers, self.plan, n_features, self.dtype, self.loss.name,
+                             self.n_threads, self.dropout_seed_ or 0)
         for layer, place in zip(self.layers, self.plan):
             layer.initialize(layer.params, layer.state, self._rng, place)
         self.n_features_in_ = n_features
-        specs = [layer.spec(place) for layer, place in zip(self.layers, self.plan)
-                 if not place.absorbed]
-        if not specs:
-            raise ValueError("the model has no layer that computes anything")
-        self._net = _kernels.network.Network(specs, n_features, self.dtype, self.loss.name,
-                                             self.dropout_seed_ or 0)
-        self._gemm_per_row = max((x.n_in * x.n_out for x in self.layers if isinstance(x, L.Dense)),
-                                 default=0)
-        self._workspaces.clear()
         return self
 
     def _declare(self, n_features: int, n_outputs: int | None = None) -> tuple[int, int]:
         """Give the layers their widths; return the (parameter, state) counts the weights
         will take. Allocates nothing."""
-        n_features = L._positive_int(n_features, "n_features")
+        n_features = V.positive_int(n_features, "n_features")
         if n_outputs is not None:
             for layer in self.layers:
                 if isinstance(layer, L.Dense) and layer.units is None:
-                    layer.units = L._positive_int(n_outputs, "n_outputs")
+                    layer.units = V.positive_int(n_outputs, "n_outputs")
         width = n_features
         for layer in self.layers:
             width = layer.build(width)
-        counts = [0, 0]
-        for layer, place in zip(self.layers, self.plan):
-            for i, shapes in enumerate((layer.param_shapes(place), layer.state_shapes(place))):
-                counts[i] += sum(math.prod(s) for s in shapes.values())
-        return counts[0], counts[1]
+        return array_sizes(self.layers, self.plan)
 
     def prepare(self, X, y) -> "Sequential":
         """Take the output width (and classes) from targets ``y`` and build the weights for
@@ -187,74 +181,36 @@ class Sequential:
         return self
 
     def _read_targets(self, y, n_samples: int, name: str = "y"):
-        """``y`` as the kernel's targets, and what a first fit on it would set (None after
-        the first fit). Sets nothing."""
+        """``y`` as the kernel's targets, and what a first fit on it would learn (None after
+        the first fit; see ``fastnn.losses.Targets``). Sets nothing."""
         if y is None:
             raise ValueError(f"{name} is required: the targets to train on")
         if self.y_ndim_ is not None:
             return self.loss.targets(self, y, n_samples, name), None
-        arr = _label_array(V.array(y, name))
-        if self.loss.output_layer is L.Softmax:
-            if arr.ndim != 1:
-                raise ValueError(f"{name} must have shape ({n_samples},) for "
-                                 f"loss='softmax_cross_entropy'; got {arr.shape} (for several "
-                                 "0/1 labels per row use loss='sigmoid_cross_entropy')")
-            _check_labels(arr, name)
-            classes = self._classes_for(arr)
-            targets = self._encode(arr, n_samples, name, classes=classes)
-            return targets, {"classes": classes, "ndim": 1, "n_outputs": len(classes)}
-        targets = self.loss.targets(self, arr, n_samples, name)
-        classes = np.array([0, 1]) if self.loss.classifier else None
-        return targets, {"classes": classes, "ndim": arr.ndim,
-                         "n_outputs": self.loss.outputs_for(arr)}
+        return self.loss.first_targets(self, y, n_samples, name)
 
     def _adopt(self, first: dict | None, n_features: int) -> None:
         """Take what a first fit found, and build the weights if there are none yet."""
         if first is not None:
-            self.classes_, self.y_ndim_ = first["classes"], first["ndim"]
+            self.classes_, self.y_ndim_ = first.classes, first.ndim
         if not self.built:
-            self.build(n_features, None if first is None else first["n_outputs"])
-
-    def _allocate(self) -> None:
-        shapes = [(layer.param_shapes(p), layer.state_shapes(p)) for layer, p in zip(self.layers, self.plan)]
-        n_params = sum(int(np.prod(s)) for ps, _ in shapes for s in ps.values())
-        n_state = sum(int(np.prod(s)) for _, ss in shapes for s in ss.values())
-        self._params = np.zeros(n_params, self.dtype)
-        self._grads = np.zeros(n_params, self.dtype)
-        self._state = np.zeros(n_state, self.dtype)
-        decay = []
-        p_at = s_at = 0
-        for layer, (param_shapes, state_shapes) in zip(self.layers, shapes):
-            params, grads, state = {}, {}, {}
-            for name, shape in param_shapes.items():
-                size = int(np.prod(shape))
-                params[name] = self._params[p_at:p_at + size].reshape(shape)
-                grads[name] = self._grads[p_at:p_at + size].reshape(shape)
-                if name in layer.decayed:
-                    decay += [p_at, p_at + size]
-                p_at += size
-            for name, shape in state_shapes.items():
-                size = int(np.prod(shape))
-                state[name] = self._state[s_at:s_at + size].reshape(shape)
-                s_at += size
-            layer.bind(params, grads, state)
-        self._decay = np.array(decay, dtype=np.int64)
+            self.build(n_features, None if first is None else first.n_outputs)
 
     @property
     def n_params(self) -> int:
         """Number of trainable parameters (0 before the model is built)."""
-        return self._params.size if self.built else 0
+        return self.engine.params.size if self.built else 0
 
     # ------------------------------------------------------------ weights
     def get_weights(self) -> dict[str, np.ndarray]:
         """Copies of the flat parameter and state arrays."""
         self._require_built()
-        return {"params": self._params.copy(), "state": self._state.copy()}
+        return {"params": self.engine.params.copy(), "state": self.engine.state.copy()}
 
     def set_weights(self, weights: dict) -> None:
         """Restore what :meth:`get_weights` returned."""
         self._require_built()
-        for key, target in (("params", self._params), ("state", self._state)):
+        for key, target in (("params", self.engine.params), ("state", self.engine.state)):
             arr = np.asarray(weights[key])
             if arr.shape != target.shape:
                 raise ValueError(f"{key} must have shape {target.shape}; got {arr.shape}")
@@ -280,110 +236,18 @@ class Sequential:
                              f"{self.n_features_in_}")
         return V.to_float(arr, name, self.dtype)
 
-    def _classes_for(self, y: np.ndarray) -> np.ndarray:
-        """The classes a first fit on labels ``y`` gives the model (it sets nothing)."""
-        units = self.n_classes
-        found = np.unique(y)
-        if units is None:
-            if found.size < 2:
-                raise ValueError(f"y must hold at least 2 classes; got {found.size}")
-            return found
-        if y.dtype.kind in "iu" and found[0] >= 0 and found[-1] < units:
-            return np.arange(units)
-        if found.size == units:
-            return found
-        raise ValueError(f"the output layer has {units} units but y holds {found.size} "
-                         f"classes; labels must be 0..{units - 1} or {units} distinct values")
-
-    def _encode(self, y, n_samples: int, name="y", classes=None) -> np.ndarray:
-        """Labels as int64 indices into ``classes`` (default ``classes_``)."""
-        arr = _label_array(y)
-        if arr.ndim != 1 or arr.shape[0] != n_samples:
-            raise ValueError(f"{name} must have shape ({n_samples},); got {arr.shape}")
-        classes = self.classes_ if classes is None else classes
-        try:
-            idx = np.searchsorted(classes, arr)
-        except TypeError:
-            raise TypeError(f"{name} labels cannot be compared with the model's classes "
-                            f"{classes.tolist()}") from None
-        idx = np.minimum(idx, len(classes) - 1)
-        bad = classes[idx] != arr
-        if np.any(bad):
-            unknown = np.unique(arr[bad])[:5].tolist()
-            raise ValueError(f"{name} holds labels the model does not know: {unknown}; "
-                             f"its classes are {classes.tolist()}")
-        return idx.astype(np.int64)
-
     # ------------------------------------------------------------ training
-    def _workspace(self, n: int, weighted: bool = False):
-        """The training buffers for batches of ``n`` rows (made once, kept)."""
-        ws = self._workspaces.get((n, weighted))
-        if ws is None:
-            if len(self._workspaces) >= _MAX_WORKSPACES:
-                self._workspaces.pop(next(iter(self._workspaces)))
-            ws = self._workspaces[(n, weighted)] = self._net.workspace(n, weighted)
-        return ws
-
-    def _train_step(self, ws, n_threads: int, step: int = 1) -> tuple[float, float]:
-        """Forward, fused loss, backward over ``ws``; return (mean loss, rows right).
-
-        Gradients land in the flat gradient array; nothing is updated.
-        """
-        return self._net.train_step(ws, n_threads, step)
-
-    def _threads_for_training(self, batch_size: int | None = None):
-        """A fixed thread count, or the model's ThreadChooser when the count is fastnn's
-        detected default (then training times itself and picks; see ThreadChooser)."""
-        if self.n_threads is not None or default_is_fixed() or get_num_threads() == 1:
-            return resolve_n_threads(self.n_threads)
-        return chooser_for((self._gemm_per_row, self._params.size, self.dtype.str), batch_size)
-
-    def _run_epoch(self, workspaces, X, targets, weight, order, bounds, optimizer, lr: float,
-                   threads):
-        """One compiled epoch over the batches ``order[bounds[k]:bounds[k + 1]]``; the
-        optimizer's step count follows. ``threads``: a count, or a ThreadChooser (the
-        epoch then runs in timed segments). Returns (status, loss sum, hits, stopping
-        batch, its loss); see ``Network.train_epoch``."""
-        update = optimizer.update_for(self._params, self._grads, lr, self._decay)
-        n_batches = len(bounds) - 1
-        if isinstance(threads, ThreadChooser):
-            size = threads.segment_batches(int(bounds[1] - bounds[0]))
-        else:
-            size = n_batches
-        loss_sum = hits = 0.0
-        status, stop, stop_loss = _kernels.network.EPOCH_DONE, -1, 0.0
-        try:
-            for k0 in range(0, n_batches, size):
-                k1 = min(n_batches, k0 + size)
-                n = threads.next() if isinstance(threads, ThreadChooser) else threads
-                start = time.perf_counter()
-                status, part_loss, part_hits, _, stop, stop_loss = self._net.train_epoch(
-                    workspaces, X, targets, weight, order, bounds[k0:k1 + 1], update, n)
-                if isinstance(threads, ThreadChooser):
-                    threads.record(n, int(bounds[k1] - bounds[k0]), time.perf_counter() - start,
-                                   int(bounds[k0 + 1] - bounds[k0]))
-                loss_sum, hits = loss_sum + part_loss, hits + part_hits
-                if status != _kernels.network.EPOCH_DONE:
-                    stop += k0
-                    break
-        finally:
-            optimizer.t = update.t
-        return status, loss_sum, hits, stop, stop_loss
-
-    def _record_epoch(self, record: dict) -> None:
-        """An epoch of fit is done: count it and keep its record."""
-        self.epochs_trained_ = record["epoch"]
-        self.history_.append(record)
-
-    def _set_dropout_seed(self, rng: np.random.Generator) -> None:
-        """A first fit of a model with dropout draws its dropout seed (kept, saved)."""
+    def seed_dropout(self, rng: np.random.Generator) -> None:
+        """Draw the dropout seed of a model with dropout from ``rng``, unless it has one
+        (a first fit does this; the seed is kept and saved)."""
+        self._require_built()
         if self.has_dropout and self.dropout_seed_ is None:
             self.dropout_seed_ = int(rng.integers(0, 2**63))
-            self._net.set_seed(self.dropout_seed_)
+            self.engine.set_dropout_seed(self.dropout_seed_)
 
     def fit(self, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer=None,
             lr_decay=None, validation_data=None, shuffle: bool = True, seed=None,
-            sample_weight=None, callbacks=None, verbose: int = 0):
+            sample_weight=None, callbacks=None, verbose: int = 0) -> History:
         """Train with mini-batches; see :func:`fastnn.train.fit` for the parameters.
 
         Returns
@@ -391,41 +255,82 @@ class Sequential:
         History
             This call's epochs (``history_`` keeps all of them).
         """
-        if not self.built:          # this fit makes the weights: X's column names are kept
-            self.feature_names_in_ = _columns.feature_names(X)
-        return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                   lr_decay=lr_decay, validation_data=validation_data, shuffle=shuffle,
-                   seed=seed, sample_weight=sample_weight, callbacks=callbacks,
-                   verbose=verbose)
+        options = train.FitOptions.check(
+            epochs=epochs, batch_size=batch_size, optimizer=optimizer, default=self.optimizer,
+            lr_decay=lr_decay, shuffle=shuffle, callbacks=callbacks, verbose=verbose)
+        names = None if self.built else _columns.feature_names(X)
+        X = self._check_X(X)
+        n, n_features = X.shape
+        if n < 2:
+            raise ValueError("fit needs at least 2 samples")
+        if options.batch_size < 2 and any(isinstance(x, L.BatchNorm) for x in self.layers):
+            raise ValueError("batch_size must be at least 2 for a model with batch norm "
+                             "(a batch of one row has no variance)")
+        targets, first = self._read_targets(y, n)
+        weight = check_sample_weight(sample_weight, n)
+        val = self._validation_set(validation_data, n_features, first)
+        seed = V.seed(seed, generator=True)
+        if isinstance(seed, np.random.Generator):
+            rng = seed
+        else:
+            rng = self._rng if seed is None else np.random.default_rng(seed)
+        if not self._fit_lock.acquire(blocking=False):
+            raise RuntimeError("fit is already running on this model (in another thread)")
+        try:
+            if not self.built:          # this fit makes the weights: X's column names are kept
+                self.feature_names_in_ = names
+            self._adopt(first, n_features)
+            self.seed_dropout(rng)
+            self.optimizer = options.optimizer
+            return train.run(self, X, targets, weight, val, rng, options)
+        finally:
+            self._fit_lock.release()
+
+    def check_validation_data(self, validation_data) -> None:
+        """Check ``validation_data`` for this built model as ``fit`` will, before training
+        (a model not fitted yet reads ``y_val`` as a first fit would read ``y``)."""
+        if validation_data is None:
+            return
+        first = None
+        if self.y_ndim_ is None and isinstance(validation_data, (tuple, list)) \
+                and len(validation_data) in (2, 3) and validation_data[1] is not None:
+            X_val = self._check_X(validation_data[0], "X_val")
+            _, first = self._read_targets(validation_data[1], X_val.shape[0], "y_val")
+        self._validation_set(validation_data, self.n_features_in_, first)
+
+    def _validation_set(self, validation_data, n_features, first):
+        """Checked ``(X_val, y_val, weights or None)``, or None."""
+        if validation_data is None:
+            return None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise TypeError("validation_data must be a tuple (X_val, y_val) or "
+                            "(X_val, y_val, sample_weight_val)")
+        X_val = self._check_X(validation_data[0], "X_val")
+        if X_val.shape[1] != n_features:
+            raise ValueError(f"X_val has {X_val.shape[1]} features but X has {n_features}")
+        y_val = validation_data[1]
+        if y_val is None:
+            raise ValueError("y_val is required: the targets to validate on")
+        self.loss.targets(self, y_val, X_val.shape[0], "y_val", fitted=first)
+        w_val = validation_data[2] if len(validation_data) == 3 else None
+        check_sample_weight(w_val, X_val.shape[0], "sample_weight_val (validation_data[2])")
+        return X_val, y_val, w_val
 
     # ------------------------------------------------------------ inference
-    def _forward(self, X: np.ndarray, output: bool, n_threads: int,
-                 check_finite: bool = False) -> np.ndarray | None:
-        """The network's outputs on checked ``X``; with ``output``, the loss's output map
-        (softmax or sigmoid probabilities). With ``check_finite``: None if X holds NaN or
-        an infinity."""
-        out = np.empty((X.shape[0], self._net.n_out), self.dtype)
-        if X.shape[0] * self._gemm_per_row < BLAS_THREADING_MIN:   # no BLAS threads to hold
-            done = self._net.forward(X, out, output, n_threads, check_finite)
-        else:
-            with blas_held:
-                done = self._net.forward(X, out, output, n_threads, check_finite)
-        return out if done else None
-
     def _predict_outputs(self, X, output: bool) -> np.ndarray:
-        """``_forward`` on ``X`` as predict takes it. A plain C-contiguous array of the
-        model's dtype and width (a service scoring rows) skips the Python checks: the
-        kernels check that it is finite, and anything else goes through ``_check_X`` and
-        its messages."""
+        """The engine's forward pass on ``X`` as predict takes it. A plain C-contiguous
+        array of the model's dtype and width (a service scoring rows) skips the Python
+        checks: the kernels check that it is finite, and anything else goes through
+        ``_check_X`` and its messages."""
         self._require_built()
         n_threads = resolve_n_threads(self.n_threads)
         if (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2
                 and X.shape[1] == self.n_features_in_ and X.shape[0] > 0
                 and self.feature_names_in_ is None and X.flags.c_contiguous):
-            out = self._forward(X, output, n_threads, check_finite=True)
+            out = self.engine.forward(X, output, n_threads, check_finite=True)
             if out is not None:
                 return out
-        return self._forward(self._check_X(X), output, n_threads)
+        return self.engine.forward(self._check_X(X), output, n_threads)
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities, for the classification losses.
@@ -475,17 +380,13 @@ class Sequential:
         targets, _ = self._read_targets(y, X.shape[0])
         weight = check_sample_weight(sample_weight, X.shape[0])
         n_threads = resolve_n_threads(self.n_threads)
-        z = self._forward(X, False, n_threads)
-        loss = self._loss_value(z, targets, weight, n_threads)
+        z = self.engine.forward(X, False, n_threads)
+        loss = self.engine.loss_value(z, targets, weight, n_threads)
         out = z
         if self.loss.output_map:            # probabilities, or poisson's means
             out = z.copy()
-            self._net.output(out, n_threads)
+            self.engine.output(out, n_threads)
         return {"loss": loss, self.loss.metric: self.loss.score(self, out, targets, weight)}
-
-    def _loss_value(self, z, targets, weight, n_threads) -> float:
-        total = float(len(z)) if weight is None else float(weight.sum())
-        return float(self._net.loss_value(z, targets, weight, total, n_threads))
 
     # ------------------------------------------------------------ description
     def get_config(self) -> dict:
@@ -573,7 +474,7 @@ class Sequential:
             "epochs_trained": self.epochs_trained_,
             "optimizer": None,
         }
-        arrays = {"params": self._params, "state": self._state}
+        arrays = {"params": self.engine.params, "state": self.engine.state}
         if include_optimizer and self.optimizer is not None:
             header["optimizer"] = self.optimizer.get_config()
             for key, value in self.optimizer.state_dict().items():
@@ -697,7 +598,7 @@ def _restore(header: dict, arrays: dict) -> Sequential:
     if model.get_config() != config:
         raise io.InvalidFile("its architecture is inconsistent (the layers do not match the "
                              "model's settings)")
-    for key, target in (("params", model._params), ("state", model._state)):
+    for key, target in (("params", model.engine.params), ("state", model.engine.state)):
         arr = arrays.get(key)
         if arr is None or arr.shape != target.shape or arr.dtype != target.dtype:
             raise io.InvalidFile(f"its {key!r} array does not fit the architecture "
@@ -717,13 +618,14 @@ def _restore(header: dict, arrays: dict) -> Sequential:
         state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         state["t"] = int(state.get("t", 0))
         opt.load_state_dict(state)
-        for slots in opt._state or []:
+        params = model.engine.params
+        for slots in opt.slot_arrays():
             for slot, arr in slots.items():
-                if len(opt._state) != 1 or arr.shape != model._params.shape \
-                        or arr.dtype != model._params.dtype:
+                if len(opt.slot_arrays()) != 1 or arr.shape != params.shape \
+                        or arr.dtype != params.dtype:
                     raise io.InvalidFile(
                         f"its optimizer state {slot!r} ({arr.shape}, {arr.dtype}) does not fit "
-                        f"its parameters ({model._params.shape}, {model._params.dtype})")
+                        f"its parameters ({params.shape}, {params.dtype})")
         model.optimizer = opt
     return model
 
@@ -751,7 +653,9 @@ class MLP(Sequential):
     batch_norm : bool, default True
     bn_position : {"before", "after"}, default "before"
         Normalize each layer's pre-activation ``z`` ("before") or its activation ("after").
-    activation : {"relu", "leaky_relu", "tanh", "sigmoid"}, default "relu"
+    activation : str, default "relu"
+        An activation of ``fastnn.layers.ACTIVATIONS``, one per row of
+        ``fastnn/kinds.py``: "relu", "leaky_relu", "tanh", "sigmoid"...
     bn_momentum : float, default 0.9
     dropout : float in [0, 1), default 0.0
         Dropout rate after each hidden layer.
@@ -769,10 +673,10 @@ class MLP(Sequential):
                             "for no hidden layer; got None")
         if isinstance(hidden, numbers.Integral):
             hidden = (hidden,)
-        hidden = tuple(L._positive_int(h, "hidden layer width") for h in hidden)
+        hidden = tuple(V.positive_int(h, "hidden layer width") for h in hidden)
         if bn_position not in ("before", "after"):
             raise ValueError(f"bn_position must be 'before' or 'after'; got {bn_position!r}")
-        if activation not in L.ACTIVATIONS:
+        if not isinstance(activation, str) or activation not in L.ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(L.ACTIVATIONS)}; "
                              f"got {activation!r}")
         output = get_loss(loss).output_layer
@@ -790,7 +694,7 @@ class MLP(Sequential):
                 layers += [L.Dense(width), act, L.BatchNorm(bn_momentum)]
             if dropout > 0:
                 layers.append(L.Dropout(dropout))
-        layers.append(L.Dense(L._positive_int(n_classes, "n_classes", allow_none=True)))
+        layers.append(L.Dense(V.positive_int(n_classes, "n_classes", allow_none=True)))
         if output is not None:
             layers.append(output())
         super().__init__(layers, loss=loss, dtype=dtype, n_threads=n_threads, seed=seed)
@@ -826,37 +730,3 @@ def _check_output_layer(layers, loss) -> None:
         raise ValueError(f"a Softmax output does not go with loss={loss.name!r}; "
                          "end the model in a Dense layer (or Sigmoid for "
                          "sigmoid_cross_entropy)")
-
-
-def _label_array(y) -> np.ndarray:
-    """Targets as an array; labels held as Python strings (a pandas column of strings or a
-    Categorical of them) become a NumPy string array, which model files can hold."""
-    arr = np.asarray(y)
-    if arr.dtype == object and arr.size and all(isinstance(v, str) for v in arr.ravel()):
-        arr = arr.astype(str)
-    return arr
-
-
-def _check_labels(y: np.ndarray, name: str) -> None:
-    """Class labels: given, of one sortable kind, finite, and not real values that call for
-    regression."""
-    if y.dtype.kind == "O":
-        missing = [i for i, v in enumerate(y.tolist())
-                   if v is None or (isinstance(v, float) and v != v)]
-        if missing:
-            raise ValueError(f"{name} has missing labels (None or NaN) at {len(missing)} "
-                             f"rows, the first at index {missing[0]}; every row needs a label")
-        try:
-            np.unique(y)
-        except TypeError:
-            kinds = sorted({type(v).__name__ for v in y.tolist()})
-            raise TypeError(f"{name} mixes labels that cannot be sorted together "
-                            f"({', '.join(kinds)}); use labels of one kind, e.g. all "
-                            "strings") from None
-    if y.dtype.kind == "f":
-        if not np.isfinite(y).all():
-            raise ValueError(f"{name} holds NaN or infinite labels; class labels must be "
-                             "finite")
-        if not np.all(y == np.round(y)):
-            raise ValueError(f"{name} holds non-integer values, which makes a class of each "
-                             "one; for regression use loss='mse'")

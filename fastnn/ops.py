@@ -22,9 +22,11 @@ dense layer's weights are ``(n_in, n_out)``; logits are
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
-from fastnn import _kernels
+from fastnn import _kernels, kinds
 from fastnn import _validation as V
 from fastnn._threads import blas_held, resolve_n_threads
 
@@ -33,14 +35,11 @@ __all__ = [
     "batchnorm_forward", "batchnorm_inference", "batchnorm_backward", "batchnorm_fold",
     "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy", "mse", "poisson",
     "dropout", "dropout_backward", "check_sample_weight",
-    "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
-    "tanh", "tanh_backward", "sigmoid", "sigmoid_backward",
-    "sgd_update", "momentum_update", "rmsprop_update", "adam_update", "adamw_update",
-]
+]              # and each activation's and each optimizer rule's functions (fastnn/kinds.py)
 
 # ---------------------------------------------------------------- checks
 
-def _floats(a, name, ndim=None, dtype=None, like=None):
+def check_floats(a, name, ndim=None, dtype=None, like=None):
     """``a`` as a C-contiguous float array, ``ndim``-dimensional, of ``dtype``.
 
     ``like`` names the argument that fixed ``dtype`` (for the error message).
@@ -58,13 +57,14 @@ def _nonempty(arr, name):
 
 
 def _vector(a, name, length, dtype, like):
-    arr = _floats(a, name, 1, dtype, like)
+    arr = check_floats(a, name, 1, dtype, like)
     if arr.shape[0] != length:
         raise ValueError(f"{name} must have shape ({length},); got {arr.shape}")
     return arr
 
 
-def _same_shape(arr, name, shape, ref):
+def check_same_shape(arr, name, shape, ref):
+    """``arr`` has the shape ``shape`` of the argument ``ref``."""
     if arr.shape != shape:
         raise ValueError(f"{name} must have the shape of {ref} {shape}; got {arr.shape}")
     return arr
@@ -119,7 +119,7 @@ def _labels(labels, n_samples, n_classes):
 _scalar = V.real
 
 
-def _in_place(a, name, dtype=None, like=None):
+def check_in_place(a, name, dtype=None, like=None):
     """An array updated in place: must already be a writeable C-contiguous float array."""
     if not isinstance(a, np.ndarray) or a.dtype not in V.FLOAT_DTYPES:
         raise TypeError(f"{name} is updated in place and must be a float32 or float64 numpy array")
@@ -147,8 +147,8 @@ def dense_forward(x, W, b=None, *, out=None, n_threads=None):
     -------
     y : array of shape (n_samples, n_out)
     """
-    x = _nonempty(_floats(x, "x", 2), "x")
-    W = _nonempty(_floats(W, "W", 2, x.dtype, "x"), "W")
+    x = _nonempty(check_floats(x, "x", 2), "x")
+    W = _nonempty(check_floats(W, "W", 2, x.dtype, "x"), "W")
     if W.shape[0] != x.shape[1]:
         raise ValueError(f"W must have shape ({x.shape[1]}, n_out) to match x {x.shape}; got {W.shape}")
     if b is not None:
@@ -186,9 +186,9 @@ def dense_backward(dy, x, W, *, bias=True, compute_dx=True, out=None, n_threads=
     db : array of shape (n_out,), or None
         ``dy.sum(axis=0)``
     """
-    x = _nonempty(_floats(x, "x", 2), "x")
-    dy = _floats(dy, "dy", 2, x.dtype, "x")
-    W = _floats(W, "W", 2, x.dtype, "x")
+    x = _nonempty(check_floats(x, "x", 2), "x")
+    dy = check_floats(dy, "dy", 2, x.dtype, "x")
+    W = check_floats(W, "W", 2, x.dtype, "x")
     bias, compute_dx = V.boolean(bias, "bias"), V.boolean(compute_dx, "compute_dx")
     n, n_in = x.shape
     if dy.shape[0] != n or W.shape[0] != n_in or W.shape[1] != dy.shape[1] or dy.shape[1] == 0:
@@ -208,7 +208,7 @@ def dense_backward(dy, x, W, *, bias=True, compute_dx=True, out=None, n_threads=
 # ---------------------------------------------------------------- batch norm
 
 def _bn_params(x, gamma, beta):
-    x = _nonempty(_floats(x, "x", 2), "x")
+    x = _nonempty(check_floats(x, "x", 2), "x")
     d = x.shape[1]
     return x, _vector(gamma, "gamma", d, x.dtype, "x"), _vector(beta, "beta", d, x.dtype, "x")
 
@@ -255,10 +255,10 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, *, relu=False, running_mean=None
     if (running_mean is None) != (running_var is None):
         raise ValueError("pass both running_mean and running_var, or neither")
     if running_mean is not None:
-        running_mean = _in_place(running_mean, "running_mean", x.dtype, "x")
-        running_var = _in_place(running_var, "running_var", x.dtype, "x")
-        _same_shape(running_mean, "running_mean", (d,), "gamma")
-        _same_shape(running_var, "running_var", (d,), "gamma")
+        running_mean = check_in_place(running_mean, "running_mean", x.dtype, "x")
+        running_var = check_in_place(running_var, "running_var", x.dtype, "x")
+        check_same_shape(running_mean, "running_mean", (d,), "gamma")
+        check_same_shape(running_var, "running_var", (d,), "gamma")
     y_out, mean_out, rstd_out = _outs(out, ("y", "mean", "rstd"), 3)
     inputs = {"x": x, "gamma": gamma, "beta": beta}
     if running_mean is not None:
@@ -323,7 +323,7 @@ def batchnorm_fold(gamma, beta, running_mean, running_var, eps):
         ``a = gamma / sqrt(running_var + eps)``, ``b = beta - running_mean * a``,
         computed in float64.
     """
-    gamma = _nonempty(_floats(gamma, "gamma", 1), "gamma")
+    gamma = _nonempty(check_floats(gamma, "gamma", 1), "gamma")
     d = gamma.shape[0]
     beta = _vector(beta, "beta", d, gamma.dtype, "gamma")
     running_mean = _vector(running_mean, "running_mean", d, gamma.dtype, "gamma")
@@ -359,18 +359,18 @@ def batchnorm_backward(dy, x, mean, rstd, gamma, *, relu=False, y=None, out=None
     dx : array of shape (n_samples, n_features)
     dgamma, dbeta : arrays of shape (n_features,)
     """
-    x = _nonempty(_floats(x, "x", 2), "x")
+    x = _nonempty(check_floats(x, "x", 2), "x")
     n, d = x.shape
     if n < 2:
         raise ValueError(f"batch norm in training mode needs at least 2 samples; got x of shape {x.shape}")
-    dy = _same_shape(_floats(dy, "dy", 2, x.dtype, "x"), "dy", x.shape, "x")
+    dy = check_same_shape(check_floats(dy, "dy", 2, x.dtype, "x"), "dy", x.shape, "x")
     mean = _vector(mean, "mean", d, x.dtype, "x")
     rstd = _vector(rstd, "rstd", d, x.dtype, "x")
     gamma = _vector(gamma, "gamma", d, x.dtype, "x")
     if V.boolean(relu, "relu"):
         if y is None:
             raise ValueError("relu=True needs y, the forward output, for the ReLU's mask")
-        y = _same_shape(_floats(y, "y", 2, x.dtype, "x"), "y", x.shape, "x")
+        y = check_same_shape(check_floats(y, "y", 2, x.dtype, "x"), "y", x.shape, "x")
     elif y is not None:
         raise ValueError("y is only used with relu=True")
     dx_out, dg_out, db_out = _outs(out, ("dx", "dgamma", "dbeta"), 3)
@@ -402,7 +402,7 @@ def _check_logits(z):
 
 
 def _softmax_rows(z, log_space, out, n_threads):
-    z = _nonempty(_floats(z, "z", 2), "z")
+    z = _nonempty(check_floats(z, "z", 2), "z")
     _check_logits(z)
     y = _elementwise_out(out, "out", z, "z")
     _kernels.ops.softmax_forward(z, y, log_space, resolve_n_threads(n_threads))
@@ -489,7 +489,7 @@ def softmax_cross_entropy(z, labels, *, sample_weight=None, compute_grad=True, o
     loss : float
     dz : array of shape (n_samples, n_classes), or None if not ``compute_grad``
     """
-    z = _nonempty(_floats(z, "z", 2), "z")
+    z = _nonempty(check_floats(z, "z", 2), "z")
     labels = _labels(labels, *z.shape)
     w, total = _sample_weight(sample_weight, z.shape[0])
     dz = (_out(out, "out", z.shape, z.dtype, {"z": z, "sample_weight": w})
@@ -504,14 +504,14 @@ def _float_loss(kernel, z, y, sample_weight, compute_grad, out, n_threads, targe
 
     ``targets``: "unit" (targets in [0, 1]), "nonnegative", or None (any finite value).
     """
-    z = _nonempty(_floats(z, "z", None), "z")
+    z = _nonempty(check_floats(z, "z", None), "z")
     if z.ndim == 1:
         z = z.reshape(-1, 1)
     if z.ndim != 2:
         raise ValueError(f"z must be 1- or 2-dimensional; got shape {z.shape}")
     if np.size(y) != z.size:
         raise ValueError(f"y must have the shape of z {z.shape}; got {np.shape(y)}")
-    y = np.ascontiguousarray(_floats(y, "y", None, z.dtype, "z").reshape(z.shape))
+    y = np.ascontiguousarray(check_floats(y, "y", None, z.dtype, "z").reshape(z.shape))
     if not np.isfinite(y).all():
         raise ValueError("y contains NaN or infinite values")
     if targets == "unit" and np.any((y < 0) | (y > 1)):
@@ -638,7 +638,7 @@ def dropout(x, rate, seed, step, *, layer=0, out=None, n_threads=None):
     -------
     y : array of x's shape
     """
-    x = _floats(x, "x", 2)
+    x = check_floats(x, "x", 2)
     rate = _scalar(rate, "rate", lo=0, hi=1, hi_open=True)
     step = V.integer(step, "step", minimum=0, maximum=2**64 - 1)
     layer = V.integer(layer, "layer", minimum=0, maximum=2**31 - 1)
@@ -659,102 +659,109 @@ def dropout_backward(dy, rate, seed, step, *, layer=0, out=None, n_threads=None)
 
 
 # ---------------------------------------------------------------- activations
+# One forward and one backward function per row of fastnn/kinds.py, made here.
 
-def _act_forward(name, x, alpha, out, n_threads):
-    x = _floats(x, "x")
+def _act_forward(number, x, alpha, out, n_threads):
+    x = check_floats(x, "x")
     y = _elementwise_out(out, "out", x)
-    _kernels.ops.activation_forward(_kernels.ops.ACTIVATIONS[name], x.reshape(-1),
-                                    y.reshape(-1), alpha, resolve_n_threads(n_threads))
+    _kernels.ops.activation_forward(number, x.reshape(-1), y.reshape(-1), alpha,
+                                    resolve_n_threads(n_threads))
     return y
 
 
-def _act_backward(name, dy, y, alpha, out, n_threads):
-    y = _floats(y, "y")
-    dy = _same_shape(_floats(dy, "dy", None, y.dtype, "y"), "dy", y.shape, "y")
-    dx = _elementwise_out(out, "out", dy, "dy", {"y": y})
-    _kernels.ops.activation_backward(_kernels.ops.ACTIVATIONS[name], dy.reshape(-1),
-                                     y.reshape(-1), dx.reshape(-1), alpha,
-                                     resolve_n_threads(n_threads))
+def _act_backward(number, name, dy, y, x, alpha, out, n_threads):
+    y = check_floats(y, "y")
+    dy = check_same_shape(check_floats(dy, "dy", None, y.dtype, "y"), "dy", y.shape, "y")
+    if x is None:
+        if _NEEDS_INPUT[name]:
+            raise ValueError(f"x is required: the backward pass of {name} needs the forward "
+                             "input x as well as its output y")
+        x = y                          # not read: the backward of this activation needs y alone
+    else:
+        x = check_same_shape(check_floats(x, "x", None, y.dtype, "y"), "x", y.shape, "y")
+    dx = _elementwise_out(out, "out", dy, "dy", {"y": y, "x": x})
+    _kernels.ops.activation_backward(number, dy.reshape(-1), x.reshape(-1), y.reshape(-1),
+                                     dx.reshape(-1), alpha, resolve_n_threads(n_threads))
     return dx
-
-
-_ACT_DOC = """{title}
-
-    Parameters
-    ----------
-    {args}
-    out : array of the input's shape, optional (may be the input itself)
-    n_threads : int, optional
-
-    Returns
-    -------
-    array of the input's shape
-    """
-_FWD_ARGS = "x : array of any shape"
-_BWD_ARGS = ("dy : array, gradient of the loss with respect to the output\n"
-             "    y : array of the same shape, the forward output")
-
-
-def relu(x, *, out=None, n_threads=None):
-    return _act_forward("relu", x, 0.0, out, n_threads)
-
-
-def relu_backward(dy, y, *, out=None, n_threads=None):
-    return _act_backward("relu", dy, y, 0.0, out, n_threads)
 
 
 def _alpha(alpha):
     return _scalar(alpha, "alpha", lo=0)
 
 
-def leaky_relu(x, alpha=0.01, *, out=None, n_threads=None):
-    return _act_forward("leaky_relu", x, _alpha(alpha), out, n_threads)
+_FORWARD_DOC = """{title}: ``y = {formula}``{nan}.
+
+    Parameters
+    ----------
+    x : array of any shape{alpha}
+    out : array of x's shape, optional (may be x itself)
+    n_threads : int, optional
+
+    Returns
+    -------
+    array of x's shape
+    """
+_BACKWARD_DOC = """{title} backward: ``dx = {formula}``.
+
+    Parameters
+    ----------
+    dy : array, gradient of the loss with respect to the output
+    y : array of the same shape, the forward output{alpha}
+    x : array of the same shape, the forward input; {x_note}
+    out : array of dy's shape, optional (may be dy itself)
+    n_threads : int, optional
+
+    Returns
+    -------
+    array of dy's shape
+    """
 
 
-def leaky_relu_backward(dy, y, alpha=0.01, *, out=None, n_threads=None):
-    return _act_backward("leaky_relu", dy, y, _alpha(alpha), out, n_threads)
+def _activation_functions(number: int, row):
+    """The public forward and backward kernels of activation ``row`` of fastnn/kinds.py."""
+    name = row.name
+    if row.alpha is None:
+        def forward(x, *, out=None, n_threads=None):
+            return _act_forward(number, x, 0.0, out, n_threads)
+
+        def backward(dy, y, *, x=None, out=None, n_threads=None):
+            return _act_backward(number, name, dy, y, x, 0.0, out, n_threads)
+    else:
+        def forward(x, alpha=row.alpha, *, out=None, n_threads=None):
+            return _act_forward(number, x, _alpha(alpha), out, n_threads)
+
+        def backward(dy, y, alpha=row.alpha, *, x=None, out=None, n_threads=None):
+            return _act_backward(number, name, dy, y, x, _alpha(alpha), out, n_threads)
+    alpha = "" if row.alpha is None else f"\n    alpha : float >= 0, default {row.alpha}"
+    x_note = ("required" if _NEEDS_INPUT[name] else "optional (this backward reads only y)")
+    forward.__doc__ = _FORWARD_DOC.format(title=row.layer, formula=row.forward, alpha=alpha,
+                                          nan=" (NaN stays NaN)")
+    backward.__doc__ = _BACKWARD_DOC.format(title=row.layer, formula=row.backward, alpha=alpha,
+                                            x_note=x_note)
+    for fn, fn_name in ((forward, name), (backward, name + "_backward")):
+        fn.__name__ = fn.__qualname__ = fn_name
+        fn.__module__ = __name__
+    return forward, backward
 
 
-def tanh(x, *, out=None, n_threads=None):
-    return _act_forward("tanh", x, 0.0, out, n_threads)
-
-
-def tanh_backward(dy, y, *, out=None, n_threads=None):
-    return _act_backward("tanh", dy, y, 0.0, out, n_threads)
-
-
-def sigmoid(x, *, out=None, n_threads=None):
-    return _act_forward("sigmoid", x, 0.0, out, n_threads)
-
-
-def sigmoid_backward(dy, y, *, out=None, n_threads=None):
-    return _act_backward("sigmoid", dy, y, 0.0, out, n_threads)
-
-
-relu.__doc__ = _ACT_DOC.format(title="ReLU: ``max(x, 0)`` (NaN stays NaN).", args=_FWD_ARGS)
-relu_backward.__doc__ = _ACT_DOC.format(title="ReLU backward: ``dy * (y > 0)``.", args=_BWD_ARGS)
-leaky_relu.__doc__ = _ACT_DOC.format(
-    title="Leaky ReLU: ``x if x >= 0 else alpha * x``.",
-    args=_FWD_ARGS + "\n    alpha : float >= 0, default 0.01")
-leaky_relu_backward.__doc__ = _ACT_DOC.format(
-    title="Leaky ReLU backward: ``dy if y > 0 else alpha * dy``.",
-    args=_BWD_ARGS + "\n    alpha : float >= 0, default 0.01")
-tanh.__doc__ = _ACT_DOC.format(title="Hyperbolic tangent.", args=_FWD_ARGS)
-tanh_backward.__doc__ = _ACT_DOC.format(title="tanh backward: ``dy * (1 - y**2)``.", args=_BWD_ARGS)
-sigmoid.__doc__ = _ACT_DOC.format(title="Logistic sigmoid ``1 / (1 + exp(-x))``, overflow-free.",
-                                  args=_FWD_ARGS)
-sigmoid_backward.__doc__ = _ACT_DOC.format(title="Sigmoid backward: ``dy * y * (1 - y)``.",
-                                           args=_BWD_ARGS)
+#: whether an activation's backward reads its forward input x
+_NEEDS_INPUT = {row.name: row.needs_input for row in kinds.ACTIVATIONS}
+for _number, _row in enumerate(kinds.ACTIVATIONS):
+    globals()[_row.name], globals()[_row.name + "_backward"] = _activation_functions(_number, _row)
+    __all__ += [_row.name, _row.name + "_backward"]
+del _number, _row
 
 
 # ---------------------------------------------------------------- optimizer updates
 
 def _update(rule, param, grad, states, lr, hyper, step, weight_decay, n_threads):
-    param = _in_place(param, "param")
-    grad = _same_shape(_floats(grad, "grad", None, param.dtype, "param"), "grad", param.shape, "param")
+    param = check_in_place(param, "param")
+    grad = check_same_shape(check_floats(grad, "grad", None, param.dtype, "param"), "grad",
+                            param.shape, "param")
     V.disjoint("param", param, [("grad", grad)])
     for i, (name, state) in enumerate(states):
-        _same_shape(_in_place(state, name, param.dtype, "param"), name, param.shape, "param")
+        check_same_shape(check_in_place(state, name, param.dtype, "param"), name, param.shape,
+                         "param")
         V.disjoint(name, state, [("param", param), ("grad", grad), *states[:i]])
     weight_decay = _scalar(weight_decay, "weight_decay", lo=0)
     _kernels.network.Update(rule, param.reshape(-1), grad.reshape(-1),
@@ -771,124 +778,58 @@ def _beta(beta, name):
     return _scalar(beta, name, lo=0, hi=1, hi_open=True)
 
 
-def _eps(eps):
-    return _scalar(eps, "eps", lo=0, lo_open=True)
-
-
-def sgd_update(param, grad, lr, *, weight_decay=0.0, n_threads=None):
-    """Gradient descent step, in place: ``param -= lr * grad``.
-
-    Parameters
-    ----------
-    param : float array, updated in place (C-contiguous, writeable)
-    grad : array of param's shape
-    lr : float >= 0
-    weight_decay : float >= 0, default 0
-        L2 added to the gradient: ``grad + weight_decay * param``.
-    n_threads : int, optional
-
-    Returns
-    -------
-    param
-    """
-    return _update("sgd", param, grad, [], _lr(lr), (), 1, weight_decay, n_threads)
-
-
-def momentum_update(param, grad, velocity, lr, beta=0.9, *, weight_decay=0.0, n_threads=None):
-    """Gradient descent with momentum, in place.
-
-    ``velocity = beta * velocity + (1 - beta) * grad``;
-    ``param -= lr * velocity``.
-
-    Parameters
-    ----------
-    param : float array, updated in place
-    grad : array of param's shape
-    velocity : array of param's shape, updated in place (start at zeros)
-    lr : float >= 0
-    beta : float in [0, 1), default 0.9
-    weight_decay : float >= 0, default 0
-        L2 added to the gradient.
-    n_threads : int, optional
-
-    Returns
-    -------
-    param
-    """
-    return _update("momentum", param, grad, [("velocity", velocity)], _lr(lr),
-                   (_beta(beta, "beta"),), 1, weight_decay, n_threads)
-
-
-def rmsprop_update(param, grad, sq_avg, lr, beta2=0.999, eps=1e-8, *, weight_decay=0.0,
-                   n_threads=None):
-    """RMSprop step, in place.
-
-    ``sq_avg = beta2 * sq_avg + (1 - beta2) * grad**2``;
-    ``param -= lr * grad / (sqrt(sq_avg) + eps)``.
-
-    Parameters
-    ----------
-    param : float array, updated in place
-    grad : array of param's shape
-    sq_avg : array of param's shape, updated in place (start at zeros)
-    lr : float >= 0
-    beta2 : float in [0, 1), default 0.999
-    eps : float > 0, default 1e-8
-    weight_decay : float >= 0, default 0
-        L2 added to the gradient.
-    n_threads : int, optional
-
-    Returns
-    -------
-    param
-    """
-    return _update("rmsprop", param, grad, [("sq_avg", sq_avg)], _lr(lr),
-                   (_beta(beta2, "beta2"), _eps(eps)), 1, weight_decay, n_threads)
+_HYPER_CHECKS = {"unit": lambda v, name: _beta(v, name),
+                 "positive": lambda v, name: _scalar(v, name, lo=0, lo_open=True),
+                 "nonneg": lambda v, name: _scalar(v, name, lo=0)}
+_HYPER_RANGES = {"unit": "in [0, 1)", "positive": "> 0", "nonneg": ">= 0"}
 
 
 def _step_number(step):
     return V.integer(step, "step (steps count from 1)", minimum=1)
 
 
-def adam_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, *,
-                weight_decay=0.0, n_threads=None):
-    """Adam step with bias correction, in place.
+def _update_function(row):
+    """The public ``<name>_update`` of optimizer rule ``row`` of fastnn/kinds.py:
+    ``(param, grad, *slots, lr, [step], *hyperparameters, *, weight_decay, n_threads)``."""
+    P = inspect.Parameter
+    params = [P(name, P.POSITIONAL_OR_KEYWORD) for name in ("param", "grad", *row.slots, "lr")]
+    if row.step:
+        params.append(P("step", P.POSITIONAL_OR_KEYWORD))
+    params += [P(name, P.POSITIONAL_OR_KEYWORD, default=default)
+               for name, default, _ in row.hyper]
+    params += [P("weight_decay", P.KEYWORD_ONLY, default=row.weight_decay),
+               P("n_threads", P.KEYWORD_ONLY, default=None)]
+    signature = inspect.Signature(params)
 
-    ``m = beta1 * m + (1 - beta1) * grad``,
-    ``v = beta2 * v + (1 - beta2) * grad**2``,
-    ``param -= lr * m_hat / (sqrt(v_hat) + eps)`` with
-    ``m_hat = m / (1 - beta1**step)`` and ``v_hat = v / (1 - beta2**step)``.
+    def update(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        hyper = tuple(_HYPER_CHECKS[kind](a[name], name) for name, _, kind in row.hyper)
+        step = _step_number(a["step"]) if row.step else 1
+        return _update(row.name, a["param"], a["grad"], [(s, a[s]) for s in row.slots],
+                       _lr(a["lr"]), hyper, step, a["weight_decay"], a["n_threads"])
 
-    Parameters
-    ----------
-    param : float array, updated in place
-    grad : array of param's shape
-    m, v : arrays of param's shape, updated in place (start at zeros)
-    lr : float >= 0
-    step : int >= 1
-        The number of this step, counting from 1.
-    beta1, beta2 : floats in [0, 1), defaults 0.9 and 0.999
-    eps : float > 0, default 1e-8
-    weight_decay : float >= 0, default 0
-        L2 added to the gradient (``torch.optim.Adam``'s).
-    n_threads : int, optional
-
-    Returns
-    -------
-    param
-    """
-    return _update("adam", param, grad, [("m", m), ("v", v)], _lr(lr),
-                   (_beta(beta1, "beta1"), _beta(beta2, "beta2"), _eps(eps)),
-                   _step_number(step), weight_decay, n_threads)
+    update.__signature__ = signature
+    update.__name__ = update.__qualname__ = f"{row.name}_update"
+    update.__module__ = __name__
+    lines = [f"{row.optimizer} step, in place: ``{row.formula}``.", "", "Parameters",
+             "----------", "param : float array, updated in place (C-contiguous, writeable)",
+             "grad : array of param's shape"]
+    lines += [f"{slot} : array of param's shape, updated in place (start at zeros)"
+              for slot in row.slots]
+    lines += ["lr : float >= 0"]
+    if row.step:
+        lines += ["step : int >= 1", "    The number of this step, counting from 1."]
+    lines += [f"{name} : float {_HYPER_RANGES[kind]}, default {default}"
+              for name, default, kind in row.hyper]
+    lines += [f"weight_decay : float >= 0, default {row.weight_decay}",
+              "n_threads : int, optional", "", "Returns", "-------", "param"]
+    update.__doc__ = "\n    ".join(lines) + "\n    "
+    return update
 
 
-def adamw_update(param, grad, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, *,
-                 weight_decay=0.01, n_threads=None):
-    """AdamW step, in place: ``param -= lr * weight_decay * param``, then
-    :func:`adam_update` without L2 (decoupled weight decay, ``torch.optim.AdamW``).
-
-    Parameters as :func:`adam_update`; ``weight_decay`` defaults to 0.01.
-    """
-    return _update("adamw", param, grad, [("m", m), ("v", v)], _lr(lr),
-                   (_beta(beta1, "beta1"), _beta(beta2, "beta2"), _eps(eps)),
-                   _step_number(step), weight_decay, n_threads)
+for _row in kinds.RULES:
+    globals()[f"{_row.name}_update"] = _update_function(_row)
+    __all__.append(f"{_row.name}_update")
+del _row

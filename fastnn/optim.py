@@ -5,15 +5,10 @@ gradient arrays of the same shapes, keeping its moving averages per
 parameter. Each update is one fused kernel call per array; a fastnn model
 keeps all its parameters in one flat array, so a training step makes one
 call. The moving averages are exponentially weighted,
-``avg = beta * avg + (1 - beta) * new``:
-
-- ``SGD``:       ``w -= lr * g``
-- ``Momentum``:  ``v = beta * v + (1 - beta) * g``; ``w -= lr * v``
-- ``RMSprop``:   ``s = beta2 * s + (1 - beta2) * g**2``; ``w -= lr * g / (sqrt(s) + eps)``
-- ``Adam``:      momentum and RMSprop together, with bias correction
-  ``1 - beta**t`` of both averages at step ``t``.
-- ``AdamW``:     Adam with decoupled weight decay: ``w -= lr * weight_decay * w``
-  before each Adam step (``torch.optim.AdamW``).
+``avg = beta * avg + (1 - beta) * new``. There is one class per rule of
+``fastnn/kinds.py`` (``SGD``, ``Momentum``, ``RMSprop``, ``Adam``,
+``AdamW``...), each with its formula in its docstring; ``OPTIMIZERS``
+lists them by name.
 
 ``weight_decay`` (every optimizer) is L2 regularization added to the
 gradient, ``g + weight_decay * w`` (PyTorch's ``weight_decay=``). It
@@ -21,10 +16,11 @@ applies to weight matrices only: in a model, the ``W`` of each ``Dense``,
 not biases or batch norm's ``gamma`` and ``beta``; in ``step`` on a list of
 arrays, the arrays of two or more dimensions.
 
-Each optimizer is a rule of the update kernel (``fastnn/_kernels/_optim.pxd``)
-plus a class here that names it: ``rule``, its state ``slots`` and its
-hyperparameters in the kernel's order (``hyper``). Adding one is a kernel
-function and a class.
+Each optimizer is a rule of the update kernel, declared once as a row of
+``RULES`` in ``fastnn/kinds.py`` (its class name, formula, state slots,
+hyperparameters and defaults); this module makes its class from the row
+(``rule``, ``slots``, ``hyper()``), ``fastnn.ops`` its ``<name>_update``
+function, and the build its compiled dispatch.
 
 Learning-rate decay maps ``(epoch, lr0)`` to the epoch's learning rate;
 any callable of that form works, and these are built in:
@@ -33,18 +29,18 @@ any callable of that form works, and these are built in:
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from typing import Callable, Sequence
 
 import numpy as np
 
+from fastnn import _kernels, kinds, ops
 from fastnn import _validation as V
-from fastnn import ops
-from fastnn import _kernels
 from fastnn._threads import resolve_n_threads
 
-__all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adam", "AdamW", "OPTIMIZERS",
-           "optimizer_from_config", "InverseTimeDecay", "ExponentialDecay", "StepDecay"]
+__all__ = ["Optimizer", "OPTIMIZERS", "optimizer_from_config", "InverseTimeDecay",
+           "ExponentialDecay", "StepDecay"]            # and each rule's optimizer class
 
 
 def _real(value, name, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
@@ -113,6 +109,11 @@ class Optimizer:
         self.t = int(t)
         self._state = restored or None
 
+    def slot_arrays(self) -> list[dict[str, np.ndarray]]:
+        """The state arrays of each parameter array this optimizer updates ({slot: array};
+        empty before its first step). Changing them changes the optimizer's state."""
+        return self._state or []
+
     # -- the update
     def _slots_for(self, params: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
         if self._state is None:
@@ -126,16 +127,18 @@ class Optimizer:
         return self._state
 
     def update_for(self, param: np.ndarray, grad: np.ndarray, lr: float,
-                   decay: np.ndarray | None = None):
+                   decay: np.ndarray | None = None, decay_per_weight: float = 0.0):
         """This optimizer's next steps on one flat array, as the kernels take them.
 
         ``decay`` holds the [start, end) segments of ``param`` that weight
-        decay applies to. The returned ``Update`` counts its steps from
+        decay applies to; ``decay_per_weight`` > 0 makes a training epoch's
+        weight decay that over each batch's weight, instead of ``weight_decay``. The returned ``Update`` counts its steps from
         ``self.t``; the caller sets ``t`` from it afterwards.
         """
         slots = self._slots_for([param])[0]
         return _kernels.network.Update(self.rule, param, grad, [slots[s] for s in self.slots],
-                                       lr, self.hyper(), self.weight_decay, decay, self.t)
+                                       lr, self.hyper(), self.weight_decay, decay, self.t,
+                                       decay_per_weight)
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray],
              lr: float | None = None, *, n_threads: int | None = None) -> None:
@@ -160,9 +163,9 @@ class Optimizer:
         lr = self.lr if lr is None else _real(lr, "lr", lo=0)
         checked = []
         for i, (p, g) in enumerate(zip(params, grads)):
-            p = ops._in_place(p, f"params[{i}]")
-            g = ops._floats(g, f"grads[{i}]", None, p.dtype, f"params[{i}]")
-            ops._same_shape(g, f"grads[{i}]", p.shape, f"params[{i}]")
+            p = ops.check_in_place(p, f"params[{i}]")
+            g = ops.check_floats(g, f"grads[{i}]", None, p.dtype, f"params[{i}]")
+            ops.check_same_shape(g, f"grads[{i}]", p.shape, f"params[{i}]")
             checked.append((p, g))
         for i, (p, _) in enumerate(checked):     # updated one after another: no overlaps
             V.disjoint(f"params[{i}]", p, [*((f"grads[{j}]", g) for j, (_, g) in enumerate(checked)),
@@ -177,129 +180,63 @@ class Optimizer:
         self.t += 1
 
 
-class SGD(Optimizer):
-    """Plain gradient descent: ``w -= lr * g``.
-
-    Parameters
-    ----------
-    lr : float > 0
-    weight_decay : float >= 0, default 0
-    """
-
-    rule = "sgd"
-
-    def __init__(self, lr: float = 0.01, weight_decay: float = 0.0):
-        super().__init__(lr, weight_decay)
+_RANGES = {"unit": ("in [0, 1)", {"lo": 0, "hi": 1, "hi_open": True}),
+           "positive": ("> 0", {"lo": 0, "lo_open": True}),
+           "nonneg": (">= 0", {"lo": 0})}
 
 
-class Momentum(Optimizer):
-    """Gradient descent with momentum: ``v = beta * v + (1 - beta) * g``; ``w -= lr * v``.
+def _optimizer_class(row: kinds.Rule, base: type) -> type:
+    """The optimizer class of rule ``row`` of fastnn/kinds.py: its parameters are ``lr``,
+    the rule's hyperparameters in order, then ``weight_decay``."""
+    names = [name for name, _, _ in row.hyper]
+    signature = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
+           for name, default in (("lr", row.lr), *((n, d) for n, d, _ in row.hyper),
+                                 ("weight_decay", row.weight_decay))])
 
-    Parameters
-    ----------
-    lr : float > 0
-    beta : float in [0, 1), default 0.9
-        Averages over about ``1 / (1 - beta)`` steps.
-    weight_decay : float >= 0, default 0
-    """
-
-    rule = "momentum"
-    slots = ("velocity",)
-
-    def __init__(self, lr: float = 0.01, beta: float = 0.9, weight_decay: float = 0.0):
-        super().__init__(lr, weight_decay)
-        self.beta = _real(beta, "beta", lo=0, hi=1, hi_open=True)
+    def __init__(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        values = bound.arguments
+        Optimizer.__init__(self, values["lr"], values["weight_decay"])
+        for name, _, kind in row.hyper:
+            setattr(self, name, _real(values[name], name, **_RANGES[kind][1]))
 
     def _hyper_config(self):
-        return {"beta": self.beta}
+        return {name: getattr(self, name) for name in names}
 
     def hyper(self):
-        return (self.beta,)
+        return tuple(getattr(self, name) for name in names)
+
+    __init__.__signature__ = signature
+    __init__.__qualname__ = f"{row.optimizer}.__init__"
+    lines = [f"{row.optimizer}: ``{row.formula}``.", "", "Parameters", "----------",
+             f"lr : float > 0, default {row.lr}"]
+    lines += [f"{name} : float {_RANGES[kind][0]}, default {default}"
+              for name, default, kind in row.hyper]
+    lines += [f"weight_decay : float >= 0, default {row.weight_decay}",
+              "    L2 on the weight matrices" + (", decoupled (subtracted from the weights "
+                                                  "before each step)" if row.name == "adamw"
+                                                  else ", added to their gradient")]
+    return type(row.optimizer, (base,), {
+        "__init__": __init__, "_hyper_config": _hyper_config, "hyper": hyper, "row": row,
+        "rule": row.name, "slots": tuple(row.slots), "__module__": __name__,
+        "__qualname__": row.optimizer, "__doc__": "\n    ".join(lines) + "\n    "})
 
 
-class RMSprop(Optimizer):
-    """RMSprop: ``s = beta2 * s + (1 - beta2) * g**2``; ``w -= lr * g / (sqrt(s) + eps)``.
+#: the optimizers by name (lower case), for configurations and the command line: one per
+#: rule of fastnn/kinds.py (SGD, Momentum, RMSprop, Adam, AdamW...)
+OPTIMIZERS: dict[str, type] = {}
+_BY_CLASS_NAME: dict[str, type] = {"Optimizer": Optimizer}
+for _row in kinds.RULES:
+    _cls = _optimizer_class(_row, _BY_CLASS_NAME[_row.base])
+    OPTIMIZERS[_row.optimizer.lower()] = _BY_CLASS_NAME[_row.optimizer] = _cls
+    globals()[_row.optimizer] = _cls
+    __all__.append(_row.optimizer)
+del _row, _cls
+del _BY_CLASS_NAME["Optimizer"]
 
-    Parameters
-    ----------
-    lr : float > 0
-    beta2 : float in [0, 1), default 0.999
-    eps : float > 0, default 1e-8
-    weight_decay : float >= 0, default 0
-    """
-
-    rule = "rmsprop"
-    slots = ("sq_avg",)
-
-    def __init__(self, lr: float = 0.001, beta2: float = 0.999, eps: float = 1e-8,
-                 weight_decay: float = 0.0):
-        super().__init__(lr, weight_decay)
-        self.beta2 = _real(beta2, "beta2", lo=0, hi=1, hi_open=True)
-        self.eps = _real(eps, "eps", lo=0, lo_open=True)
-
-    def _hyper_config(self):
-        return {"beta2": self.beta2, "eps": self.eps}
-
-    def hyper(self):
-        return (self.beta2, self.eps)
-
-
-class Adam(Optimizer):
-    """Adam: momentum and RMSprop with bias correction.
-
-    ``m = beta1 * m + (1 - beta1) * g``, ``v = beta2 * v + (1 - beta2) * g**2``,
-    ``w -= lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)``.
-
-    Parameters
-    ----------
-    lr : float > 0, default 1e-3
-    beta1 : float in [0, 1), default 0.9
-    beta2 : float in [0, 1), default 0.999
-    eps : float > 0, default 1e-8
-    weight_decay : float >= 0, default 0
-        L2 added to the gradient (``torch.optim.Adam``'s); see :class:`AdamW`
-        for the decoupled kind.
-    """
-
-    rule = "adam"
-    slots = ("m", "v")
-
-    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, weight_decay: float = 0.0):
-        super().__init__(lr, weight_decay)
-        self.beta1 = _real(beta1, "beta1", lo=0, hi=1, hi_open=True)
-        self.beta2 = _real(beta2, "beta2", lo=0, hi=1, hi_open=True)
-        self.eps = _real(eps, "eps", lo=0, lo_open=True)
-
-    def _hyper_config(self):
-        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
-
-    def hyper(self):
-        return (self.beta1, self.beta2, self.eps)
-
-
-class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): before each
-    Adam step, ``w -= lr * weight_decay * w`` on the weight matrices
-    (``torch.optim.AdamW``).
-
-    Parameters
-    ----------
-    lr, beta1, beta2, eps
-        As for :class:`Adam`.
-    weight_decay : float >= 0, default 0.01
-    """
-
-    rule = "adamw"
-
-    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, weight_decay: float = 0.01):
-        super().__init__(lr, beta1, beta2, eps, weight_decay)
-
-
-#: the optimizers by name (lower case), for configurations and the command line
-OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, Momentum, RMSprop, Adam, AdamW)}
-_BY_CLASS_NAME = {cls.__name__: cls for cls in OPTIMIZERS.values()}
 
 
 def optimizer_from_config(config: dict | str) -> Optimizer:

@@ -1,5 +1,10 @@
 """The fit loop: mini-batches, sample weights, learning-rate decay, history, callbacks.
 
+``Sequential.fit`` checks the data and reads the targets (each loss reads
+its own); :func:`run` then trains through the model's engine
+(``model.engine``, :class:`fastnn.engine.Engine`), whose public methods it
+calls, as the scikit-learn estimators do.
+
 Each epoch shuffles the samples (with the fit's own random generator) and
 cuts them into mini-batches of ``batch_size`` rows (a lone trailing row
 joins the batch before it, so no training batch has one row, which batch
@@ -23,18 +28,18 @@ import math
 import numbers
 import time
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 
-from fastnn import _kernels
 from fastnn import _validation as V
-from fastnn import layers as L
-from fastnn.ops import check_sample_weight
+from fastnn import engine as E
 from fastnn._progress import Display
 from fastnn._threads import blas_held
 from fastnn.optim import Adam, Optimizer, check_decay
 
-__all__ = ["fit", "History", "Callback", "EarlyStopping", "DivergedError", "batch_bounds"]
+__all__ = ["fit", "run", "FitOptions", "History", "Callback", "EarlyStopping", "DivergedError",
+           "batch_bounds"]
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_r2", "lr", "time")
 MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy", "val_r2")
@@ -216,10 +221,41 @@ def _show_epoch(display, record: dict, done: int, last_epoch: int) -> None:
     display.step(done, _epoch_status(record), line)
 
 
+class FitOptions(NamedTuple):
+    """The settings of one ``fit`` call, checked (:meth:`check`)."""
+
+    epochs: int
+    batch_size: int
+    optimizer: Optimizer
+    lr_decay: object
+    shuffle: bool
+    callbacks: list
+    verbose: int
+
+    @classmethod
+    def check(cls, *, epochs, batch_size, optimizer, default, lr_decay, shuffle, callbacks,
+              verbose) -> "FitOptions":
+        """Check ``fit``'s settings; ``optimizer`` None takes ``default`` (the model's last
+        optimizer), else ``Adam()``."""
+        epochs = V.positive_int(epochs, "epochs")
+        batch_size = V.positive_int(batch_size, "batch_size")
+        shuffle = V.boolean(shuffle, "shuffle")
+        if not isinstance(verbose, (numbers.Integral, np.bool_)) or verbose < 0:
+            raise TypeError(f"verbose must be 0 (quiet) or 1 (progress), or a bool; "
+                            f"got {verbose!r}")
+        if optimizer is None:
+            optimizer = default or Adam()
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError("optimizer must be a fastnn Optimizer (e.g. Adam(lr=1e-3)); "
+                            f"got {optimizer!r}")
+        return cls(epochs, batch_size, optimizer, check_decay(lr_decay), shuffle,
+                   _callbacks(callbacks), int(verbose))
+
+
 def fit(model, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer: Optimizer | None = None,
         lr_decay=None, validation_data=None, shuffle: bool = True, seed=None,
         sample_weight=None, callbacks=None, verbose: int = 0) -> History:
-    """Train ``model`` with mini-batch gradient descent.
+    """Train ``model`` with mini-batch gradient descent (the same as ``model.fit``).
 
     Parameters
     ----------
@@ -266,73 +302,15 @@ def fit(model, X, y, *, epochs: int = 10, batch_size: int = 32, optimizer: Optim
         If the training loss becomes NaN or infinite, or explodes (see
         :class:`DivergedError`).
     """
-    epochs, batch_size = V.positive_int(epochs, "epochs"), V.positive_int(batch_size, "batch_size")
-    shuffle = V.boolean(shuffle, "shuffle")
-    if not isinstance(verbose, (numbers.Integral, np.bool_)) or verbose < 0:
-        raise TypeError(f"verbose must be 0 (quiet) or 1 (progress), or a bool; got {verbose!r}")
-    X = model._check_X(X)
-    n, n_features = X.shape
-    if n < 2:
-        raise ValueError("fit needs at least 2 samples")
-    has_bn = any(isinstance(layer, L.BatchNorm) for layer in model.layers)
-    if batch_size < 2 and has_bn:
-        raise ValueError("batch_size must be at least 2 for a model with batch norm "
-                         "(a batch of one row has no variance)")
-    targets, first = model._read_targets(y, n)
-    weight = check_sample_weight(sample_weight, n)
-    if optimizer is None:
-        optimizer = model.optimizer or Adam()
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a fastnn Optimizer (e.g. Adam(lr=1e-3)); got {optimizer!r}")
-    lr_decay = check_decay(lr_decay)
-    val = _validation(model, validation_data, n_features, first)
-    cbs = _callbacks(callbacks)
-    seed = V.seed(seed, generator=True)
-    if isinstance(seed, np.random.Generator):
-        rng = seed
-    else:
-        rng = model._rng if seed is None else np.random.default_rng(seed)
-
-    if not model._fit_lock.acquire(blocking=False):
-        raise RuntimeError("fit is already running on this model (in another thread)")
-    try:
-        model._adopt(first, n_features)
-        model._set_dropout_seed(rng)
-        model.optimizer = optimizer
-        return _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, val,
-                       shuffle, rng, cbs, verbose)
-    finally:
-        model._fit_lock.release()
+    return model.fit(X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                     lr_decay=lr_decay, validation_data=validation_data, shuffle=shuffle,
+                     seed=seed, sample_weight=sample_weight, callbacks=callbacks,
+                     verbose=verbose)
 
 
 def check_validation_data(model, validation_data) -> None:
     """Check ``validation_data`` for a built ``model`` as ``fit`` will, before training."""
-    if validation_data is not None:
-        _validation(model, validation_data, model.n_features_in_, None)
-
-
-def _validation(model, validation_data, n_features, first):
-    """Checked ``(X_val, y_val, weights or None)``, or None."""
-    if validation_data is None:
-        return None
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-        raise TypeError("validation_data must be a tuple (X_val, y_val) or "
-                        "(X_val, y_val, sample_weight_val)")
-    X_val = model._check_X(validation_data[0], "X_val")
-    if X_val.shape[1] != n_features:
-        raise ValueError(f"X_val has {X_val.shape[1]} features but X has {n_features}")
-    y_val = validation_data[1]
-    if first is None:
-        model._read_targets(y_val, X_val.shape[0], "y_val")
-    elif model.loss.output_layer is L.Softmax:
-        model._encode(y_val, X_val.shape[0], "y_val", classes=first["classes"])
-    else:
-        t = model.loss.targets(model, y_val, X_val.shape[0], "y_val")
-        if np.ndim(y_val) != first["ndim"] or t.shape[1] != first["n_outputs"]:
-            raise ValueError(f"y_val has shape {np.shape(y_val)}, unlike y")
-    w_val = validation_data[2] if len(validation_data) == 3 else None
-    check_sample_weight(w_val, X_val.shape[0], "sample_weight_val (validation_data[2])")
-    return X_val, y_val, w_val
+    model.check_validation_data(validation_data)
 
 
 @contextmanager
@@ -357,14 +335,20 @@ def _check_explosion(loss, reference, trivial, first_loss, epoch, lr, history) -
                         f"(lr {lr:.3g}), {why}; lower the learning rate", epoch, history)
 
 
-def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, val, shuffle,
-            rng, cbs, verbose) -> History:
+def run(model, X, targets, weight, val, rng: np.random.Generator,
+        options: FitOptions) -> History:
+    """The epochs of one ``fit``, on checked inputs: ``X`` (n, n_features) of the model's
+    dtype, kernel ``targets`` (the loss's ``targets``), ``weight`` (n,) or None, ``val``
+    (X_val, y_val, weights or None) or None; the model is built."""
+    epochs, optimizer, lr_decay = options.epochs, options.optimizer, options.lr_decay
+    shuffle, cbs, verbose = options.shuffle, options.callbacks, options.verbose
+    engine = model.engine
     n = X.shape[0]
-    threads = model._threads_for_training(batch_size)
-    edges = batch_bounds(n, batch_size)
+    threads = engine.threads_for_training(options.batch_size)
+    edges = batch_bounds(n, options.batch_size)
     bounds = np.array([lo for lo, _ in edges] + [n], dtype=np.int64)
     weighted = weight is not None
-    workspaces = {hi - lo: model._workspace(hi - lo, weighted) for lo, hi in edges}
+    workspaces = {hi - lo: engine.workspace(hi - lo, weighted) for lo, hi in edges}
     total_weight = n if weight is None else float(weight.sum())
     reference, trivial = model.loss.reference(model, targets, weight)
     first_loss = None
@@ -374,7 +358,6 @@ def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, 
     for cb in cbs:
         cb.on_train_begin(model)
     last_epoch = model.epochs_trained_ + epochs
-    network = _kernels.network
     display = Display(epochs, "epochs") if verbose else None
     with blas_held, _closing(display):
         for done in range(1, epochs + 1):
@@ -385,12 +368,12 @@ def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, 
                 raise ValueError(f"lr_decay gave the learning rate {lr!r} for epoch {epoch}")
             if shuffle:
                 order = rng.permutation(n)
-            status, loss_sum, hits, stop, stop_loss = model._run_epoch(
+            status, loss_sum, hits, stop, stop_loss, _ = engine.run_epoch(
                 workspaces, X, targets, weight, order, bounds, optimizer, lr, threads)
-            if status == network.EPOCH_NO_WORKSPACE:
+            if status == E.NO_WORKSPACE:
                 raise RuntimeError(f"internal error: no training buffers for batch {stop} of "
                                    f"epoch {epoch}")
-            if status == network.EPOCH_DIVERGED:
+            if status == E.DIVERGED:
                 raise DivergedError(
                     f"the training loss became {stop_loss} in epoch {epoch} (lr {lr:.3g}); "
                     "lower the learning rate", epoch, history)
@@ -406,7 +389,8 @@ def _epochs(model, X, targets, weight, epochs, batch_size, optimizer, lr_decay, 
                 record["val_accuracy"], record["val_r2"] = scores.get("accuracy"), scores.get("r2")
             record["time"] = time.perf_counter() - start
             history.append(record)
-            model._record_epoch(record)
+            model.epochs_trained_ = record["epoch"]
+            model.history_.append(record)
             if display is not None:
                 _show_epoch(display, record, done, last_epoch)
             stop = [cb.on_epoch_end(model, epoch, dict(record)) for cb in cbs]

@@ -98,7 +98,7 @@ API = [
     ("MLP seed -1", lambda c: MLP(seed=-1), ValueError, r"seed must be an integer in \[0, 2\*\*64\)"),
     ("MLP seed 1.0", lambda c: MLP(seed=1.0), ValueError, "seed must be an integer"),
     ("MLP dtype float16", lambda c: MLP(dtype="float16"), ValueError, "dtype must be 'float32' or 'float64'"),
-    ("MLP activation", lambda c: MLP(activation="gelu"), ValueError, "activation must be one of"),
+    ("MLP activation", lambda c: MLP(activation="elu"), ValueError, "activation must be one of"),
     ("MLP bn_position", lambda c: MLP(bn_position="middle"), ValueError, "bn_position must be 'before' or 'after'"),
     ("MLP dropout 1", lambda c: MLP(dropout=1.0), ValueError, "dropout must be < 1"),
     ("MLP loss", lambda c: MLP(loss="hinge"), ValueError, "loss must be one of"),
@@ -294,7 +294,7 @@ def _short_optimizer_state(c):
 def _save_non_finite(c):
     model = MLP(hidden=(4,), seed=0)
     model.fit(X, Y, epochs=1)
-    model._params[0] = np.inf
+    model.engine.params[0] = np.inf
     model.save(c.folder / "never.fnn")
 
 

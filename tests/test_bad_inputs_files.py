@@ -81,7 +81,7 @@ def test_a_refused_save_leaves_the_old_file(saved):
     model.fit(X, Y, epochs=1)
     model.save(path)
     before = path.read_bytes()
-    model._params[0] = np.nan                    # load would refuse such a file
+    model.engine.params[0] = np.nan              # load would refuse such a file
     with pytest.raises(ValueError, match="cannot be saved"):
         model.save(path)
     assert path.read_bytes() == before

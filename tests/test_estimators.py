@@ -57,6 +57,8 @@ SOLVERS = [
     dict(solver="adam"),
     dict(solver="adam", alpha=0.1, batch_size=50),                 # a shorter last batch
     dict(solver="sgd", learning_rate_init=0.05),                   # Nesterov (the default)
+    dict(solver="sgd", learning_rate_init=0.05, learning_rate="invscaling",
+         power_t=0.25),                                              # Nesterov, lr changing
     dict(solver="sgd", learning_rate_init=0.05, nesterovs_momentum=False,
          learning_rate="invscaling", power_t=0.25),
     dict(solver="sgd", momentum=0.0, learning_rate_init=0.1, learning_rate="adaptive",
@@ -149,6 +151,33 @@ def test_parameters_are_checked_at_fit_with_their_names():
                          ({"activation": "gelu"}, "activation")]:
         with pytest.raises(ValueError, match=word):
             MLPClassifier(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_weighted_batches_take_alpha_over_their_weight_in_the_compiled_epoch(solver):
+    # a strong L2 and batches of unequal weight: each batch's decay is alpha / its weight
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 8))
+    y, w = X[:, 0] - X[:, 1] ** 2, rng.uniform(0, 2, 500)
+    args = dict(hidden_layer_sizes=(16,), random_state=2, max_iter=20, solver=solver,
+                alpha=0.1, learning_rate_init=0.01, batch_size=64)
+    # the L2 part of loss_curve_ is the mean of the epoch's start and end (4e-4 here)
+    _same_fit(MLPRegressor(**args), sknn.MLPRegressor(**args), X, y, loss_rtol=1e-3,
+              sample_weight=w)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_an_epoch_with_a_batch_of_zero_weights_skips_that_batch():
+    X, logits = _data()
+    y = logits[:, 0]
+    w = np.ones(len(y))
+    w[:40] = 0                      # without shuffling, the first batch weighs 0
+    args = dict(hidden_layer_sizes=(5,), random_state=0, max_iter=3, batch_size=40,
+                shuffle=False, learning_rate_init=0.01)
+    skipped = MLPRegressor(**args).fit(X, y, sample_weight=w)
+    dropped = MLPRegressor(**args).fit(X[40:], y[40:], sample_weight=w[40:])
+    for a, b in zip(skipped.coefs_, dropped.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("solver", ["adam", "lbfgs", "sgd-weighted"])

@@ -11,7 +11,7 @@ import fastnn
 from fastnn import cli
 from fastnn.export import inference_steps
 
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
+ACTIVATIONS = tuple(row.name for row in fastnn.kinds.ACTIVATIONS)
 
 
 def _session(source) -> ort.InferenceSession:

@@ -100,12 +100,12 @@ def test_train_and_test_outputs_agree_with_momentum_zero():
     X, y = _blobs(n=2000, d=5)
     model = MLP(hidden=(8,), n_classes=3, bn_momentum=0.0, dtype="float64", seed=0).build(5)
     model.classes_ = np.arange(3)
-    ws = model._workspace(2000)
+    ws = model.engine.workspace(2000)
     ws.x[...] = X
     ws.target[...] = y
-    model._train_step(ws, 1)                     # training mode, whole set as the batch
+    model.engine.train_step(ws, 1)                     # training mode, whole set as the batch
     train_logits = ws.acts[-1].copy()
-    test_logits = model._forward(np.ascontiguousarray(X), False, 1)
+    test_logits = model.engine.forward(np.ascontiguousarray(X), False, 1)
     # equal up to the running variance being the unbiased one: a factor sqrt(n / (n - 1))
     np.testing.assert_allclose(test_logits, train_logits, rtol=1e-3, atol=1e-3)
     assert np.array_equal(test_logits.argmax(1), train_logits.argmax(1))
@@ -202,7 +202,7 @@ def test_validation_of_fit_and_predict_inputs():
     with pytest.raises(ValueError, match="hidden"):
         MLP(hidden=(0,))
     with pytest.raises(ValueError, match="activation"):
-        MLP(activation="gelu")
+        MLP(activation="elu")
     # no batch norm: batches of one row are plain stochastic gradient descent
     MLP(hidden=(4,), batch_norm=False).fit(X, y, epochs=1, batch_size=1)
 
@@ -233,7 +233,7 @@ def test_training_step_allocates_nothing():
     X, y = _blobs(n=512, d=64)
     model = MLP(hidden=(256, 128), seed=0)
     model.fit(X, y, epochs=1, batch_size=128)
-    ws = model._workspace(128)
+    ws = model.engine.workspace(128)
     opt = model.optimizer
     # BLAS held at one thread as fit holds it (OpenBLAS's own threads, left spinning
     # between steps, make each step 100x slower on a busy machine)
@@ -243,8 +243,8 @@ def test_training_step_allocates_nothing():
             base = tracemalloc.get_traced_memory()[0]
             tracemalloc.reset_peak()
             for _ in range(20):
-                model._train_step(ws, 1)
-                opt.step([model._params], [model._grads])
+                model.engine.train_step(ws, 1)
+                opt.step([model.engine.params], [model.engine.grads])
             peak = tracemalloc.get_traced_memory()[1] - base
         finally:
             tracemalloc.stop()
@@ -277,10 +277,10 @@ def test_compiled_epoch_equals_steps_driven_from_python(opt):
     Xc = np.ascontiguousarray(X)
     for _ in range(2):
         for lo, hi in batch_bounds(100, 16):
-            ws = b._workspace(hi - lo)
+            ws = b.engine.workspace(hi - lo)
             ws.x[...] = Xc[lo:hi]
             ws.target[...] = y[lo:hi]
-            b._train_step(ws, 1)
-            fresh.step([b._params], [b._grads])
+            b.engine.train_step(ws, 1)
+            fresh.step([b.engine.params], [b.engine.grads])
     np.testing.assert_array_equal(a.get_weights()["params"], b.get_weights()["params"])
     np.testing.assert_array_equal(a.get_weights()["state"], b.get_weights()["state"])

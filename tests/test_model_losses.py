@@ -5,9 +5,10 @@ import pytest
 
 import fastnn
 from fastnn import _reference as ref
-from fastnn import (MLP, SGD, Adam, AdamW, BatchNorm, Dense, Dropout, Momentum, ReLU, RMSprop,
-                    Sequential, Sigmoid, Softmax, Tanh)
+from fastnn import (MLP, SGD, Adam, BatchNorm, Dense, Dropout, ReLU, Sequential, Sigmoid,
+                    Softmax, Tanh)
 from fastnn.datasets import load_digits, train_test_split
+from fastnn.optim import OPTIMIZERS
 from fastnn.train import batch_bounds
 
 
@@ -201,10 +202,10 @@ def test_dropout_drops_in_training_only():
     m = Sequential([Dense(20), ReLU(), Dropout(0.5), Dense(None), Softmax()], dtype="float64",
                    seed=0)
     m.fit(X, y, epochs=1)
-    ws = m._workspace(64)
+    ws = m.engine.workspace(64)
     ws.x[...] = X
     ws.target[...] = y
-    m._train_step(ws, 1, step=5)
+    m.engine.train_step(ws, 1, step=5)
     a, dropped = ws.acts[1], ws.acts[2]          # ReLU output, then dropout's
     keep = ref.dropout_mask((64, 20), 0.5, m.dropout_seed_, 5, layer=2)
     np.testing.assert_array_equal(dropped, a * keep * 2.0)
@@ -217,7 +218,7 @@ def test_dropout_drops_in_training_only():
 
 # ---------------------------------------------------------------- weight decay
 
-@pytest.mark.parametrize("opt_cls", [SGD, Momentum, RMSprop, Adam, AdamW])
+@pytest.mark.parametrize("opt_cls", list(OPTIMIZERS.values()), ids=list(OPTIMIZERS))
 def test_weight_decay_touches_weight_matrices_only(opt_cls):
     rng = np.random.default_rng(4)
     X, y = rng.standard_normal((64, 5)), np.arange(64) % 3
@@ -231,9 +232,8 @@ def test_weight_decay_touches_weight_matrices_only(opt_cls):
             assert same == (name != "W"), (type(la).__name__, name)
 
 
-@pytest.mark.parametrize("opt", [SGD(0.05, weight_decay=0.1), Momentum(0.05, weight_decay=0.1),
-                                 RMSprop(0.01, weight_decay=0.1), Adam(0.01, weight_decay=0.1),
-                                 AdamW(0.01, weight_decay=0.2)], ids=lambda o: type(o).__name__)
+@pytest.mark.parametrize("opt", [cls(0.01, weight_decay=0.1) for cls in OPTIMIZERS.values()],
+                         ids=lambda o: type(o).__name__)
 def test_compiled_decay_equals_steps_driven_from_python(opt):
     # the flat-array update with decay segments equals per-array steps, where
     # step() decays the arrays of 2+ dimensions: the weight matrices
@@ -245,10 +245,10 @@ def test_compiled_decay_equals_steps_driven_from_python(opt):
     names = [(layer, name) for layer in b.layers for name in getattr(layer, "params", {})]
     for _ in range(2):
         for lo, hi in batch_bounds(48, 16):
-            ws = b._workspace(hi - lo)
+            ws = b.engine.workspace(hi - lo)
             ws.x[...] = X[lo:hi]
             ws.target[...] = y[lo:hi]
-            b._train_step(ws, 1)
+            b.engine.train_step(ws, 1)
             fresh.step([layer.params[n] for layer, n in names], [layer.grads[n] for layer, n in names])
     np.testing.assert_allclose(a.get_weights()["params"], b.get_weights()["params"],
                                rtol=1e-12, atol=1e-14)
@@ -281,23 +281,23 @@ def test_network_gradient_other_losses(loss, extra):
                 dropout=0.3 if extra == "dropout" else 0.0, seed=1)
     model.prepare(X, Y)
     if extra == "dropout":
-        model._net.set_seed(12345)
-    model._params += rng.standard_normal(model._params.size) * 0.1
-    ws = model._workspace(12, weighted=extra == "weights")
+        model.engine.set_dropout_seed(12345)
+    model.engine.params += rng.standard_normal(model.engine.params.size) * 0.1
+    ws = model.engine.workspace(12, weighted=extra == "weights")
     ws.x[...] = X
     ws.target[...] = Y if loss == "softmax_cross_entropy" else np.asarray(Y, float).reshape(12, -1)
     if extra == "weights":
         ws.weight[...] = rng.uniform(0, 2, 12)
-    model._train_step(ws, 1, step=3)
-    analytic = model._grads.copy()
+    model.engine.train_step(ws, 1, step=3)
+    analytic = model.engine.grads.copy()
     numeric = np.empty_like(analytic)
-    for i in range(model._params.size):
-        old = model._params[i]
-        model._params[i] = old + 1e-6
-        hi = model._train_step(ws, 1, step=3)[0]
-        model._params[i] = old - 1e-6
-        lo = model._train_step(ws, 1, step=3)[0]
-        model._params[i] = old
+    for i in range(model.engine.params.size):
+        old = model.engine.params[i]
+        model.engine.params[i] = old + 1e-6
+        hi = model.engine.train_step(ws, 1, step=3)[0]
+        model.engine.params[i] = old - 1e-6
+        lo = model.engine.train_step(ws, 1, step=3)[0]
+        model.engine.params[i] = old
         numeric[i] = (hi - lo) / 2e-6
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
     assert np.abs(analytic).max() > 1e-3

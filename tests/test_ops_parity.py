@@ -10,13 +10,13 @@ import pytest
 from conftest import assert_close
 
 from fastnn import _reference as ref
-from fastnn import ops
+from fastnn import kinds, ops
 
 BATCH_SHAPES = [(2, 1), (2, 7), (5, 1), (33, 3), (64, 600), (300, 257), (1025, 33)]
 DENSE_SHAPES = [(1, 1, 1), (2, 3, 1), (7, 1, 5), (64, 128, 64), (300, 97, 130), (1000, 64, 10),
                 (32, 256, 512), (17, 300, 70),  # these two split output columns
                 (1, 40, 30), (1, 300, 600)]     # one row: GEMV
-ACTIVATIONS = ["relu", "leaky_relu", "tanh", "sigmoid"]
+ACTIVATIONS = [row.name for row in kinds.ACTIVATIONS]
 
 
 def _data(rng, shape, dtype, scale=1.0, shift=0.0):
@@ -93,8 +93,8 @@ def test_activations(rng, dtype, n_threads, name, shape):
     y = getattr(ops, name)(x, n_threads=n_threads)
     assert y.shape == x.shape and y.dtype == x.dtype
     assert_close(y, getattr(ref, name)(x), dtype)
-    dx = getattr(ops, name + "_backward")(dy, y, n_threads=n_threads)
-    assert_close(dx, getattr(ref, name + "_backward")(dy, y), dtype)
+    dx = getattr(ops, name + "_backward")(dy, y, x=x, n_threads=n_threads)
+    assert_close(dx, getattr(ref, name + "_backward")(dy, y, x=x), dtype)
 
 
 @pytest.mark.parametrize("rule", ["sgd", "momentum", "rmsprop", "adam"])

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastnn import _reference as ref
-from fastnn import ops
+from fastnn import kinds, ops
 
 _EXAMPLES = os.environ.get("FASTNN_HYPOTHESIS_EXAMPLES")
 settings.register_profile(
@@ -317,12 +317,9 @@ def test_dropout(case, n, d, rate, seed, step, layer):
     assert np.array_equal(back, got)
 
 
-ACTIVATIONS = {
-    "relu": (ops.relu, ops.relu_backward, {}),
-    "leaky_relu": (ops.leaky_relu, ops.leaky_relu_backward, {"alpha": 0.01}),
-    "tanh": (ops.tanh, ops.tanh_backward, {}),
-    "sigmoid": (ops.sigmoid, ops.sigmoid_backward, {}),
-}
+ACTIVATIONS = {row.name: (getattr(ops, row.name), getattr(ops, row.name + "_backward"),
+                          {} if row.alpha is None else {"alpha": row.alpha})
+               for row in kinds.ACTIVATIONS}
 
 
 @PROFILE
@@ -346,9 +343,9 @@ def test_activations(case, name, shape, alpha):
     e = 18 if case.dtype == np.float32 else 150
     dy = case.array(shape, e)
     y_in = np.asarray(y)                      # the kernel's forward output, as in training
-    dx = backward(dy, y_in, n_threads=case.n_threads, **kw)
+    dx = backward(dy, y_in, x=x, n_threads=case.n_threads, **kw)
     dy64, y64 = f64(dy, y_in)
-    want = twin_bwd(dy64, y64, **kw)
+    want = twin_bwd(dy64, y64, x=x64, **kw)
     # |y| <= 1 where the derivative uses y (tanh, sigmoid); ReLUs use only its sign
     assert_within(dx, want, np.abs(dy64) * (2 + alpha), case, c=4, what=f"{name}_backward")
 
@@ -363,8 +360,8 @@ def test_activations_in_place_on_an_exact_alias(case, name, n, d):
     forward(inplace, out=inplace, n_threads=case.n_threads, **kw)
     assert np.array_equal(inplace, want)
     dy = case.array((n, d), 10, layout="c")
-    expected = backward(dy, want, n_threads=case.n_threads, **kw)
-    backward(dy, want, out=dy, n_threads=case.n_threads, **kw)
+    expected = backward(dy, want, x=x, n_threads=case.n_threads, **kw)
+    backward(dy, want, x=x, out=dy, n_threads=case.n_threads, **kw)
     assert np.array_equal(dy, expected)
 
 

@@ -109,12 +109,12 @@ def test_fused_updates_give_the_bits_of_one_update_after_the_backward_pass(name,
     for model in (fused, plain):
         model.n_threads = n_threads
         model.fit(X[:64], y[:64], epochs=1, batch_size=64, optimizer=opt(), shuffle=False)
-    assert fused._net.fuse_updates
-    plain._net.fuse_updates = False
+    assert fused.engine.fuse_updates
+    plain.engine.fuse_updates = False
     for model in (fused, plain):
         model.fit(X, y, epochs=2, batch_size=35, sample_weight=w, shuffle=False)
         model.fit(X, y, epochs=2, batch_size=35, seed=7)
-    assert fused._net.last_fused and not plain._net.last_fused
+    assert fused.engine.last_fused and not plain.engine.last_fused
     a, b = fused.get_weights(), plain.get_weights()
     assert a.keys() == b.keys()
     for key in a:
@@ -135,7 +135,7 @@ def test_a_layer_written_in_python_waits_for_the_whole_backward_pass():
     model = Sequential([Dense(8), Twice(), ReLU(), Dense(3), Softmax()], seed=0)
     X, y = np.random.default_rng(0).standard_normal((64, 5)), np.arange(64) % 3
     model.fit(X, y, epochs=1, batch_size=16, optimizer=Adam(1e-2))
-    assert not model._net.last_fused
+    assert not model.engine.last_fused
 
 
 # ---------------------------------------------------------------- 1 - beta in double
@@ -163,12 +163,11 @@ def test_the_fast_prediction_path_gives_the_checked_paths_answers():
     np.testing.assert_array_equal(fast, slow)
     np.testing.assert_array_equal(model.predict_proba(np.asfortranarray(X32[:5])),
                                   model.predict_proba(X32[:5]))
-    out = np.empty((1, 4), np.float32)
-    assert model._net.forward(X32[:1], out, True, 1, True)
+    assert model.engine.forward(X32[:1], True, 1, check_finite=True) is not None
     for bad in (np.nan, np.inf, -np.inf):
         row = X32[:2].copy()
         row[1, 3] = bad
-        assert not model._net.forward(row, np.empty((2, 4), np.float32), True, 1, True)
+        assert model.engine.forward(row, True, 1, check_finite=True) is None
         with pytest.raises(ValueError, match="NaN or infinite"):
             model.predict(row)
         with pytest.raises(ValueError, match="NaN or infinite"):

@@ -66,19 +66,19 @@ def test_python_layer_gradient_check():
     X, y = rng.standard_normal((10, 4)), rng.integers(0, 3, 10)
     model = Sequential([Scale(), PyDense(6), ReLU(), Dense(3), Softmax()], dtype="float64", seed=0)
     model.prepare(X, y)
-    ws = model._workspace(10)
+    ws = model.engine.workspace(10)
     ws.x[...] = X
     ws.target[...] = y
-    model._train_step(ws, 1)
-    analytic = model._grads.copy()
+    model.engine.train_step(ws, 1)
+    analytic = model.engine.grads.copy()
     numeric = np.empty_like(analytic)
-    for i in range(model._params.size):
-        old = model._params[i]
-        model._params[i] = old + 1e-6
-        hi = model._train_step(ws, 1)[0]
-        model._params[i] = old - 1e-6
-        lo = model._train_step(ws, 1)[0]
-        model._params[i] = old
+    for i in range(model.engine.params.size):
+        old = model.engine.params[i]
+        model.engine.params[i] = old + 1e-6
+        hi = model.engine.train_step(ws, 1)[0]
+        model.engine.params[i] = old - 1e-6
+        lo = model.engine.train_step(ws, 1)[0]
+        model.engine.params[i] = old
         numeric[i] = (hi - lo) / 2e-6
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
     assert np.abs(analytic[:4]).max() > 1e-4          # Scale's own gradient is checked too

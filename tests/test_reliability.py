@@ -68,7 +68,7 @@ def test_save_refuses_what_load_would_refuse_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match=r"cannot be saved.*feature names \(2 of them\)"):
         model.save(path)
     model.feature_names_in_ = None
-    model._params[3] = np.nan
+    model.engine.params[3] = np.nan
     with pytest.raises(ValueError, match="NaN or infinite"):
         model.save(path)
     assert os.listdir(tmp_path) == []

@@ -266,29 +266,29 @@ def test_a_default_fit_times_its_thread_counts_and_keeps_the_bits(monkeypatch):
 
     auto = fastnn.MLP(hidden=(64,), seed=0)
     auto.fit(X, y, epochs=3, batch_size=64)
-    chooser = auto._threads_for_training(64)
+    chooser = auto.engine.threads_for_training(64)
     assert isinstance(chooser, ThreadChooser) or fastnn.get_num_threads() == 1
     if fastnn.get_num_threads() > 1:
         assert set(chooser.rates) == {1, fastnn.get_num_threads()}
         # a model of the same size trained next in this thread starts from what it measured
         same = fastnn.MLP(hidden=(64,), seed=5).build(20, 3)
-        assert same._threads_for_training(64) is chooser
-        assert same._threads_for_training(32) is not chooser     # another batch size
-        assert fastnn.MLP(hidden=(65,), seed=5).build(20, 3)._threads_for_training(64) \
+        assert same.engine.threads_for_training(64) is chooser
+        assert same.engine.threads_for_training(32) is not chooser     # another batch size
+        assert fastnn.MLP(hidden=(65,), seed=5).build(20, 3).engine.threads_for_training(64) \
             is not chooser
         other = []
-        t = threading.Thread(target=lambda: other.append(auto._threads_for_training(64)))
+        t = threading.Thread(target=lambda: other.append(auto.engine.threads_for_training(64)))
         t.start()
         t.join()
         assert other[0] is not chooser            # each thread times its own work
     fixed = fastnn.MLP(hidden=(64,), seed=0, n_threads=1)
     fixed.fit(X, y, epochs=3, batch_size=64)
-    assert fixed._threads_for_training() == 1
+    assert fixed.engine.threads_for_training() == 1
     np.testing.assert_array_equal(auto.get_weights()["params"], fixed.get_weights()["params"])
     with fastnn.num_threads(2):                   # a count the user fixed is used as is
         m = fastnn.MLP(hidden=(8,), seed=0)
         m.fit(X, y, epochs=1)
-        assert m._threads_for_training() == 2
+        assert m.engine.threads_for_training() == 2
 
 
 def test_a_threadpoolctl_limit_leaves_the_default_detected(monkeypatch):

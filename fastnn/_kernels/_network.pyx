@@ -32,6 +32,8 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
+from fastnn import kinds as _kinds
+
 from fastnn._kernels._op cimport (Ctx, LossKind, Op, OpKind, OP_ARRAYS, OP_FLAGS, OP_VALUES,
                                   no_arrays, no_scratch)
 from fastnn._kernels._activations cimport activation_kind
@@ -43,6 +45,8 @@ from fastnn._kernels._poisson cimport poisson_kind
 from fastnn._kernels._sigmoid cimport sigmoid_xent_kind
 from fastnn._kernels._softmax cimport softmax_xent_kind
 from fastnn._kernels cimport _optim
+# (a name cimported too: the build then sees that this module depends on _optim.pxd)
+from fastnn._kernels._optim cimport N_RULES as _N_RULES
 
 cdef enum:
     MAX_WORKSPACES = 4
@@ -50,8 +54,8 @@ cdef enum:
     STACK_SCRATCH = 4096      # doubles of inference scratch taken from the stack, at most
 
 # ---------------------------------------------------------------- the tables
-# One line per op kind, loss and optimizer rule; names are what layers.py,
-# the losses of model.py and optim.py give.
+# One line per op kind and loss; names are what layers.py and losses.py
+# give. The optimizer rules come from fastnn/kinds.py.
 
 cdef OpKind KINDS[5]
 KINDS[0], KINDS[1], KINDS[2], KINDS[3], KINDS[4] = (
@@ -63,10 +67,13 @@ LOSSES[0], LOSSES[1], LOSSES[2], LOSSES[3] = (
     softmax_xent_kind(), mse_kind(), sigmoid_xent_kind(), poisson_kind())
 LOSS_KINDS = {"softmax_cross_entropy": 0, "mse": 1, "sigmoid_cross_entropy": 2, "poisson": 3}
 
-RULES = {"sgd": _optim.SGD, "momentum": _optim.MOMENTUM, "rmsprop": _optim.RMSPROP,
-         "adam": _optim.ADAM, "adamw": _optim.ADAMW}
-RULE_SLOTS = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
-RULE_HYPER = {"sgd": 0, "momentum": 1, "rmsprop": 2, "adam": 3, "adamw": 3}
+# the optimizer rules: numbered by their rows in fastnn/kinds.py, as _rules.pxi numbers them
+if len(_kinds.RULES) != _N_RULES:
+    raise ImportError(f"fastnn/kinds.py declares {len(_kinds.RULES)} optimizer rules but the "
+                      f"compiled kernels know {_N_RULES}: rebuild fastnn (pip install -e .)")
+RULES = {row.name: k for k, row in enumerate(_kinds.RULES)}
+RULE_SLOTS = {row.name: len(row.slots) for row in _kinds.RULES}
+RULE_HYPER = {row.name: len(row.hyper) for row in _kinds.RULES}
 MAX_SLOTS, MAX_HYPER = _optim.MAX_SLOTS, _optim.MAX_HYPER
 
 cdef enum:                    # how an epoch ended
@@ -179,6 +186,9 @@ cdef class Update:
         to; None: all of params.
     t : int
         Steps taken before; the next step is t + 1.
+    decay_per_weight : float, default 0
+        > 0: in a training epoch, each batch's weight decay is this over the
+        batch's weight (its rows, or the sum of their sample weights).
     """
 
     cdef _optim.Update c
@@ -187,7 +197,8 @@ cdef class Update:
     cdef readonly bint is_double
 
     def __init__(self, str rule, params, grads, list slots, double lr, hyper,
-                 double weight_decay=0.0, decay=None, int64_t t=0):
+                 double weight_decay=0.0, decay=None, int64_t t=0,
+                 double decay_per_weight=0.0):
         cdef Py_ssize_t k
         n_slots, n_hyper = RULE_SLOTS.get(rule), RULE_HYPER.get(rule)
         if n_slots is None:
@@ -205,6 +216,8 @@ cdef class Update:
         for k in range(_optim.MAX_HYPER):
             self.c.h[k] = hyper[k] if k < n_hyper else 0.0
         self.c.lr, self.c.weight_decay, self.c.t = lr, weight_decay, t
+        self.c.cache[0] = self.c.cache[1] = 0
+        self.c.decay_per_weight = decay_per_weight
         if decay is None:
             self.whole[0], self.whole[1] = 0, params.size
             self.c.decay, self.c.n_decay = self.whole, 1
@@ -420,7 +433,8 @@ cdef class Network:
         floats (n, n_out); ``weight`` float64 (n,) or None. Returns (status:
         EPOCH_DONE, EPOCH_DIVERGED or EPOCH_NO_WORKSPACE; sum over batches of the batch loss
         times its weight; weighted rows predicted right; steps; the index of
-        the batch that stopped the epoch, or -1; its loss).
+        the batch that stopped the epoch, or -1; its loss; sum over batches of
+        the batch loss times its rows).
         """
         cdef Py_ssize_t n_batches = len(bounds) - 1, n = X.shape[0], k
         cdef Workspace ws
@@ -453,6 +467,7 @@ cdef class Network:
         self.last_fused = a.segs != NULL
         a.n_batches, a.n_in, a.n_threads = n_batches, self.n_in, n_threads
         a.loss_sum, a.hits, a.steps, a.stop_batch, a.stop_loss = 0, 0, 0, -1, 0
+        a.loss_rows = 0
         cdef Py_ssize_t item = self.dtype.itemsize
         cdef int error = 0
         c = self._ctx(wss[0], n_threads, 0, &error)
@@ -464,7 +479,7 @@ cdef class Network:
             free(a.segs)
         if status == OP_FAILED:
             self._raise_op_error()
-        return status, a.loss_sum, a.hits, a.steps, a.stop_batch, a.stop_loss
+        return status, a.loss_sum, a.hits, a.steps, a.stop_batch, a.stop_loss, a.loss_rows
 
     cdef int64_t* _segments(self, Update update) except? NULL:
         """Per op, the [start, end) of the flat parameter array its parameters fill
@@ -617,6 +632,7 @@ cdef struct EpochArgs:
     int64_t* segs             # (2 * n_ops,) each op's piece of the parameters, or NULL
     int n_threads
     double loss_sum           # OUT
+    double loss_rows          # OUT the batch losses times their rows
     double hits
     Py_ssize_t steps, stop_batch
     double stop_loss
@@ -649,6 +665,8 @@ cdef int _epoch(const Op* ops, int n_ops, const LossKind* loss, WS** wss, Py_ssi
                 total += a.weight[src]
         if a.weight == NULL:
             total = m
+        if a.update.decay_per_weight > 0 and total > 0:
+            a.update.weight_decay = a.update.decay_per_weight / total
         c.n, c.scratch, c.step = m, ws.scratch, a.update.t + 1
         hits = 0
         a.update.t += 1         # this step's number, which the updates read
@@ -665,6 +683,7 @@ cdef int _epoch(const Op* ops, int n_ops, const LossKind* loss, WS** wss, Py_ssi
         if a.segs == NULL or total <= 0:
             _optim.optim_update(a.update, is_double, a.n_threads)
         a.loss_sum += batch_loss * total
+        a.loss_rows += batch_loss * m
         a.hits += hits
         a.steps += 1
     return DONE

@@ -10,7 +10,8 @@ from libc.stdlib cimport malloc, free
 
 from libc.stdint cimport uint64_t
 
-from fastnn._kernels cimport _activations as act
+# (cimported by name: the build then sees that this module depends on _activations.pxd)
+from fastnn._kernels._activations cimport N_ACTIVATIONS as _N_ACTIVATIONS, act_backward, act_forward
 from fastnn._kernels._batchnorm cimport bn_forward, bn_fold, bn_affine, bn_backward, bn_scratch
 from fastnn._kernels._dense cimport dense_forward as _dense_forward
 from fastnn._kernels._dense cimport dense_backward as _dense_backward, dense_scratch
@@ -20,8 +21,7 @@ from fastnn._kernels._poisson cimport poisson as _poisson
 from fastnn._kernels._sigmoid cimport sigmoid_xent as _sigmoid_xent
 from fastnn._kernels._softmax cimport softmax_rows, softmax_xent
 
-ACTIVATIONS = {"relu": act.RELU, "leaky_relu": act.LEAKY_RELU, "tanh": act.TANH,
-               "sigmoid": act.SIGMOID}
+N_ACTIVATIONS = _N_ACTIVATIONS     # the rows of fastnn/kinds.py this build dispatches
 
 
 cdef double* _scratch(Py_ssize_t n) except? NULL:
@@ -198,11 +198,12 @@ def activation_forward(int kind, const floating[::1] x, floating[::1] y, double 
                        int n_threads):
     if x.shape[0]:
         with nogil:
-            act.act_forward(kind, &x[0], &y[0], x.shape[0], <floating> alpha, n_threads)
+            act_forward(kind, &x[0], &y[0], x.shape[0], <floating> alpha, n_threads)
 
 
-def activation_backward(int kind, const floating[::1] dy, const floating[::1] y,
-                        floating[::1] dx, double alpha, int n_threads):
+def activation_backward(int kind, const floating[::1] dy, const floating[::1] x,
+                        const floating[::1] y, floating[::1] dx, double alpha, int n_threads):
     if y.shape[0]:
         with nogil:
-            act.act_backward(kind, &dy[0], &y[0], &dx[0], y.shape[0], <floating> alpha, n_threads)
+            act_backward(kind, &dy[0], &x[0], &y[0], &dx[0], y.shape[0], <floating> alpha,
+                             n_threads)

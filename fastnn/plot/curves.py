@@ -181,13 +181,13 @@ def _study_curves(trials, title: str, direction: str | None):
     from matplotlib.collections import LineCollection
 
     from fastnn.plot._mpl import RANK_CMAP, hover
-    from fastnn.plot.search import _describe, _ranks, robust_range, value_name
+    from fastnn.plot.search import describe, ranks, robust_range, value_name
 
     fig, axes = figure(width=7.5, height=3.8)
     ax = axes[0, 0]
     metric = value_name(trials)
     curves = [t for t in trials if t.intermediate]
-    rank = _ranks([t for t in curves if str(t.state) == "COMPLETE"], direction or "maximize")
+    rank = ranks([t for t in curves if str(t.state) == "COMPLETE"], direction or "maximize")
     drawn = 0
     for state in ("FAILED", "PRUNED", "COMPLETE"):
         ts = [t for t in curves if str(t.state) == state]
@@ -209,7 +209,7 @@ def _study_curves(trials, title: str, direction: str | None):
             bar.ax.invert_yaxis()
         elif state == "COMPLETE":
             lines.set_color(COLORS["COMPLETE"])
-        hover(lines, [_describe(t, metric) for t in ts])
+        hover(lines, [describe(t, metric) for t in ts])
         ax.add_collection(lines)
     best = min(rank, key=rank.get) if rank else None
     if best is not None:

@@ -150,7 +150,6 @@ def _page(title: str, sections: list[str]) -> str:
 # ------------------------------------------------------------ a study
 
 def _study_page(study, title) -> str:
-    from fastnn import plot
     from fastnn.plot.scales import scale_name
 
     trials = study.trials
@@ -165,7 +164,7 @@ def _study_page(study, title) -> str:
                 "<h2>Space</h2>" + _table(["parameter", "distribution", "axis"], space, (0, 1, 2))]
     sections.append(_leaderboard(study))
     if trials:
-        sections.append("<h2>Figures</h2>" + _study_figures(study, plot))
+        sections.append("<h2>Figures</h2>" + _study_figures(study))
     sections.append(_zoom_section(study))
     sections.append(_retest_section(study))
     sections.append(_failed_section(trials))
@@ -226,35 +225,37 @@ def _seconds(t):
     return None if t.duration is None else round(t.duration, 1)
 
 
-def _study_figures(study, plot) -> str:
-    from fastnn.plot.search import importances, value_name
+def _study_figures(study) -> str:
+    from fastnn.plot.curves import learning_curves
+    from fastnn.plot.search import (contour, edf, history, importances, parallel_coordinates,
+                                    slices, value_name, zoom)
 
     metric = value_name(study.trials)
-    parts = [_figure(plot.history(study), "history",
+    parts = [_figure(history(study), "history",
                      f"The {metric} of each trial, the best so far, and where each round began; "
                      "trials far below the rest are triangles on the bottom edge."),
-             _figure(plot.slices(study), "slices",
+             _figure(slices(study), "slices",
                      f"The {metric} against each parameter on the scale it was sampled on; "
                      "pruned trials hollow squares, failed ones red crosses at the bottom."),
-             _figure(plot.parallel_coordinates(study), "parallel",
+             _figure(parallel_coordinates(study), "parallel",
                      "One line per trial through every parameter's axis, coloured by rank.")]
     complete = [t for t in study.trials if str(t.state) == "COMPLETE"]
     if len(study.space.names) >= 2 and len(complete) >= 3:
         first, second = list(importances(study))[:2]
-        parts.append(_figure(plot.contour(study, [first, second]), "contour",
+        parts.append(_figure(contour(study, [first, second]), "contour",
                              f"The {metric} over the two parameters that account for most of "
                              f"its spread ({first} and {second}), interpolated between the "
                              "trials."))
     if complete:
-        parts.append(_figure(plot.edf(study), "edf",
+        parts.append(_figure(edf(study), "edf",
                              f"The fraction of trials whose {metric} reached each level, of all "
                              "trials and of each round."))
     if study.rounds():
-        parts.append(_figure(plot.zoom(study), "zoom",
+        parts.append(_figure(zoom(study), "zoom",
                              "The range each coarse-to-fine round sampled (shaded), trials "
                              "coloured by rank, round 1 on top."))
     if any(t.intermediate for t in study.trials):
-        parts.append(_figure(plot.learning_curves(study), "curves",
+        parts.append(_figure(learning_curves(study), "curves",
                              f"The {metric} each trial reported as it trained, coloured by "
                              "rank; the best trial in black."))
     return "\n".join(parts) + ("<p class=\"note\">Rest the pointer on a point or a line to "
@@ -333,7 +334,7 @@ def _failed_section(trials) -> str:
 # ------------------------------------------------------------ a babysitting run
 
 def _babysit_page(checkpoint_dir, title) -> str:
-    from fastnn import plot
+    from fastnn.plot.curves import learning_curves
     from fastnn.search.babysitter import read_run
 
     state, events = read_run(checkpoint_dir)
@@ -351,7 +352,7 @@ def _babysit_page(checkpoint_dir, title) -> str:
     keys = ["loss", "accuracy", "val_loss", "val_accuracy", "lr"]
     sections = ["<h2>Settings</h2>" + _table(["setting", "value"], settings, (0, 1)),
                 "<h2>Learning curve</h2>" + _figure(
-                    plot.learning_curves(checkpoint_dir), "curve",
+                    learning_curves(checkpoint_dir), "curve",
                     "Every epoch trained, rolled-back ones included; dashed lines: rollbacks; "
                     "dotted lines: learning-rate changes."),
                 "<h2>Events</h2>" + _table(["#", "event", "epoch", "details"], acts, (1, 3)),

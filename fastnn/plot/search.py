@@ -79,7 +79,7 @@ def _set_value_range(ax, values, axis: str = "y") -> tuple[float, float]:
     return lo, hi
 
 
-def _ranks(trials, direction: str) -> dict:
+def ranks(trials, direction: str) -> dict:
     """trial number -> rank among ``trials`` by value (1: the best)."""
     sign = -1.0 if direction == "maximize" else 1.0
     scored = sorted((t for t in trials if t.value is not None and math.isfinite(t.value)),
@@ -87,7 +87,7 @@ def _ranks(trials, direction: str) -> dict:
     return {t.number: i for i, t in enumerate(scored, 1)}
 
 
-def _describe(t, metric: str = "value") -> str:
+def describe(t, metric: str = "value") -> str:
     """A trial in one line of hover text: number, state, value, parameters."""
     from fastnn.search.progress import describe_params
 
@@ -112,7 +112,7 @@ def _scatter_states(ax, groups: dict, x_of, with_value=True, metric: str = "valu
         points = ax.scatter(x, y, s=22, marker=STATE_MARKERS[state], gid=state, zorder=3,
                             facecolors="none" if hollow else COLORS[state],
                             edgecolors=COLORS[state], label=f"{state.lower()} ({len(ts)})")
-        hover(points, [_describe(t, metric) for t in ts])
+        hover(points, [describe(t, metric) for t in ts])
     for below, (edge, marker) in ((True, (0.0, "v")), (False, (1.0, "^"))):
         ts = [t for t in outliers if (t.value < lo) == below]
         if ts:
@@ -121,14 +121,14 @@ def _scatter_states(ax, groups: dict, x_of, with_value=True, metric: str = "valu
                                 transform=ax.get_xaxis_transform(), clip_on=False,
                                 label=f"{'below' if below else 'above'} "
                                       f"{lo if below else hi:.3g} ({len(ts)}), at the edge")
-            hover(points, [_describe(t, metric) for t in ts])
+            hover(points, [describe(t, metric) for t in ts])
     failed = [t for t in groups["FAILED"] if x_of(t) is not None]
     if failed:
         points = ax.scatter([x_of(t) for t in failed], np.full(len(failed), 0.02), s=30,
                             marker="x", color=COLORS["FAILED"], gid="FAILED", zorder=3,
                             transform=ax.get_xaxis_transform(), label=f"failed ({len(failed)})",
                             clip_on=False)
-        hover(points, [_describe(t) + f"; {t.error or 'failed'}" for t in failed])
+        hover(points, [describe(t) + f"; {t.error or 'failed'}" for t in failed])
 
 
 def _best_point(ax, study, x_of) -> None:
@@ -140,7 +140,7 @@ def _best_point(ax, study, x_of) -> None:
     if x is not None:
         star = ax.scatter([x], [best.value], s=140, marker="*", color="gold", edgecolors="black",
                           linewidths=0.6, gid="best", zorder=4, label=f"best (trial {best.number})")
-        hover(star, ["best: " + _describe(best, value_name(study.trials))])
+        hover(star, ["best: " + describe(best, value_name(study.trials))])
 
 
 def history(study):
@@ -328,7 +328,7 @@ def zoom(study, params=None):
     groups = _by_state(trials)
     metric = value_name(trials)
     fig, axes = _grid(len(names), height=3.4)
-    rank = _ranks(groups["COMPLETE"], study.direction)
+    rank = ranks(groups["COMPLETE"], study.direction)
     shown_rounds, colored = {}, None
     for ax, name in zip(axes, names):
         dist = study.space[name]
@@ -350,7 +350,7 @@ def zoom(study, params=None):
                                  c=[rank[t.number] for t in done], cmap=RANK_CMAP, vmin=1,
                                  vmax=max(len(rank), 2), s=18, edgecolors="black",
                                  linewidths=0.3, gid="COMPLETE", zorder=3)
-            hover(colored, [_describe(t, metric) + f"; rank {rank[t.number]}" for t in done])
+            hover(colored, [describe(t, metric) + f"; rank {rank[t.number]}" for t in done])
         for state in ("PRUNED", "FAILED"):
             ts = [t for t in groups[state] if x_of(t) is not None]
             if ts:
@@ -358,7 +358,7 @@ def zoom(study, params=None):
                          if state == "PRUNED" else {"color": COLORS[state]})
                 points = ax.scatter([x_of(t) for t in ts], [t.number for t in ts], s=20,
                                     marker=STATE_MARKERS[state], gid=state, zorder=3, **style)
-                hover(points, [_describe(t, metric) for t in ts])
+                hover(points, [describe(t, metric) for t in ts])
         set_scale(ax, dist, "x", label=f"{name} ({scale_name(dist)})")
         ax.set_title(name)
         if ax.get_subplotspec().is_first_col():         # the y axis is shared
@@ -439,7 +439,7 @@ def parallel_coordinates(study, params=None):
         value = min(max(t.value, vmin), vmax)
         return list(zip(range(len(names) + 1), ys + [(value - vmin) / span]))
 
-    rank = _ranks(groups["COMPLETE"], study.direction)
+    rank = ranks(groups["COMPLETE"], study.direction)
     for state in ("PRUNED", "COMPLETE"):
         ts = groups[state]
         if not ts:
@@ -455,10 +455,10 @@ def parallel_coordinates(study, params=None):
             lc.set_clim(1, max(len(rank), 2))
             bar = fig.colorbar(lc, ax=ax, label=f"rank by {metric} (1: best)", pad=0.01)
             bar.ax.invert_yaxis()
-            hover(lc, [_describe(t, metric) + f"; rank {rank[t.number]}" for t in ts])
+            hover(lc, [describe(t, metric) + f"; rank {rank[t.number]}" for t in ts])
         else:
             lc.set_color("#999999")
-            hover(lc, [_describe(t, metric) for t in ts])
+            hover(lc, [describe(t, metric) for t in ts])
         ax.add_collection(lc)
     label_style = {"textcoords": "offset points", "ha": "right", "va": "center", "fontsize": 9.5,
                    "zorder": 6, "bbox": {"boxstyle": "square,pad=0.1", "facecolor": "white",
@@ -578,7 +578,7 @@ def contour(study, params=None):
                 shade = None
         points = ax.scatter(x, y, c=v, cmap=cmap, vmin=lo, vmax=hi, s=24, edgecolors="black",
                             linewidths=0.5, gid="COMPLETE", zorder=3)
-        hover(points, [_describe(t, metric) for t in done])
+        hover(points, [describe(t, metric) for t in done])
         fig.colorbar(shade if shade is not None else points, ax=ax, pad=0.01, format="%.4g",
                      label=_value_label(study),
                      extend="min" if np.min([t.value for t in done]) < lo else "neither")

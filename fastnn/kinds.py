@@ -1,0 +1,201 @@
+"""The activations and optimizer rules fastnn computes, each declared once.
+
+One row per activation (``ACTIVATIONS``) and per optimizer rule (``RULES``).
+Everything else derives from the rows. For the activations:
+
+- the build (``setup.py``) reads this file and writes
+  ``fastnn/_kernels/_kinds.pxi``: the compiled dispatch from an
+  activation's number (its row's position) to its element functions
+  ``<name>_forward`` and ``<name>_backward`` in ``_activations.pxd``;
+- ``fastnn.layers`` makes one layer class per row (``ReLU``, ``GELU``...),
+  ``fastnn.layers.ACTIVATIONS`` maps names to them, and ``fastnn``
+  exports them;
+- ``fastnn.ops`` makes the public kernels ``<name>`` and
+  ``<name>_backward``; each has its NumPy twin of the same names in
+  ``fastnn._reference``;
+- ``MLP(activation=...)``, the command line's ``--activation``, the
+  scikit-learn estimators' ``activation`` (``sklearn``), the initialization
+  of the Dense layer before the activation (``init``), the ONNX export
+  (``onnx``) and the tests, parametrized over the rows.
+
+For the optimizer rules: the build writes ``fastnn/_kernels/_rules.pxi``
+(row k dispatched to ``<name>_prepare`` and ``<name>_apply`` in
+``_optim.pxd``); ``fastnn.optim`` makes the optimizer classes (``SGD``,
+``Adam``...) and ``OPTIMIZERS``, ``fastnn.ops`` the ``<name>_update``
+kernels (twins ``<name>_update`` in ``fastnn._reference``), the command
+line its ``--optimizer`` choices; the tests compare each rule with its
+twin and with its ``torch.optim`` class.
+
+This module imports nothing from fastnn (the build reads it before fastnn
+exists).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["Activation", "ACTIVATIONS", "activation", "Rule", "RULES", "rule"]
+
+
+class Activation(NamedTuple):
+    """One activation.
+
+    Attributes
+    ----------
+    name : str
+        Its name (``fastnn.ops.<name>``, ``MLP(activation=name)``).
+    layer : str
+        Its layer class in ``fastnn`` and ``fastnn.layers``.
+    forward, backward : str
+        Formulas, for the documentation (``dy``: the gradient of the loss
+        with respect to the output ``y``; ``x``: the input).
+    init : {"he", "xavier"}
+        The initialization of a Dense layer followed by this activation
+        (``Dense(init="auto")``): He's ``sqrt(2 / n_in)`` for ReLU-like
+        activations, Xavier's ``sqrt(1 / n_in)`` for the others.
+    alpha : float or None
+        Default of the activation's one setting (leaky ReLU's slope); None:
+        it has none.
+    onnx : tuple of (op_type, inputs, attributes)
+        Its ONNX nodes, in order: an input is ``"x"`` (the activation's
+        input), ``"$k"`` (node k's output) or a number (a constant); an
+        attribute ``"alpha"`` takes the activation's setting. The last
+        node's output is the activation's. An attribute ``"dtype"`` takes the
+        graph's element type (a ``Cast`` back from float32, for operators
+        onnxruntime computes in float32 only, such as ``Erf``).
+    sklearn : str or None
+        scikit-learn's name for it (``MLPClassifier(activation=...)``).
+    needs_input : bool, default False
+        Whether its backward reads the forward input ``x`` (else ``y`` is enough).
+    """
+
+    name: str
+    layer: str
+    forward: str
+    backward: str
+    init: str
+    alpha: float | None
+    onnx: tuple
+    sklearn: str | None
+    needs_input: bool = False
+
+
+ACTIVATIONS: tuple[Activation, ...] = (
+    Activation("relu", "ReLU", "max(x, 0)", "dy * (y > 0)", "he", None,
+               (("Relu", ("x",), {}),), "relu"),
+    Activation("leaky_relu", "LeakyReLU", "x if x >= 0 else alpha * x",
+               "dy if y > 0 else alpha * dy", "he", 0.01,
+               (("LeakyRelu", ("x",), {"alpha": "alpha"}),), None),
+    Activation("tanh", "Tanh", "tanh(x)", "dy * (1 - y**2)", "xavier", None,
+               (("Tanh", ("x",), {}),), "tanh"),
+    Activation("sigmoid", "Sigmoid", "1 / (1 + exp(-x))", "dy * y * (1 - y)", "xavier", None,
+               (("Sigmoid", ("x",), {}),), "logistic"),
+    # PyTorch's GELU() (the exact form); ONNX's Gelu arrives in opset 20, so its formula,
+    # Erf in float32 (onnxruntime has no float64 Erf)
+    Activation("gelu", "GELU", "x * Phi(x) = 0.5 * x * (1 + erf(x / sqrt(2)))",
+               "dy * (Phi(x) + x * phi(x))", "he", None,
+               (("Mul", ("x", 0.7071067811865476), {}), ("Cast", ("$0",), {"to": 1}),
+                ("Erf", ("$1",), {}), ("Cast", ("$2",), {"to": "dtype"}),
+                ("Add", ("$3", 1.0), {}), ("Mul", ("x", "$4"), {}), ("Mul", ("$5", 0.5), {})),
+               None, needs_input=True),
+    # PyTorch's SiLU() (swish)
+    Activation("silu", "SiLU", "x * sigmoid(x)", "dy * s * (1 + x * (1 - s)), s = sigmoid(x)",
+               "he", None, (("Sigmoid", ("x",), {}), ("Mul", ("x", "$0"), {})), None,
+               needs_input=True),
+)
+
+
+def activation(name: str) -> Activation:
+    """The row of the activation called ``name``, with a clear error for any other value."""
+    for row in ACTIVATIONS:
+        if row.name == name:
+            return row
+    raise ValueError(f"activation must be one of {sorted(a.name for a in ACTIVATIONS)}; "
+                     f"got {name!r}")
+
+
+# ---------------------------------------------------------------- optimizer rules
+
+class Rule(NamedTuple):
+    """One rule of the update kernel and its optimizer.
+
+    Attributes
+    ----------
+    name : str
+        The rule's name (``fastnn.ops.<name>_update``, the command line's
+        ``--optimizer``).
+    optimizer : str
+        Its optimizer class in ``fastnn`` and ``fastnn.optim``.
+    base : str
+        The class it extends: ``"Optimizer"`` or another rule's class.
+    formula : str
+        The update, for the documentation (``g``: the gradient, with weight
+        decay's L2 term added; ``t``: the step number).
+    slots : tuple of str
+        Its state arrays (moving averages), in the kernel's order.
+    hyper : tuple of (name, default, range)
+        Its hyperparameters in the kernel's order; range ``"unit"`` is
+        [0, 1), ``"positive"`` (0, inf), ``"nonneg"`` [0, inf).
+    lr, weight_decay : float
+        Defaults of the learning rate and the weight decay.
+    step : bool
+        Whether the update reads the step number (bias corrections).
+    torch : (str, dict) or None
+        The ``torch.optim`` class whose steps it takes, and the names of its
+        hyperparameters there (``{torch's name: ours, a tuple of ours, or a
+        constant}``): the tests compare the two step by step.
+    """
+
+    name: str
+    optimizer: str
+    base: str
+    formula: str
+    slots: tuple
+    hyper: tuple
+    lr: float
+    weight_decay: float
+    step: bool
+    torch: tuple | None
+
+
+_BETA1, _BETA2, _EPS = ("beta1", 0.9, "unit"), ("beta2", 0.999, "unit"), ("eps", 1e-8, "positive")
+_ADAM_IN_TORCH = {"betas": ("beta1", "beta2"), "eps": "eps"}
+
+RULES: tuple[Rule, ...] = (
+    Rule("sgd", "SGD", "Optimizer", "w -= lr * g", (), (), 0.01, 0.0, False, ("SGD", {})),
+    Rule("momentum", "Momentum", "Optimizer", "v = beta * v + (1 - beta) * g; w -= lr * v",
+         ("velocity",), (("beta", 0.9, "unit"),), 0.01, 0.0, False, None),
+    # torch.optim.SGD(momentum=, nesterov=True); scikit-learn's nesterovs_momentum rescaled
+    Rule("nesterov", "Nesterov", "Optimizer",
+         "v = momentum * v + g; w -= lr * (g + momentum * v)", ("velocity",),
+         (("momentum", 0.9, "unit"),), 0.01, 0.0, False,
+         ("SGD", {"momentum": "momentum", "nesterov": True})),
+    Rule("rmsprop", "RMSprop", "Optimizer",
+         "s = beta2 * s + (1 - beta2) * g**2; w -= lr * g / (sqrt(s) + eps)",
+         ("sq_avg",), (_BETA2, _EPS), 0.001, 0.0, False,
+         ("RMSprop", {"alpha": "beta2", "eps": "eps"})),
+    Rule("adam", "Adam", "Optimizer",
+         "m = beta1 * m + (1 - beta1) * g; v = beta2 * v + (1 - beta2) * g**2; "
+         "w -= lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)",
+         ("m", "v"), (_BETA1, _BETA2, _EPS), 1e-3, 0.0, True, ("Adam", _ADAM_IN_TORCH)),
+    Rule("adamw", "AdamW", "Adam",
+         "w -= lr * weight_decay * w, then Adam's step without L2 (decoupled weight decay)",
+         ("m", "v"), (_BETA1, _BETA2, _EPS), 1e-3, 0.01, True, ("AdamW", _ADAM_IN_TORCH)),
+    # torch.optim.NAdam (Dozat 2016, with its momentum schedule): mu_t = beta1 * (1 - 0.5 *
+    # 0.96**(t * momentum_decay)), prod_t = mu_1 ... mu_t
+    Rule("nadam", "NAdam", "Optimizer",
+         "m = beta1 * m + (1 - beta1) * g; v = beta2 * v + (1 - beta2) * g**2; "
+         "d = sqrt(v / (1 - beta2**t)) + eps; w -= lr * (1 - mu_t) / (1 - prod_t) * g / d "
+         "+ lr * mu_(t+1) / (1 - prod_t * mu_(t+1)) * m / d",
+         ("m", "v"), (_BETA1, _BETA2, _EPS, ("momentum_decay", 4e-3, "nonneg")), 2e-3, 0.0,
+         True, ("NAdam", {**_ADAM_IN_TORCH, "momentum_decay": "momentum_decay"})),
+)
+
+
+def rule(name: str) -> Rule:
+    """The row of the optimizer rule called ``name``."""
+    for row in RULES:
+        if row.name == name:
+            return row
+    raise ValueError(f"optimizer rule must be one of {sorted(r.name for r in RULES)}; "
+                     f"got {name!r}")
