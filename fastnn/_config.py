@@ -44,7 +44,9 @@ def config() -> dict:
         ``threading_layer``, ``num_threads``, ``architecture``,
         ``filepath``); ``python``.
     """
-    backend = _kernels._backends.select()
+    from fastnn._kernels import _backends
+
+    backend = _backends.select()
     return {
         "version": __version__,
         "openmp": _info.openmp_enabled(),
@@ -52,7 +54,7 @@ def config() -> dict:
         "n_threads": get_num_threads(),
         "openmp_wait": _kernels.wait_policy,
         "blas_backend": backend.name,
-        "blas_choice": _kernels._backends.reason,
+        "blas_choice": _backends.reason,
         "blas": _blas_info(backend),
         "python": sys.version.split()[0],
     }

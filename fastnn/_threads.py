@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -346,7 +347,8 @@ def _register_with_threadpoolctl() -> None:
         _saved = _UNSET
 
         def set_additional_attributes(self):
-            backend = _kernels._backends.current
+            loaded = sys.modules.get("fastnn._kernels._backends")     # not loaded here
+            backend = loaded.current if loaded is not None else None
             self.blas_backend = backend.name if backend is not None else None
             self.blas_filepath = backend.filepath if backend is not None else None
 

@@ -191,11 +191,42 @@ def test_a_broken_mkl_fails_when_asked_for_and_falls_back_under_auto(fresh_pytho
                         timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["forced"].startswith("FASTNN_BLAS=mkl: the mkl install is broken: ")
-    assert str(path) in out["forced"] and "--force-reinstall" in out["forced"]
+    said = "does not load" if kind == "not a library" else "lacks a function fastnn needs"
+    assert out["forced"].startswith(f"FASTNN_BLAS=mkl: MKL at {path} {said} (")
+    assert out["forced"].endswith("; reinstall it: pip install --force-reinstall mkl")
     name, why, warned = out["auto"]
-    assert (name, why) == ("openblas", "auto: OpenBLAS, MKL broken")
+    assert (name, why) == ("openblas", "auto: OpenBLAS, MKL does not work here")
     assert len(warned) == 1 and str(path) in warned[0] and "uses OpenBLAS" in warned[0]
+
+
+@needs_mkl
+def test_an_mkl_another_library_started_threaded_is_refused_and_auto_falls_back(fresh_python):
+    # another library loaded libmkl_rt first and fixed its threading layer (Intel's OpenMP,
+    # libiomp5): fastnn cannot make it sequential, so it does not use it
+    proc = _run(fresh_python, """
+        import ctypes, json, warnings
+        from fastnn._kernels import _backends
+        path = next(p for p in _backends.mkl_paths() if "/" in p)
+        first = ctypes.CDLL(path)
+        assert first.MKL_Set_Threading_Layer(0) == 0         # MKL_THREADING_INTEL
+        out = {}
+        try:
+            _backends.choose("mkl", intel=True)
+        except ImportError as exc:
+            out["forced"] = str(exc)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            backend, why = _backends.choose("auto", intel=True)
+        out["auto"] = [backend.name, why, [str(w.message) for w in caught]]
+        print(json.dumps(out))
+    """)
+    out = json.loads(proc.stdout)
+    assert out["forced"].startswith("FASTNN_BLAS=mkl: MKL at ")
+    assert "was started with its intel threading layer" in out["forced"]
+    assert "MKL_THREADING_LAYER=SEQUENTIAL" in out["forced"]
+    name, why, warned = out["auto"]
+    assert (name, why) == ("openblas", "auto: OpenBLAS, MKL does not work here")
+    assert len(warned) == 1 and "intel threading layer" in warned[0]
 
 
 def test_a_missing_openblas_says_what_to_install(fresh_python):

@@ -52,8 +52,6 @@ def _load_info():
 
 _info, wait_policy = _load_info()
 
-from fastnn._kernels import _backends  # noqa: E402  (after _info: _blas links OpenMP too)
-
 ISAS = ("avx512", "avx2", "baseline")
 _SUFFIX = {"avx512": "_avx512", "avx2": "_avx2", "baseline": ""}
 
@@ -78,6 +76,8 @@ def available_isas() -> list[str]:
 
 def _select() -> tuple[str, object, object]:
     """The variant to use: FASTNN_ISA's, or the best that loads; the BLAS bound first."""
+    from fastnn._kernels import _backends       # here, not at import: it loads ctypes
+
     _backends.select()
     forced = os.environ.get("FASTNN_ISA", "").strip().lower()
     if forced:

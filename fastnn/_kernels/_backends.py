@@ -32,7 +32,6 @@ import os
 import sys
 import threading
 import warnings
-from dataclasses import dataclass, field
 
 from fastnn._kernels import _blas
 
@@ -57,15 +56,21 @@ class BlasError(ImportError):
         self.broken = broken
 
 
-@dataclass(frozen=True)
 class Backend:
     """A loaded BLAS library and the addresses of the functions the kernels call."""
 
-    name: str                      # "openblas" or "mkl"
-    filepath: str
-    version: str
-    addresses: tuple = field(repr=False)        # sgemm, dgemm, sgemv, dgemv
-    library: ctypes.CDLL = field(repr=False, compare=False)
+    __slots__ = ("name", "filepath", "version", "addresses", "library")
+
+    def __init__(self, name: str, filepath: str, version: str, addresses: tuple,
+                 library: ctypes.CDLL):
+        self.name = name                  # "openblas" or "mkl"
+        self.filepath = filepath
+        self.version = version
+        self.addresses = addresses        # of sgemm, dgemm, sgemv, dgemv
+        self.library = library            # kept: the library stays loaded
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r}, {self.filepath!r}, {self.version!r})"
 
 
 _lock = threading.RLock()
@@ -125,30 +130,45 @@ def _addresses(library: ctypes.CDLL, prefix: str, suffix: str) -> tuple:
 
 
 def _load_openblas() -> Backend:
+    """Load scipy-openblas32's library: FileNotFoundError if it is not installed, OSError
+    (naming the file, saying what to do) if it does not load or work."""
     path = openblas_path()
     if path is None:
-        raise FileNotFoundError(f"scipy-openblas32 is not installed ({OPENBLAS_INSTALL})")
-    library = ctypes.CDLL(path)
-    config = ctypes.cast(library.scipy_openblas_get_config, ctypes.CFUNCTYPE(ctypes.c_char_p))
+        raise FileNotFoundError("scipy-openblas32 is not installed")
+    fix = "reinstall it: pip install --force-reinstall scipy-openblas32"
+    try:
+        library = ctypes.CDLL(path)
+        config = ctypes.cast(library.scipy_openblas_get_config,
+                             ctypes.CFUNCTYPE(ctypes.c_char_p))
+        addresses = _addresses(library, "scipy_", "_")
+    except AttributeError as exc:
+        raise OSError(f"OpenBLAS at {path} lacks a function fastnn needs ({exc}); {fix}") \
+            from None
+    except OSError as exc:
+        raise OSError(f"OpenBLAS at {path} does not load ({exc}); {fix}") from None
     words = config().decode(errors="replace").split()
     version = words[1] if len(words) > 1 and words[0] == "OpenBLAS" else " ".join(words)
-    return Backend("openblas", path, version, _addresses(library, "scipy_", "_"), library)
+    return Backend("openblas", path, version, addresses, library)
+
+
+MKL_LAYERS = {0: "intel", 1: "sequential", 2: "pgi", 3: "gnu", 4: "tbb"}
 
 
 def _load_mkl() -> Backend:
     """Load libmkl_rt with the sequential layer: FileNotFoundError if none is found, OSError
-    (naming the file) if one is found but does not load or work."""
+    (naming the file, saying what to do) if one is found but does not load or work."""
+    fix = "reinstall it: pip install --force-reinstall mkl"
     for path in mkl_paths():
         try:
             library = ctypes.CDLL(path)
         except OSError as exc:
             if os.path.isabs(path):      # a file that is there but does not load: broken
-                raise OSError(f"{path} does not load: {exc}") from None
+                raise OSError(f"MKL at {path} does not load ({exc}); {fix}") from None
             continue                     # a name the loader does not find
         break
     else:
-        raise FileNotFoundError("MKL is not installed: no libmkl_rt in the mkl package, "
-                                f"{os.path.join(sys.prefix, 'lib')} or the loader's path")
+        raise FileNotFoundError("MKL is not installed (no libmkl_rt in the mkl package, "
+                                f"{os.path.join(sys.prefix, 'lib')} or the loader's path)")
     filepath = _filepath(library, path)
     try:
         library.MKL_Set_Interface_Layer(MKL_INTERFACE_LP64)
@@ -157,11 +177,13 @@ def _load_mkl() -> Backend:
         text = ctypes.create_string_buffer(256)
         library.MKL_Get_Version_String(text, 256)
     except AttributeError as exc:
-        raise OSError(f"{filepath} lacks a function fastnn needs ({exc})") from None
+        raise OSError(f"MKL at {filepath} lacks a function fastnn needs ({exc}); {fix}") \
+            from None
     if layer != MKL_THREADING_SEQUENTIAL:
-        raise OSError(f"{filepath} runs another threading layer ({layer}), set before fastnn "
-                      "loaded it; fastnn needs the sequential one (MKL_THREADING_LAYER="
-                      "SEQUENTIAL)")
+        raise OSError(f"MKL at {filepath} was started with its {MKL_LAYERS.get(layer, layer)} "
+                      "threading layer before fastnn loaded it, and fastnn needs the "
+                      "sequential one: set MKL_THREADING_LAYER=SEQUENTIAL before Python "
+                      f"starts, or {ENV}=openblas")
     words = text.value.decode(errors="replace").split()
     version = words[words.index("Version") + 1] if "Version" in words[:-1] else text.value.decode()
     return Backend("mkl", filepath, version, addresses, library)
@@ -183,7 +205,7 @@ def _filepath(library: ctypes.CDLL, path: str) -> str:
 
 def load(name: str) -> Backend:
     """Load a backend by name ("openblas" or "mkl"), once per process; BlasError if it is
-    missing or broken, with what to install."""
+    missing or broken, saying what to do."""
     with _lock:
         if name in _loaded:
             return _loaded[name]
@@ -192,11 +214,11 @@ def load(name: str) -> Backend:
         try:
             backend = loader()
         except FileNotFoundError as exc:
-            raise BlasError(f"{ENV}={name}: {exc}; install it with {install}, or set {ENV} to "
-                            f"{'auto or openblas' if name == 'mkl' else 'auto'}") from None
+            other = f", or set {ENV} to auto or openblas" if name == "mkl" else \
+                " (fastnn depends on it)"
+            raise BlasError(f"{ENV}={name}: {exc}; install it with {install}{other}") from None
         except OSError as exc:
-            raise BlasError(f"{ENV}={name}: the {name} install is broken: {exc}; reinstall it "
-                            f"({install} --force-reinstall)", broken=True) from None
+            raise BlasError(f"{ENV}={name}: {exc}", broken=True) from None
         _loaded[name] = backend
         return backend
 
@@ -236,4 +258,4 @@ def choose(wanted: str, intel: bool) -> tuple[Backend, str]:
             return load("openblas"), "auto: OpenBLAS, MKL not installed"
         warnings.warn(f"fastnn: {exc}. {ENV}=auto uses OpenBLAS instead ({ENV}=openblas "
                       "silences this)", RuntimeWarning, stacklevel=3)
-        return load("openblas"), "auto: OpenBLAS, MKL broken"
+        return load("openblas"), "auto: OpenBLAS, MKL does not work here"
