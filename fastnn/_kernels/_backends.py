@@ -14,11 +14,13 @@ any kernel runs. Two backends:
 
 ``FASTNN_BLAS=auto|openblas|mkl`` chooses; ``auto`` (the default) takes MKL
 on an Intel CPU when it is installed and loads, OpenBLAS otherwise. The rule
-was measured in fastnn's block scheme (W1's training-step GEMMs): on an
-Intel Xeon (AVX-512) MKL ran 1.1 to 1.9x OpenBLAS's speed; on an AMD EPYC
-(Zen 3) it ran 0.88 to 1.0x. A rule rather than a timing at start-up: the
-backends round differently, and a choice made by a noisy timing could give
-two runs on one machine different bits.
+was measured in fastnn's block scheme (W1's training-step GEMMs,
+bench/gemm_limit.py): on an Intel Xeon (AVX-512) MKL ran 1.1 to 1.9x
+OpenBLAS's speed; on an AMD EPYC (Zen 3) MKL takes its generic code path
+(libmkl_def, not its AVX2 kernels) and ran 0.87 to 1.02x OpenBLAS's speed on
+one thread. A rule rather than a timing at start-up: the backends round
+differently, and a choice made by a noisy timing could give two runs on one
+machine different bits.
 
 Each backend gives the same bits at any thread count (the blocks depend on
 the shapes alone); the two give different bits from each other.
