@@ -65,8 +65,9 @@ def test_fastnn_blas_picks_the_backend_and_config_and_threadpoolctl_say_so(fresh
         cfg = fastnn.config()
         info = threadpool_info()
         mine = [lib for lib in info if lib["internal_api"] == "fastnn"]
+        path = os.path.realpath(cfg["blas"][0]["filepath"])
         blas = [lib for lib in info if lib["user_api"] == "blas"
-                and os.path.realpath(lib["filepath"]) == os.path.realpath(cfg["blas"][0]["filepath"])]
+                and os.path.realpath(lib["filepath"]) == path]
         print(json.dumps({"cfg": cfg, "mine": mine, "blas": blas,
                           "maps": open("/proc/self/maps").read()}))
     """, FASTNN_BLAS=backend)
@@ -110,6 +111,21 @@ def test_bound_addresses_are_the_backend_in_use():
     fastnn.ops.dense_forward(np.ones((2, 2)), np.ones((2, 2)))
     assert _blas.bound() == _backends.current.addresses
     assert all(_blas.bound())
+
+
+def test_a_kernel_called_before_the_blas_is_bound_stops_with_a_message(fresh_python, tmp_path):
+    # the kernel modules are loaded through fastnn._kernels, which binds first; one imported
+    # around it must not jump to a null pointer
+    proc = fresh_python(textwrap.dedent("""
+        import resource
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))     # the abort leaves no core file
+        import numpy as np
+        from fastnn._kernels import _ops
+        x = np.ones((4, 3), np.float32)
+        _ops.dense_forward(x, np.ones((3, 2), np.float32), None, np.empty((4, 2), np.float32), 1)
+    """), env=_env(), cwd=tmp_path, timeout=120)
+    assert proc.returncode != 0
+    assert "fastnn: a kernel called BLAS before fastnn._kernels bound it" in proc.stderr
 
 
 # ------------------------------------------------------------------ bad input
@@ -261,7 +277,8 @@ SAME_BITS = """
     bad = []
     for dtype in (np.float32, np.float64):
         for n, k, m in [(32, 784, 512), (512, 256, 10), (7, 33, 65), (1, 300, 200), (300, 64, 1)]:
-            x, W = rng.standard_normal((n, k)).astype(dtype), rng.standard_normal((k, m)).astype(dtype)
+            x = rng.standard_normal((n, k)).astype(dtype)
+            W = rng.standard_normal((k, m)).astype(dtype)
             ref = fastnn.ops.dense_forward(x, W, n_threads=1)
             want = x.astype(np.float64) @ W.astype(np.float64)
             tol = 1e-4 if dtype == np.float32 else 1e-12
