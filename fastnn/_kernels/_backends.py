@@ -13,7 +13,9 @@ any kernel runs. Two backends:
   MKL's default layer would start libiomp5's pool beside it.
 
 ``FASTNN_BLAS=auto|openblas|mkl`` chooses; ``auto`` (the default) takes MKL
-on an Intel CPU when it is installed and loads, OpenBLAS otherwise. The rule
+on an Intel CPU when it is installed and loads, and no other library in the
+process has loaded it already (MKL's threading layer is the process's: a
+NumPy built with MKL would turn single-threaded), OpenBLAS otherwise. The rule
 was measured in fastnn's block scheme (W1's training-step GEMMs,
 bench/gemm_limit.py): on an Intel Xeon (AVX-512) MKL ran 1.1 to 1.9x
 OpenBLAS's speed; on an AMD EPYC (Zen 3) MKL takes its generic code path
@@ -246,6 +248,15 @@ def select() -> Backend:
         return current
 
 
+def _mkl_loaded_by_another() -> bool:
+    """Whether a libmkl_rt is loaded in this process already (Linux; False elsewhere)."""
+    try:
+        with open("/proc/self/maps") as f:
+            return "libmkl_rt" in f.read()
+    except OSError:
+        return False
+
+
 def choose(wanted: str, intel: bool) -> tuple[Backend, str]:
     """The backend for FASTNN_BLAS=``wanted`` on a CPU (Intel's or not), loaded, and how it
     was chosen."""
@@ -253,6 +264,10 @@ def choose(wanted: str, intel: bool) -> tuple[Backend, str]:
         return load(wanted), f"{ENV}={wanted}"
     if not intel:
         return load("openblas"), "auto: OpenBLAS on a CPU not Intel's"
+    if "mkl" not in _loaded and _mkl_loaded_by_another():
+        # its threading layer is the process's: making it sequential would make that
+        # library's own MKL calls single-threaded too (NumPy built with MKL, in conda)
+        return load("openblas"), "auto: OpenBLAS, as another library here uses MKL"
     try:
         return load("mkl"), "auto: MKL on an Intel CPU"
     except BlasError as exc:
