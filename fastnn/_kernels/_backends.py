@@ -19,8 +19,8 @@ NumPy built with MKL would turn single-threaded), OpenBLAS otherwise. The rule
 was measured in fastnn's block scheme (W1's training-step GEMMs,
 bench/gemm_limit.py): on an Intel Xeon (AVX-512) MKL ran 1.1 to 1.9x
 OpenBLAS's speed; on an AMD EPYC (Zen 3) MKL takes its generic code path
-(libmkl_def, not its AVX2 kernels) and ran 0.87 to 1.02x OpenBLAS's speed on
-one thread. A rule rather than a timing at start-up: the backends round
+(libmkl_def, not its AVX2 kernels) and ran 0.92 to 0.95x OpenBLAS's speed
+at 1 and 2 threads, batch 32 to 512 (a shared machine, load 3.5). A rule rather than a timing at start-up: the backends round
 differently, and a choice made by a noisy timing could give two runs on one
 machine different bits.
 
