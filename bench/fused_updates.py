@@ -7,8 +7,8 @@ Usage::
 Two copies of the W1 model (784-512-256-10, BN + ReLU, Adam, float32), one
 updating each op's parameters right after its backward (fastnn's default),
 one with ``Network.fuse_updates = False`` (one update of the flat array
-after the pass; the same bits), and W1's GEMMs alone through the BLAS
-fastnn calls (gemm_limit.gemm_step), interleaved: samples/s of one epoch,
+after the pass; the same bits), and W1's GEMMs alone in fastnn's block
+scheme through the BLAS in use (gemm_limit.gemm_step), interleaved: samples/s of one epoch,
 best and median over the rounds.
 """
 
@@ -19,9 +19,8 @@ import statistics
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_limits
-
 import fastnn
+from fastnn._threads import blas_held
 from gemm_limit import gemm_step
 from w1_training import HIDDEN, data
 
@@ -48,13 +47,12 @@ def main() -> None:
             return time.perf_counter() - start
         return run
 
-    step = gemm_step(batch)
+    step = gemm_step(batch, n_threads=threads, inner=n_steps)
 
     def gemms() -> float:
-        with threadpool_limits(limits=threads, user_api="blas"):
+        with blas_held:
             start = time.perf_counter()
-            for _ in range(n_steps):
-                step()
+            step()
             return time.perf_counter() - start
 
     runs = {"fused": model_run(True), "after the pass": model_run(False), "GEMM limit": gemms}

@@ -50,8 +50,8 @@ def describe(torch=None) -> list[str]:
     lines = [
         f"CPU: {cpu_model()}, {cores()} cores available",
         f"fastnn {cfg['version']}: OpenMP {'on' if cfg['openmp'] else 'off'}, "
-        f"default {cfg['n_threads']} threads; BLAS (scipy's, used by fastnn) "
-        f"{blas_text(cfg['blas'])}",
+        f"default {cfg['n_threads']} threads; BLAS {cfg['blas_backend']} "
+        f"({cfg['blas_choice']}): {blas_text(cfg['blas'])}",
         f"Python {platform.python_version()}, NumPy {np.__version__}",
         f"Load average at the start (1, 5, 15 min): {load_average()}",
     ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 import threading
 import warnings
 from contextlib import contextmanager
@@ -353,7 +354,7 @@ class _BlasHeld:
                 if _controller is None:
                     from threadpoolctl import ThreadpoolController
 
-                    _kernels.ops            # load the kernels, and scipy's BLAS, first:
+                    _kernels.ops            # load the kernels, and their BLAS, first:
                     #                         the controller sees only the BLAS loaded now
                     _controller = ThreadpoolController().select(user_api="blas")
                 _limiter = _set_blas(lambda: _controller.limit(limits=1))
@@ -397,7 +398,9 @@ def _register_with_threadpoolctl() -> None:
         return
 
     class FastnnController(threadpoolctl.LibController):
-        """fastnn's kernels: an OpenMP pool with a thread count of its own."""
+        """fastnn's kernels: an OpenMP pool with a thread count of its own, and the BLAS
+        their GEMMs call (``blas_backend``, ``blas_filepath``: None until the kernels load;
+        that library has its own entry too)."""
 
         user_api = "openmp"
         internal_api = "fastnn"
@@ -405,6 +408,12 @@ def _register_with_threadpoolctl() -> None:
         check_symbols = ("fastnn_threadpool_api",)
 
         _saved = _UNSET
+
+        def set_additional_attributes(self):
+            loaded = sys.modules.get("fastnn._kernels._backends")     # not loaded here
+            backend = loaded.current if loaded is not None else None
+            self.blas_backend = backend.name if backend is not None else None
+            self.blas_filepath = backend.filepath if backend is not None else None
 
         def get_num_threads(self):
             return get_num_threads()

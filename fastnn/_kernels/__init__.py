@@ -6,13 +6,12 @@ several instruction sets: baseline x86-64 (SSE2), AVX2 with FMA, and
 AVX-512, as ``_ops``, ``_ops_avx2``, ``_ops_avx512`` and so on. On first
 use (``fastnn._kernels.ops``) the best one the CPU supports is loaded and
 exposed as ``ops`` and ``network``; ``isa`` names it. ``FASTNN_ISA=baseline|avx2|avx512`` forces
-one (an error if this CPU or build lacks it). The kernels trust their
-inputs: call them through fastnn.ops or a model.
+one (an error if this CPU or build lacks it). Before that, the BLAS their
+GEMMs call is chosen and bound (``_backends``: ``FASTNN_BLAS``). The kernels
+trust their inputs: call them through fastnn.ops or a model.
 """
 
 import importlib
-import importlib.machinery
-import importlib.util
 import os
 import sys
 
@@ -90,51 +89,10 @@ ISAS = ("avx512", "avx2", "baseline")
 _SUFFIX = {"avx512": "_avx512", "avx2": "_avx2", "baseline": ""}
 
 
-BLAS_MODULE = "scipy.linalg.cython_blas"
-_blas = None                  # that module, once loaded from its file
-
-
-def _blas_module():
-    """scipy's BLAS wrappers (scipy.linalg.cython_blas) loaded without the rest of scipy.linalg,
-    or None if scipy.linalg is loaded already (or the module's file is not found).
-
-    The kernels take their GEMM and GEMV from that module, and importing it the usual way
-    first runs ``scipy/linalg/__init__.py``, which imports all of scipy.linalg: most of a
-    fresh process's first prediction. The module itself needs only ``scipy``.
-    """
-    global _blas
-    if BLAS_MODULE in sys.modules or "scipy.linalg" in sys.modules:
-        return None
-    if _blas is not None:     # each variant's kernels import it: load and run it once
-        return _blas
-    spec = importlib.util.find_spec("scipy")
-    folders = list(spec.submodule_search_locations or []) if spec is not None else []
-    for folder in folders:
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            path = os.path.join(folder, "linalg", "cython_blas" + suffix)
-            if os.path.exists(path):
-                blas_spec = importlib.util.spec_from_file_location(BLAS_MODULE, path)
-                module = importlib.util.module_from_spec(blas_spec)
-                blas_spec.loader.exec_module(module)
-                _blas = module
-                return module
-    return None
-
-
 def _load(isa: str):
-    # The kernel modules import scipy.linalg.cython_blas when they load: it is found in
-    # sys.modules for that moment only, so that a later `import scipy.linalg` imports it
-    # the usual way (Cython hands back the module it made, now tied to its package).
     suffix = _SUFFIX[isa]
-    blas = _blas_module()
-    if blas is not None:
-        sys.modules[BLAS_MODULE] = blas
-    try:
-        return (importlib.import_module(f"fastnn._kernels._ops{suffix}"),
-                importlib.import_module(f"fastnn._kernels._network{suffix}"))
-    finally:
-        if blas is not None and sys.modules.get(BLAS_MODULE) is blas:
-            del sys.modules[BLAS_MODULE]
+    return (importlib.import_module(f"fastnn._kernels._ops{suffix}"),
+            importlib.import_module(f"fastnn._kernels._network{suffix}"))
 
 
 def available_isas() -> list[str]:
@@ -150,7 +108,10 @@ def available_isas() -> list[str]:
 
 
 def _select() -> tuple[str, object, object]:
-    """The variant to use: FASTNN_ISA's, or the best that loads."""
+    """The variant to use: FASTNN_ISA's, or the best that loads; the BLAS bound first."""
+    from fastnn._kernels import _backends       # here, not at import: it loads ctypes
+
+    _backends.select()
     forced = os.environ.get("FASTNN_ISA", "").strip().lower()
     if forced:
         if forced not in ISAS:
@@ -172,8 +133,8 @@ def _select() -> tuple[str, object, object]:
 
 
 def __getattr__(name: str):
-    # The kernels load on first use, not at `import fastnn`: they pull in
-    # scipy.linalg (for its BLAS), which takes most of a cold import.
+    # The kernels load on first use, not at `import fastnn`: with them the BLAS
+    # library (fastnn._kernels._backends), which takes most of a cold import.
     if name in ("isa", "ops", "network"):
         globals()["isa"], globals()["ops"], globals()["network"] = _select()
         return globals()[name]

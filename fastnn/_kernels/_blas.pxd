@@ -1,4 +1,11 @@
-# GEMM on row-major arrays through scipy's BLAS (Fortran, column-major).
+# GEMM on row-major arrays through the BLAS bound at run time (Fortran
+# interface, column-major).
+#
+# The BLAS functions are pointers, variables of the _blas module: the
+# build links no BLAS, and fastnn._kernels._backends finds OpenBLAS
+# (scipy-openblas32) or MKL at run time and binds their addresses before any
+# kernel runs (FASTNN_BLAS). Every kernel module, in every instruction-set
+# variant, calls through the same four pointers.
 #
 # A row-major (m, n) array is the column-major (n, m) array of its
 # transpose, so C = op(A) @ op(B) in row-major is C^T = op(B)^T @ op(A)^T in
@@ -18,7 +25,31 @@
 
 from cython cimport floating
 from cython.parallel cimport prange
-from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
+
+ctypedef void (*sgemm_t)(const char* transa, const char* transb,
+                         const int* m, const int* n, const int* k,
+                         const float* alpha, const float* a, const int* lda,
+                         const float* b, const int* ldb,
+                         const float* beta, float* c, const int* ldc) noexcept nogil
+ctypedef void (*dgemm_t)(const char* transa, const char* transb,
+                         const int* m, const int* n, const int* k,
+                         const double* alpha, const double* a, const int* lda,
+                         const double* b, const int* ldb,
+                         const double* beta, double* c, const int* ldc) noexcept nogil
+ctypedef void (*sgemv_t)(const char* trans, const int* m, const int* n,
+                         const float* alpha, const float* a, const int* lda,
+                         const float* x, const int* incx,
+                         const float* beta, float* y, const int* incy) noexcept nogil
+ctypedef void (*dgemv_t)(const char* trans, const int* m, const int* n,
+                         const double* alpha, const double* a, const int* lda,
+                         const double* x, const int* incx,
+                         const double* beta, double* y, const int* incy) noexcept nogil
+
+# the bound functions (_blas.pyx: until bound, each stops the process with a message)
+cdef sgemm_t sgemm
+cdef dgemm_t dgemm
+cdef sgemv_t sgemv
+cdef dgemv_t dgemv
 
 cdef enum:
     GEMM_PARALLEL_MIN = 262144   # multiply-adds; below this one thread

@@ -6,7 +6,7 @@ workers draw the same configurations in any order:
 - ``"random"``: ``np.random.default_rng(SeedSequence(seed, spawn_key=(i, 0)))``;
 - ``"sobol"`` / ``"halton"``: point ``i`` of a scrambled sequence of
   ``scipy.stats.qmc`` seeded by the study seed (more even coverage than
-  random points for a few dozen trials).
+  random points for a few dozen trials; scipy is the ``qmc`` extra).
 
 Coarse-to-fine: the raw point is stretched into the current box,
 ``lo + raw * (hi - lo)``. After a round, :func:`zoom` shrinks the box to the
@@ -14,6 +14,8 @@ bounding box of the best trials plus a margin (see its docstring).
 """
 
 from __future__ import annotations
+
+import importlib.util
 
 import numpy as np
 
@@ -49,6 +51,9 @@ class Sampler:
     def __init__(self, kind: str, seed: int, n_dims: int):
         if kind not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}; got {kind!r}")
+        if kind != "random" and importlib.util.find_spec("scipy") is None:
+            raise ImportError(f"sampler {kind!r} needs scipy (scipy.stats.qmc): "
+                              "pip install scipy")
         self.kind, self.seed, self.n_dims = kind, seed, n_dims
         self._points = np.empty((0, n_dims))
 
