@@ -411,9 +411,9 @@ class Storage:
             return cur.lastrowid if cur.rowcount == 1 else None
 
     def update_study(self, study_id: int, **fields) -> None:
-        """Change ``space`` (a dict) or ``data_fingerprint`` of a study."""
+        """Change ``space`` (a dict), ``data_fingerprint`` or ``sampler`` of a study."""
         for key, value in fields.items():
-            if key not in ("space", "data_fingerprint"):
+            if key not in ("space", "data_fingerprint", "sampler"):
                 raise ValueError(f"cannot change a study's {key}")
             value = json.dumps(value) if key == "space" else value
             with self._transaction() as db:
