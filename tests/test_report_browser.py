@@ -97,9 +97,9 @@ def test_study_report_renders_every_figure_with_no_errors(tmp_path):
     assert "OneMinusLogUniform(0.8, 0.999)" in page and "log of 1 - x" in page
     retests = page[page.index("<h2>Retests"):page.index("<h2>Failed")]
     assert "rank before" in retests and retests.count("<tr>") == 1 + 2   # header, 2 trials
-    record = _check_rendered(page, tmp_path, n_figures=5)
+    record = _check_rendered(page, tmp_path, n_figures=6)
     assert [key for key, _, _ in record["sizes"]] == ["fig-history", "fig-slices", "fig-parallel",
-                                                      "fig-zoom", "fig-curves"]
+                                                      "fig-importances", "fig-zoom", "fig-curves"]
     study.close()
 
 

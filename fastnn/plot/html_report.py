@@ -175,6 +175,12 @@ def _study_figures(study, plot) -> str:
                      "trials hollow squares, failed ones red crosses at the bottom."),
              _figure(plot.parallel_coordinates(study), "parallel",
                      "One line per trial through every parameter's axis, coloured by value.")]
+    if sum(str(t.state) == "COMPLETE" for t in study.trials) >= 3:
+        from fastnn.plot.importances import importances
+
+        parts.append(_figure(importances(study), "importances",
+                             "Which parameters mattered (PED-ANOVA from this study's trials) "
+                             "beside the course's order."))
     if study.rounds():
         parts.append(_figure(plot.zoom(study), "zoom",
                              "The range each coarse-to-fine round sampled (shaded), trials "

@@ -245,6 +245,23 @@ class Study:
                 for rank, t in enumerate(self.ranked()[:k], 1)]
         return format_table(["rank", "trial", "value"] + self.space.names, rows, title)
 
+    def importances(self, quantile: float = 0.1) -> dict[str, float]:
+        """How much each parameter mattered, by PED-ANOVA, from the COMPLETE trials.
+
+        For each parameter, the Pearson divergence between how its unit
+        coordinate is spread among the top ``quantile`` of trials and among
+        all of them, divided by the sum over parameters (see
+        :mod:`fastnn.search.importance`).
+
+        Returns
+        -------
+        dict name -> float
+            Summing to 1, most important first.
+        """
+        from fastnn.search.importance import ped_anova
+
+        return ped_anova(self, quantile)
+
     def to_dataframe(self):
         """Every trial as a pandas DataFrame (``params_*`` and ``user_attrs_*`` columns)."""
         try:
