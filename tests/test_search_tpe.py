@@ -235,3 +235,22 @@ def test_a_0_1_study_goes_on_with_the_model_and_its_trials_feed_it(tmp_path):
     flipped = [FrozenTrial(t.number, t.state, t.params, None if t.value is None else -t.value,
                            t.intermediate) for t in old]
     assert not np.array_equal(sampler.point(12, trials), sampler.point(12, flipped))
+
+
+def test_pruned_trials_steer_the_model_by_the_rung_they_reached():
+    # ASHA-like evidence: trials near x = 0.8 went on to step 9, the others were stopped at
+    # step 1 (with higher values there, as early curves often are): the model follows the
+    # rung reached, so it proposes near 0.8
+    sp = Space({"x": Uniform(0, 1), "y": Uniform(0, 1)})
+    rng = np.random.default_rng(0)
+    trials = []
+    for n, (x, y) in enumerate(rng.random((30, 2))):
+        far = abs(x - 0.8) > 0.1
+        steps = ((1, 0.6),) if far else ((1, 0.3), (3, 0.4), (9, 0.5))
+        trials.append(FrozenTrial(n, TrialState.PRUNED, sp.from_unit_point([x, y]),
+                                  steps[-1][1], steps))
+    sampler = TPESampler(sp, 0, batch_size=8, n_startup=30)
+    xs = [sp.from_unit_point(sampler.point(n, trials))["x"] for n in range(30, 38)]
+    # uniform draws would give a median distance of 0.3; the stopped trials' higher
+    # values at step 1 would pull the proposals away from 0.8
+    assert np.median(np.abs(np.array(xs) - 0.8)) < 0.2
