@@ -181,7 +181,13 @@ def _study_figures(study, plot) -> str:
         parts.append(_figure(importances(study), "importances",
                              "Which parameters mattered (PED-ANOVA from this study's trials) "
                              "beside the course's order."))
-    if study.rounds():
+    if study.sampler == "tpe" and study.trials:
+        from fastnn.plot.batches import batches
+
+        parts.append(_figure(batches(study), "batches",
+                             "Where the model sent each batch: every parameter by trial, "
+                             "coloured by value, batch boundaries dashed."))
+    if study.rounds() and study.sampler != "tpe":
         parts.append(_figure(plot.zoom(study), "zoom",
                              "The range each coarse-to-fine round sampled (shaded), trials "
                              "coloured by value, round 1 on top."))
