@@ -314,8 +314,9 @@ def tables(out, datasets, seeds, budgets, epochs, command: str,
             runs, n = out[(ds, m, "epochs")], out[(ds, m, "n_trials")]
             t.add(LABELS[m], f"{np.mean(n):.0f} (= {budgets[0] * epochs} epochs)",
                   fmt([r[0] for r in runs]), fmt([r[1] for r in runs]), "")
-        t.notes.append(f"Command: `{command}`. The {budgets[0]}-trial rows are the first "
-                       f"{budgets[0]} trials of the {max(budgets)}-trial runs.")
+        t.notes.append(f"Command: `{command}`." + "".join(
+            f" The {b}-trial rows are the first {b} trials of the {max(budgets)}-trial runs."
+            for b in budgets[:-1]))
         result.append(t)
         b = budgets[0]
         gap = [a[0] - r[0] for a, r in zip(out[(ds, "fastnn", b)], out[(ds, "optuna-tpe", b)])]
