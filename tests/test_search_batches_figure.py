@@ -31,6 +31,7 @@ def test_batches_figure_marks_each_batch_and_draws_every_trial():
     assert lr_ax.get_yscale() == "log"
     page = plot.report(study)
     assert 'id="fig-batches"' in page and 'id="fig-zoom"' not in page
+    assert "No box: the model sampler draws from the whole space" in page
 
 
 def test_batches_figure_needs_the_model_sampler():

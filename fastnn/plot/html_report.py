@@ -199,6 +199,10 @@ def _study_figures(study, plot) -> str:
 
 def _zoom_section(study) -> str:
     rounds = study.rounds()
+    if study.sampler == "tpe":
+        return ("<h2>Zoom history</h2><p>No box: the model sampler draws from the whole space "
+                "and concentrates where the good trials are (see where it sent each "
+                "batch).</p>")
     if not rounds:
         return "<h2>Zoom history</h2><p>No rounds stored.</p>"
     from fastnn.search import Choice
