@@ -2,14 +2,16 @@
 
 Usage::
 
-    python bench/compare.py                          # everything (several minutes)
+    python bench/compare.py                          # all but W8 (several minutes)
     python bench/compare.py --workloads W1,W3 --threads 1,2 --out bench/RESULTS.md
     python bench/compare.py --quick --workloads W3   # smoke run
 
 Workloads: W1 training throughput (784-512-256-10), GEMM its GEMM limit,
 W2 digits training and accuracy, W3 kernels, W4 prediction, W5 search,
 W6 a shared machine (busy neighbours, NumPy BLAS before), W7 the scikit-learn drop-in
-against scikit-learn, IMPORT import time. See bench/README.md.
+against scikit-learn, IMPORT import time, W8 search quality against Optuna (hours: it
+runs only when named, ``--workloads W8``; see bench/search_quality.py, whose runs it
+caches). See bench/README.md.
 
 A workload that fails does not stop the run: its error goes into the report
 (a table of failed workloads under the headline), the others run, and the
@@ -30,16 +32,17 @@ from context import Context, load_torch  # noqa: E402
 from machine import describe, load_average  # noqa: E402
 from report import Table, Target, targets_table  # noqa: E402
 
-WORKLOADS = ("W1", "GEMM", "W2", "W3", "W4", "W5", "W6", "W7", "IMPORT")
+WORKLOADS = ("W1", "GEMM", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "IMPORT")
+DEFAULT = tuple(w for w in WORKLOADS if w != "W8")     # W8 takes hours: only when named
 MODULES = {"W1": "w1_training", "GEMM": "gemm_limit", "W2": "w2_digits", "W3": "w3_kernels",
            "W4": "w4_predict", "W5": "w5_search", "W6": "w6_shared", "W7": "w7_sklearn",
-           "IMPORT": "import_time"}
+           "W8": "search_quality", "IMPORT": "import_time"}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--workloads", default=",".join(WORKLOADS),
-                   help=f"comma-separated, from {','.join(WORKLOADS)} (default: all)")
+    p.add_argument("--workloads", default=",".join(DEFAULT),
+                   help=f"comma-separated, from {','.join(WORKLOADS)} (default: all but W8)")
     p.add_argument("--threads", default="1,2",
                    help="fastnn thread counts (default 1,2); the largest makes the headline")
     p.add_argument("--quick", action="store_true", help="short smoke run (numbers are rough)")

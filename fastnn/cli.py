@@ -244,9 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", choices=("none", "asha", "median"), default="none",
                    help="early stopping of poor trials: asha (asynchronous successive halving), "
                         "median (below the median curve) or none")
-    p.add_argument("--sampler", choices=("random", "sobol", "halton"), default=None,
-                   help="how trial points are drawn: random, or scrambled sobol or halton points "
-                        "(default: random; continuing a study, its stored sampler)")
+    p.add_argument("--sampler", choices=("tpe", "random", "sobol", "halton"), default=None,
+                   help="how trial points are drawn: tpe (random start-up, then a model of good "
+                        "vs bad trials proposes batches), random, or scrambled sobol or halton "
+                        "points (default: tpe, random with --rounds > 1; continuing a study, "
+                        "its stored sampler)")
     p.add_argument("--executor", choices=("thread", "process"), default="thread",
                    help="where trials run: threads (the kernels release the GIL) or processes")
     p.add_argument("--epochs", type=_positive_int, default=20, help="epochs per trial")
@@ -504,6 +506,8 @@ def _continue_settings(args) -> None:
                                  "it, or start another study with --name")
     if args.seed is None:
         args.seed = stored["seed"] if stored is not None else 0
+    if stored is None and args.sampler is None and args.rounds > 1:
+        args.sampler = "random"         # coarse-to-fine rounds zoom a box sampler's points
 
 
 def _next_steps(args) -> list[str]:

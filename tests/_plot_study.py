@@ -29,7 +29,7 @@ def objective(params, trial):
 
 
 def make_study(storage=None, n_trials=24, rounds=3, progress=False):
-    study = Study(storage, space=SPACE, seed=7)
+    study = Study(storage, space=SPACE, seed=7, sampler="random")
     study.optimize(objective, n_trials, n_jobs=2, rounds=rounds, scheduler=PruneSome(),
                    progress=progress)
     return study

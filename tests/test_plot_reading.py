@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fastnn import plot
-from fastnn.plot.search import importances, robust_range
+from fastnn.plot.search import robust_range
 from fastnn.search import Choice, IntUniform, LogUniform, OneMinusLogUniform, Study
 
 SPACE = {"lr": LogUniform(1e-4, 1e-1), "beta1": OneMinusLogUniform(0.8, 0.999),
@@ -33,7 +33,7 @@ def objective(params, trial):
 
 @pytest.fixture(scope="module")
 def study():
-    s = Study(None, space=SPACE, seed=3, direction="maximize")
+    s = Study(None, space=SPACE, seed=3, direction="maximize", sampler="random")
     s.optimize(objective, 30, n_jobs=1, rounds=3, scheduler=_PruneOnes())
     yield s
     s.close()
@@ -133,7 +133,7 @@ def test_learning_curves_by_epoch_each_trial_its_colour_the_best_marked(study):
 
 
 def test_importances_find_the_parameters_the_value_depends_on(study):
-    shares = importances(study)
+    shares = study.importances()
     assert list(shares)[:2] in (["lr", "beta1"], ["beta1", "lr"]) or list(shares)[0] == "lr"
     assert all(0.0 <= v <= 1.0 for v in shares.values())
     fig = plot.contour(study)

@@ -110,10 +110,10 @@ def test_study_report_renders_every_figure_with_no_errors(tmp_path):
     assert "OneMinusLogUniform(0.8, 0.999)" in page and "log of 1 - x" in page
     retests = page[page.index("<h2>Retests"):page.index("<h2>Failed")]
     assert "rank before" in retests and retests.count("<tr>") == 1 + 2   # header, 2 trials
-    record = _check_rendered(page, tmp_path, n_figures=7)
+    record = _check_rendered(page, tmp_path, n_figures=8)
     assert [key for key, *_ in record["sizes"]] == ["fig-history", "fig-slices", "fig-parallel",
-                                                    "fig-contour", "fig-edf", "fig-zoom",
-                                                    "fig-curves"]
+                                                    "fig-importances", "fig-contour", "fig-edf",
+                                                    "fig-zoom", "fig-curves"]
     hovers = {key: titles for key, *_, titles in record["sizes"]}
     for key in ("fig-history", "fig-slices", "fig-parallel", "fig-contour", "fig-zoom",
                 "fig-curves"):                    # each trial's point or line: its title

@@ -71,9 +71,9 @@ def test_zoom_bounds_the_best_points_plus_margin():
 
 
 def test_coarse_to_fine_closes_in_on_the_optimum():
-    fine = Study(None, space=space(), seed=11)
+    fine = Study(None, space=space(), seed=11, sampler="random")
     fine.optimize(bowl, n_trials=60, rounds=3, top_k=5)
-    flat = Study(None, space=space(), seed=11)
+    flat = Study(None, space=space(), seed=11, sampler="random")
     flat.optimize(bowl, n_trials=60)
     boxes = fine.zoom_history
     assert len(boxes) == 3 and len(flat.zoom_history) == 1
@@ -93,9 +93,9 @@ def test_coarse_to_fine_closes_in_on_the_optimum():
 
 
 def test_coarse_to_fine_is_deterministic_with_two_workers():
-    a = Study(None, space=space(), seed=4)
+    a = Study(None, space=space(), seed=4, sampler="random")
     a.optimize(bowl, n_trials=30, rounds=3, top_k=4)
-    b = Study(None, space=space(), seed=4)
+    b = Study(None, space=space(), seed=4, sampler="random")
     b.optimize(bowl, n_trials=30, rounds=3, top_k=4, n_jobs=2)
     assert [t.params for t in a.trials] == [t.params for t in b.trials]
     assert a.zoom_history == b.zoom_history
@@ -108,6 +108,6 @@ def test_qmc_samplers_in_a_study(kind):
     b = Study(None, space=space(), seed=2, sampler=kind)
     b.optimize(bowl, n_trials=20, rounds=2, top_k=3, n_jobs=2)
     assert [t.params for t in a.trials] == [t.params for t in b.trials]
-    r = Study(None, space=space(), seed=2)
+    r = Study(None, space=space(), seed=2, sampler="random")
     r.optimize(bowl, n_trials=20, rounds=2, top_k=3)
     assert [t.params for t in a.trials] != [t.params for t in r.trials]

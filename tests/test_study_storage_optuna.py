@@ -37,7 +37,7 @@ def objective(params, trial):
 
 
 def fastnn_study(path):
-    study = Study(path, space=space(), seed=4, name="s", data_fingerprint="fp")
+    study = Study(path, space=space(), seed=4, name="s", data_fingerprint="fp", sampler="random")
     study.optimize(objective, n_trials=6, rounds=2)
     study.enqueue({"lr": 0.01, "beta1": 0.9, "units": 32, "n_layers": 1, "act": "relu",
                    "dropout": 0.1})

@@ -227,8 +227,10 @@ def _seconds(t):
 
 def _study_figures(study) -> str:
     from fastnn.plot.curves import learning_curves
-    from fastnn.plot.search import (contour, edf, history, importances, parallel_coordinates,
-                                    slices, value_name, zoom)
+    from fastnn.plot.batches import batches
+    from fastnn.plot.importances import importances
+    from fastnn.plot.search import (contour, edf, history, parallel_coordinates, slices,
+                                    value_name, zoom)
 
     metric = value_name(study.trials)
     parts = [_figure(history(study), "history",
@@ -240,8 +242,12 @@ def _study_figures(study) -> str:
              _figure(parallel_coordinates(study), "parallel",
                      "One line per trial through every parameter's axis, coloured by rank.")]
     complete = [t for t in study.trials if str(t.state) == "COMPLETE"]
+    if len(complete) >= 3:
+        parts.append(_figure(importances(study), "importances",
+                             "Which parameters mattered (PED-ANOVA from this study's trials) "
+                             "beside the course's order."))
     if len(study.space.names) >= 2 and len(complete) >= 3:
-        first, second = list(importances(study))[:2]
+        first, second = list(study.importances())[:2]
         parts.append(_figure(contour(study, [first, second]), "contour",
                              f"The {metric} over the two parameters that account for most of "
                              f"its spread ({first} and {second}), interpolated between the "
@@ -250,7 +256,11 @@ def _study_figures(study) -> str:
         parts.append(_figure(edf(study), "edf",
                              f"The fraction of trials whose {metric} reached each level, of all "
                              "trials and of each round."))
-    if study.rounds():
+    if study.sampler == "tpe" and study.trials:
+        parts.append(_figure(batches(study), "batches",
+                             f"Where the model sent each batch: every parameter by trial, "
+                             f"coloured by {metric}, batch boundaries dashed."))
+    if study.rounds() and study.sampler != "tpe":
         parts.append(_figure(zoom(study), "zoom",
                              "The range each coarse-to-fine round sampled (shaded), trials "
                              "coloured by rank, round 1 on top."))
@@ -264,6 +274,10 @@ def _study_figures(study) -> str:
 
 def _zoom_section(study) -> str:
     rounds = study.rounds()
+    if study.sampler == "tpe":
+        return ("<h2>Zoom history</h2><p>No box: the model sampler draws from the whole space "
+                "and concentrates where the good trials are (see where it sent each "
+                "batch).</p>")
     if not rounds:
         return "<h2>Zoom history</h2><p>No rounds stored.</p>"
     from fastnn.search import Choice

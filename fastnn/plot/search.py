@@ -24,7 +24,7 @@ from fastnn.plot._mpl import COLORS, RANK_CMAP, STATE_MARKERS, blank, figure, ho
 from fastnn.plot.scales import position, scale_name, set_scale, ticks
 
 __all__ = ["history", "slices", "zoom", "parallel_coordinates", "contour", "edf", "check_study",
-           "value_name", "robust_range", "importances"]
+           "value_name", "robust_range"]
 
 
 def check_study(study):
@@ -219,7 +219,7 @@ def _grid(n: int, ncols: int = 3, width: float = 3.6, height: float = 3.0):
     return fig, axes
 
 
-def _check_names(study, params) -> list[str]:
+def check_names(study, params) -> list[str]:
     names = study.space.names
     if params is None:
         return names
@@ -267,7 +267,7 @@ def slices(study, params=None):
         which a parameter was inactive are left out of its axes.
     """
     study = check_study(study)
-    names = _check_names(study, params)
+    names = check_names(study, params)
     groups = _by_state(study.trials)
     metric = value_name(study.trials)
     fig, axes = _grid(len(names))
@@ -323,7 +323,7 @@ def zoom(study, params=None):
     from matplotlib.patches import Patch
 
     study = check_study(study)
-    names = _check_names(study, params)
+    names = check_names(study, params)
     trials, rounds = study.trials, study.rounds()
     groups = _by_state(trials)
     metric = value_name(trials)
@@ -424,7 +424,7 @@ def parallel_coordinates(study, params=None):
     from matplotlib.collections import LineCollection
 
     study = check_study(study)
-    names = _check_names(study, params)
+    names = check_names(study, params)
     groups = _by_state(study.trials)
     metric = value_name(study.trials)
     # at most about 1,000 px wide for 8 parameters, so that a page shows it unscaled
@@ -485,43 +485,6 @@ def parallel_coordinates(study, params=None):
     return fig
 
 
-def importances(study) -> dict:
-    """How much of the spread of the values each parameter accounts for, most first.
-
-    A parameter's share is the fraction of the variance of the COMPLETE
-    trials' values (clipped to :func:`robust_range`) explained by its level:
-    its option, or the quarter of its sampled range (on its own scale) it
-    fell in. Parameters with fewer than 4 trials that used them count 0.
-
-    Returns
-    -------
-    dict
-        parameter name -> share in [0, 1], largest first.
-    """
-    study = check_study(study)
-    done = [t for t in study.trials if str(t.state) == "COMPLETE" and t.value is not None
-            and math.isfinite(t.value)]
-    lo, hi = robust_range([t.value for t in done])
-    shares = {}
-    for name in study.space.names:
-        dist = study.space[name]
-        pts = [(float(dist.to_unit(t.params[name])), min(max(t.value, lo), hi)) for t in done
-               if name in t.params and dist.contains(t.params[name])]
-        if len(pts) < 4:
-            shares[name] = 0.0
-            continue
-        u, v = np.array(pts).T
-        if scale_name(dist) == "options":
-            level = np.unique(u, return_inverse=True)[1]
-        else:
-            level = np.minimum((u * 4).astype(int), 3)
-        total = float(((v - v.mean()) ** 2).sum())
-        between = sum(float((level == k).sum()) * (v[level == k].mean() - v.mean()) ** 2
-                      for k in np.unique(level))
-        shares[name] = between / total if total > 0 else 0.0
-    return dict(sorted(shares.items(), key=lambda item: -item[1]))
-
-
 def _unit_axis(ax, dist, name: str, axis: str) -> None:
     """An axis over [0, 1] in ``dist``'s unit coordinates, ticked in its values."""
     pairs = _tick_units(dist)
@@ -538,8 +501,8 @@ def contour(study, params=None):
     ----------
     study : fastnn.search.Study
     params : pair of str, optional
-        The two parameters; default the two that account for most of the
-        spread of the values (:func:`importances`).
+        The two parameters; default the two most important ones
+        (``study.importances()``, PED-ANOVA).
 
     Returns
     -------
@@ -552,8 +515,11 @@ def contour(study, params=None):
     """
     study = check_study(study)
     if params is None:
-        params = list(importances(study))[:2]
-    names = _check_names(study, params)
+        complete = sum(str(t.state) == "COMPLETE" for t in study.trials)
+        # importances need 3 complete trials; before that, the space's first two (the
+        # default MLP space lists them in the course's order)
+        params = list(study.importances())[:2] if complete >= 3 else study.space.names[:2]
+    names = check_names(study, params)
     if len(names) != 2:
         raise ValueError(f"params must name two parameters; got {list(params)}")
     a, b = (study.space[n] for n in names)

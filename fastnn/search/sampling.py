@@ -27,13 +27,13 @@ SAMPLERS = ("random", "sobol", "halton")
 _BELOW_ONE = np.nextafter(1.0, 0.0)
 
 
-def _sequence(seed: int, number: int, stream: int) -> np.random.SeedSequence:
+def seed_sequence(seed: int, number: int, stream: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(number, stream))
 
 
 def trial_seed(seed: int, number: int) -> int:
     """Trial ``number``'s own seed (an int in [0, 2**32)), for the model's initialization."""
-    return int(_sequence(seed, number, 1).generate_state(1)[0])
+    return int(seed_sequence(seed, number, 1).generate_state(1)[0])
 
 
 class Sampler:
@@ -60,7 +60,7 @@ class Sampler:
     def raw(self, number: int) -> np.ndarray:
         """Point ``number`` in [0, 1)^n_dims: array of shape (n_dims,)."""
         if self.kind == "random":
-            return np.random.default_rng(_sequence(self.seed, number, 0)).random(self.n_dims)
+            return np.random.default_rng(seed_sequence(self.seed, number, 0)).random(self.n_dims)
         if number >= len(self._points):
             self._points = self._qmc(number + 1)
         return self._points[number]

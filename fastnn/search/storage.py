@@ -442,9 +442,9 @@ class Storage:
             return cur.lastrowid if cur.rowcount == 1 else None
 
     def update_study(self, study_id: int, **fields) -> None:
-        """Change ``space`` (a dict) or ``data_fingerprint`` of a study."""
+        """Change ``space`` (a dict), ``data_fingerprint`` or ``sampler`` of a study."""
         for key in fields:
-            if key not in ("space", "data_fingerprint"):
+            if key not in ("space", "data_fingerprint", "sampler"):
                 raise ValueError(f"cannot change a study's {key}")
         with self._transaction() as db:           # all fields or none
             for key, value in fields.items():

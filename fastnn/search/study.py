@@ -26,6 +26,7 @@ import numpy as np
 from fastnn._threads import resolve_n_threads
 from fastnn._version import __version__
 from fastnn.search._checks import count, seconds
+from fastnn.search.distributions import Choice
 from fastnn.search.executors import (LivePruner, check_executor, check_n_jobs, open_executor,
                                      run_jobs, threads_per_trial)
 from fastnn.search.retest import check_retest, run_retest
@@ -34,12 +35,21 @@ from fastnn.search.schedulers import DIRECTIONS, Scheduler
 from fastnn.search.space import Space
 from fastnn.search.storage import Storage, StudyFileError, stored_study_names
 from fastnn.search.tables import format_table, format_value
+from fastnn.search.tpe import TPESampler
 from fastnn.search.trial import (FrozenTrial, Outcome, Trial, TrialState, future_outcome,
                                  run_trial, timed_out)
 
 __all__ = ["Study"]
 
 log = logging.getLogger("fastnn.search")
+
+
+SAMPLER_NAMES = ("tpe",) + SAMPLERS
+BATCH_SIZE, N_STARTUP = 8, 10
+
+
+class _Wait(Exception):
+    """A model proposal needs results that are still running (another driver's trials)."""
 
 
 def _round_sizes(n_trials: int, rounds: int) -> list[int]:
@@ -64,8 +74,19 @@ class Study:
         random seed, stored. Re-opening with another seed raises.
     name : str, default "default"
         Studies in one file are told apart by name.
-    sampler : {"random", "sobol", "halton"}, optional
-        A new study's default is "random". Re-opening with another raises.
+    sampler : {"tpe", "random", "sobol", "halton"}, optional
+        A new study's default is "tpe": random start-up trials, then a
+        Parzen estimator of good vs bad trials proposes the rest in batches
+        (see :mod:`fastnn.search.tpe`). "random", "sobol" and "halton"
+        draw points of the unit cube (stretched into the coarse-to-fine box
+        with ``rounds``). Re-opening with another sampler raises, except
+        that a study sampled at random (fastnn 0.1's default) may go on
+        with "tpe": its trials are the model's start-up.
+    batch_size : int, optional
+        Trials the "tpe" sampler proposes from one model (default 8); the
+        study waits for a batch to end before the next. It does not depend
+        on ``n_jobs``, so any number of workers tries the same trials.
+        Re-opening with another raises.
     data_fingerprint : str, optional
         E.g. :func:`fastnn.search.fingerprint` of the training data; stored
         with the study and each trial. Re-opening with another is a mismatch
@@ -92,7 +113,8 @@ class Study:
     def __init__(self, storage: str | os.PathLike | None = None,
                  space: Space | Mapping | None = None, direction: str | None = None,
                  seed: int | None = None, name: str = "default", sampler: str | None = None,
-                 data_fingerprint: str | None = None, on_mismatch: str = "raise"):
+                 data_fingerprint: str | None = None, on_mismatch: str = "raise",
+                 batch_size: int | None = None):
         if on_mismatch not in ON_MISMATCH:
             raise ValueError(f"on_mismatch must be one of {ON_MISMATCH}; got {on_mismatch!r}")
         if not isinstance(name, str) or not name:
@@ -101,12 +123,14 @@ class Study:
             raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}")
         if seed is not None:
             seed = count(seed, "seed", 0)
-        if sampler is not None and sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}")
+        if sampler is not None and sampler not in SAMPLER_NAMES:
+            raise ValueError(f"sampler must be one of {SAMPLER_NAMES}; got {sampler!r}")
+        if batch_size is not None:
+            batch_size = count(batch_size, "batch_size")
         if data_fingerprint is not None and not isinstance(data_fingerprint, str):
             raise TypeError(f"data_fingerprint must be a string or None; got {data_fingerprint!r}")
         space = None if space is None else Space(space)
-        self.name = name
+        self.name, self._wants_tpe = name, sampler == "tpe"
         if space is None and storage is not None:
             _check_exists(storage, name)     # read-only: a file to read is never written
         self._storage = Storage(storage)
@@ -119,13 +143,13 @@ class Study:
                 stored = None if self._id is not None else self._storage.load_study(name)
             if stored is not None:      # an existing study (or one another driver just created)
                 self._reopen(stored, space, settings, data_fingerprint, on_mismatch)
+            self._sampler = self._open_sampler(batch_size, stored is None)
         except BaseException:
             self._storage.close()
             raise
         self._live_key = (self._storage_key(), self.name)
         with _LIVE_LOCK:
             _LIVE[self._live_key] = _LIVE.get(self._live_key, 0) + 1
-        self._sampler = Sampler(self.sampler, self.seed, len(self.space))
         self._lock = threading.Lock()
         self._callbacks: list = []
         self._progress = None
@@ -138,7 +162,7 @@ class Study:
         self.space, self.data_fingerprint = space, fingerprint
         self.direction = settings["direction"] or "maximize"
         self.seed = secrets.randbits(63) if settings["seed"] is None else settings["seed"]
-        self.sampler = settings["sampler"] or "random"
+        self.sampler = settings["sampler"] or "tpe"
         self._id = self._storage.create_study(self.name, self.direction, self.seed, self.sampler,
                                               space.to_dict(), fingerprint, __version__)
 
@@ -147,6 +171,8 @@ class Study:
         return ("memory", id(self._storage)) if path is None else os.path.realpath(path)
 
     def _reopen(self, stored, space, settings, fingerprint, on_mismatch) -> None:
+        if settings["sampler"] == "tpe" and stored["sampler"] == "random":
+            settings = dict(settings, sampler=None)     # upgraded in _open_sampler
         for key, given in settings.items():
             if given is not None and given != stored[key]:
                 raise ValueError(f"study {self.name!r} in {self.storage_path!r} has {key}="
@@ -197,6 +223,44 @@ class Study:
         self.direction, self.seed, self.sampler = (stored[k] for k in settings)
         self.space = Space.from_dict(stored["space"]) if space is None else space
         self.data_fingerprint = stored["data_fingerprint"]
+
+    def _open_sampler(self, batch_size: int | None, created: bool):
+        """The sampler object; a model sampler's settings are stored with the study."""
+        upgrade = not created and self.sampler == "random" and self._wants_tpe
+        if self.sampler != "tpe" and not upgrade:
+            if batch_size is not None:
+                raise ValueError(f"batch_size applies to sampler='tpe'; study {self.name!r} uses "
+                                 f"sampler={self.sampler!r}")
+            return Sampler(self.sampler, self.seed, len(self.space))
+        stored = self._storage.study_attrs(self._id).get("sampler_settings", [])
+        if stored and not upgrade:
+            settings = stored[-1]
+            if batch_size is not None and batch_size != settings["batch_size"]:
+                raise ValueError(f"study {self.name!r} in {self.storage_path!r} has batch_size="
+                                 f"{settings['batch_size']}; got batch_size={batch_size}. Leave "
+                                 "batch_size out (or pass the stored value) to continue it")
+        else:
+            _check_searchable(self.space)
+            first_new = max((t.number for t in self.trials), default=-1) + 1
+            settings = {"sampler": "tpe", "batch_size": batch_size or BATCH_SIZE,
+                        "n_startup": max(N_STARTUP, first_new)}
+            self._storage.append_study_attr(self._id, "sampler_settings", settings)
+            if upgrade:
+                self._storage.update_study(self._id, sampler="tpe")
+                self.sampler = "tpe"
+                log.info("study %r: its %d trials sampled at random are the start-up of the "
+                         "'tpe' sampler", self.name, first_new)
+        return TPESampler(self.space, self.seed, settings["batch_size"], settings["n_startup"],
+                          direction=self.direction)
+
+    @property
+    def batching(self) -> tuple[int, int] | None:
+        """``(n_startup, batch_size)`` of a "tpe" study's model sampler: trials numbered
+        below ``n_startup`` are its random start-up, then batches of ``batch_size``
+        follow. None for the box samplers ("random", "sobol", "halton")."""
+        sampler = self._sampler
+        return (sampler.n_startup, sampler.batch_size) if isinstance(sampler, TPESampler) \
+            else None
 
     @property
     def storage_path(self) -> str | None:
@@ -267,6 +331,23 @@ class Study:
                 for rank, t in enumerate(self.ranked()[:k], 1)]
         return format_table(["rank", "trial", "value"] + self.space.names, rows, title)
 
+    def importances(self, quantile: float = 0.1) -> dict[str, float]:
+        """How much each parameter mattered, by PED-ANOVA, from the COMPLETE trials.
+
+        For each parameter, the Pearson divergence between how its unit
+        coordinate is spread among the top ``quantile`` of trials and among
+        all of them, divided by the sum over parameters (see
+        :mod:`fastnn.search.importance`).
+
+        Returns
+        -------
+        dict name -> float
+            Summing to 1, most important first.
+        """
+        from fastnn.search.importance import ped_anova
+
+        return ped_anova(self, quantile)
+
     def to_dataframe(self):
         """Every trial as a pandas DataFrame (``params_*`` and ``user_attrs_*`` columns)."""
         try:
@@ -300,6 +381,12 @@ class Study:
     def _claim(self, owner, lo: np.ndarray, hi: np.ndarray) -> tuple[int, dict]:
         """This driver's next trial: a WAITING one first, else a new number (see Storage.claim)."""
         def new_params(number: int) -> dict:
+            if isinstance(self._sampler, TPESampler):   # inside claim's transaction: a snapshot
+                trials = [] if number < self._sampler.n_startup else self.trials
+                start = self._sampler.batch_start(number)
+                if any(t.number < start and t.state == TrialState.RUNNING for t in trials):
+                    raise _Wait   # rolls the claim back; this driver tries again shortly
+                return self.space.from_unit_point(self._sampler.point(number, trials))
             return self.space.from_unit_point(self._sampler.point(number, lo, hi))
 
         number, params, requeued = self._storage.claim(
@@ -389,6 +476,11 @@ class Study:
         rounds, top_k = count(rounds, "rounds"), count(top_k, "top_k")
         if rounds > n_trials:
             raise ValueError(f"rounds ({rounds}) must not exceed n_trials ({n_trials})")
+        if rounds > 1 and isinstance(self._sampler, TPESampler):
+            raise ValueError(f"rounds={rounds} zooms a box, which study {self.name!r}'s sampler "
+                             "'tpe' does not use (its model concentrates the trials itself); "
+                             "create the study with sampler='random', 'sobol' or 'halton' for "
+                             "coarse-to-fine rounds")
         if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not margin >= 0:
             raise ValueError(f"margin must be a number >= 0; got {margin!r}")
         n_threads = (threads_per_trial(n_jobs, executor) if n_threads is None
@@ -419,7 +511,13 @@ class Study:
         self.zoom_history, ran = [], []
         with (self._storage.driver() as owner,
               open_executor(executor, n_jobs) as (pool, in_process)):
-            for r, size in enumerate(_round_sizes(n_trials, rounds)):
+            if isinstance(self._sampler, TPESampler):   # one round; the model steers inside
+                self.zoom_history.append(self.space.real_box(lo, hi))
+                ran = self._run_batches(pool, in_process, objective, n_trials, n_jobs, owner,
+                                        scheduler, deadline, n_threads)
+                self._end_round(0, 1, lo, hi, ran)
+                rounds = 0
+            for r, size in enumerate(_round_sizes(n_trials, rounds) if rounds else []):
                 if r > 0:
                     lo, hi = self._zoom(lo, hi, top_k, margin)
                 self.zoom_history.append(self.space.real_box(lo, hi))
@@ -432,6 +530,31 @@ class Study:
         done = set(ran)
         return [t for t in self.trials if t.number in done]
 
+    def _run_batches(self, pool, in_process, objective, n_trials, n_jobs, owner, scheduler,
+                     deadline, n_threads) -> list[int]:
+        """Run trials up to each batch boundary of the model sampler, one segment at a time:
+        a batch's model sees every earlier trial's result, whatever ``n_jobs``. Several
+        drivers on one file wait for each other's trials of the batch before theirs."""
+        ran: list[int] = []
+        unit = np.zeros(len(self.space)), np.ones(len(self.space))
+        while len(ran) < n_trials:
+            self._storage.requeue_orphans(self._id)
+            trials = self.trials
+            waiting = sum(t.state == TrialState.WAITING for t in trials)
+            first_new = max((t.number for t in trials), default=-1) + 1
+            # trials queued (or left by a dead driver) run first, in a segment of their own:
+            # the next batch's model then sees their results, whatever n_jobs
+            size = min(n_trials - len(ran),
+                       waiting or self._sampler.batch_end(first_new) - first_new)
+            numbers = self._run_round(pool, in_process, objective, size, n_jobs, owner, *unit,
+                                      scheduler, deadline, n_threads)
+            ran += numbers
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if not numbers:         # another driver's trials of an earlier batch still run
+                time.sleep(0.05)
+        return ran
+
     def _run_round(self, pool, in_process, objective, size, n_jobs, owner, lo, hi, scheduler,
                    deadline, n_threads) -> list[int]:
         launched: list[int] = []
@@ -440,7 +563,10 @@ class Study:
         def next_job():
             if len(launched) >= size or (deadline is not None and time.monotonic() >= deadline):
                 return None
-            number, params = self._claim(owner, lo, hi)
+            try:
+                number, params = self._claim(owner, lo, hi)
+            except _Wait:           # the batch before is still running in another driver
+                return None
             launched.append(number)
             if self._progress is not None:
                 self._progress.started()
@@ -690,6 +816,14 @@ def _free_name(storage: Storage, name: str) -> str:
     while f"{name}-{k}" in taken:
         k += 1
     return f"{name}-{k}"
+
+
+def _check_searchable(space: Space) -> None:
+    """A model sampler needs a space of more than one point."""
+    if all(isinstance(d, Choice) and d.n == 1 for _, d in space.items()):
+        raise ValueError(f"space has a single point ({space.from_unit_point([0.5] * len(space))}): "
+                         "there is nothing to search; give a parameter a range or a second "
+                         "option")
 
 
 def _check_picklable(objective) -> None:

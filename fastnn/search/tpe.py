@@ -1,0 +1,230 @@
+"""The model-guided sampler: a multivariate Parzen estimator of good vs bad trials (TPE).
+
+How a trial's unit point is made (``"tpe"``, the default sampler):
+
+- Start-up: trials numbered below ``n_startup`` take the random sampler's
+  point for their number, so a study's first trials are the same draws
+  ``sampler="random"`` would make, on every parameter's own scale.
+- Batches: after start-up, trials come in batches of ``batch_size``
+  numbers. Batch k's model sees only the trials numbered before the batch
+  (their parameters and results); each trial of the batch draws with a
+  generator seeded by (study seed, its number). A batch's proposals
+  therefore depend on the study seed, their numbers and the results of the
+  earlier batches alone: 1, 2 or 50 workers, threads, processes or a Dask
+  cluster try the same configurations. The study waits at each batch
+  boundary for the batch's trials to end.
+- The model (Bergstra et al. 2011; the multivariate form of Falkner et al.
+  2018, as Optuna's ``multivariate=True``): the observed trials are ranked
+  (COMPLETE by value; then PRUNED, those that reached a later step first,
+  each step's by value; FAILED last) and split into the best
+  ``ceil(gamma * n)`` (at least one) and the rest. Each side becomes a
+  mixture in the unit cube: one component per trial (a product over
+  parameters of a normal truncated to [0, 1] with bandwidth ``0.2 *
+  n ** (-1 / (d + 4))``, or, for a Choice, a smoothed one-hot over its
+  options) plus a flat prior component. ``n_candidates`` points are drawn
+  from the good mixture l(x) and the one with the highest l(x) / g(x) is
+  proposed. Trials proposed earlier in the same batch join the bad side
+  ("constant liar"), so a batch spreads out instead of repeating itself.
+- Conditional parameters: a trial in which a parameter was inactive has
+  NaN there; its component is flat in that coordinate (it says nothing
+  about it), so ``units_3`` is learned from the three-layer trials only.
+
+Why a Parzen estimator rather than a Gaussian process or a forest: the
+spaces mix log-scaled reals, integers, unordered choices and conditional
+parameters, which a Parzen estimator takes as they are (a GP needs a kernel
+for each and struggles with conditions); its cost is linear in the trials
+and it needs no optimizer of an acquisition function; pruned and failed
+trials fit in as ranked evidence. Measured against Optuna's TPE and the
+random sampler in ``bench/search_quality.py`` (W8; figures in
+``bench/RESULTS.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+
+import numpy as np
+
+from fastnn.search.distributions import Choice
+from fastnn.search.sampling import Sampler, seed_sequence
+from fastnn.search.space import Space
+from fastnn.search.trial import FrozenTrial, TrialState
+
+__all__ = ["TPESampler", "rank_key"]
+
+_BELOW_ONE = np.nextafter(1.0, 0.0)
+# the standard normal's CDF and its inverse, elementwise, from the standard library (fastnn
+# needs no scipy at run time); the arrays here are small: one value per trial or candidate
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+_inv_cdf = np.frompyfunc(NormalDist().inv_cdf, 1, 1)
+
+
+def ndtr(x: np.ndarray) -> np.ndarray:
+    """P(Z <= x) for a standard normal Z, elementwise."""
+    return 0.5 * _erfc(-np.asarray(x, dtype=float) / math.sqrt(2)).astype(float)
+
+
+def ndtri(q: np.ndarray) -> np.ndarray:
+    """The x with P(Z <= x) = q, elementwise, for q in (0, 1)."""
+    return _inv_cdf(np.asarray(q, dtype=float)).astype(float)
+
+
+def logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    """log(sum(exp(a))) along ``axis``, without overflow."""
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return np.squeeze(top, axis=axis) + np.log(np.sum(np.exp(a - top), axis=axis))
+_DONE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+
+
+def rank_key(trial: FrozenTrial, sign: float) -> tuple:
+    """Sort key, best first: COMPLETE by value, then PRUNED by last step reached and value,
+    then FAILED. ``sign`` is -1 to maximize, +1 to minimize."""
+    if trial.state == TrialState.COMPLETE:
+        return (0, 0, sign * trial.value, trial.number)
+    if trial.state == TrialState.PRUNED and trial.value is not None:
+        last = trial.intermediate[-1][0] if trial.intermediate else 0
+        return (1, -last, sign * trial.value, trial.number)
+    return (2, 0, 0.0, trial.number)
+
+
+class _Mixture:
+    """Parzen mixture in the unit cube: one component per point plus a flat prior."""
+
+    def __init__(self, points: np.ndarray, choices: list[int]):
+        # points: (n, d), NaN where a parameter was inactive; choices[j]: options of
+        # coordinate j if it is a Choice, else 0
+        n, d = points.shape
+        self.points, self.choices = points, choices
+        self.n, self.d = n, d
+        self.sigma = np.clip(0.2 * max(n, 1) ** (-1.0 / (d + 4)), 1.0 / min(100, n + 1), 1.0)
+        self.log_w = np.full(n + 1, -math.log(n + 1))   # equal weights, the prior last
+        self.smooth = 1.0 / max(n, 1)
+
+    def _cell(self, u: np.ndarray, k: int) -> np.ndarray:
+        return np.minimum((u * k).astype(int), k - 1)
+
+    def log_pdf(self, x: np.ndarray) -> np.ndarray:
+        """log density at x: array of shape (m, d) -> (m,)."""
+        m = len(x)
+        comp = np.zeros((m, self.n + 1))            # log of each component at each x
+        for j in range(self.d):
+            mu, xj, k = self.points[:, j], x[:, j], self.choices[j]
+            active = ~np.isnan(mu)
+            if k:
+                c = self._cell(xj, k)[:, None]
+                obs = np.where(active, self._cell(np.nan_to_num(mu), k), -1)[None, :]
+                p = (np.where(c == obs, 1.0, 0.0) + self.smooth) / (1.0 + k * self.smooth)
+                lp = np.where(active[None, :], np.log(p), -math.log(k)) + math.log(k)
+            else:
+                s = self.sigma
+                mu_a = np.nan_to_num(mu, nan=0.5)
+                z = (xj[:, None] - mu_a[None, :]) / s
+                norm = np.log(ndtr((1 - mu_a) / s) - ndtr(-mu_a / s))
+                lp = -0.5 * z * z - 0.5 * math.log(2 * math.pi) - math.log(s) - norm[None, :]
+                lp = np.where(active[None, :], lp, 0.0)
+            comp[:, :self.n] += lp
+        return logsumexp(comp + self.log_w[None, :], axis=1)
+
+    def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        """m points drawn from the mixture: array of shape (m, d)."""
+        which = rng.integers(0, self.n + 1, size=m)          # equal weights
+        out = rng.random((m, self.d))                        # the prior's draws, and flat cells
+        for j in range(self.d):
+            k = self.choices[j]
+            mu = np.concatenate([self.points[:, j], [np.nan]])[which]
+            active = ~np.isnan(mu)
+            if not active.any():
+                continue
+            if k:
+                # the observed option with probability 1 / (1 + k smooth), else one of
+                # all k uniformly: smooth / (1 + k smooth) each, as log_pdf's kernel
+                keep = rng.random(m) < (1.0 / (1.0 + k * self.smooth))
+                cell = np.where(keep & active, self._cell(np.nan_to_num(mu), k),
+                                self._cell(out[:, j], k))
+                out[:, j] = (cell + 0.5) / k
+            else:
+                s, mu_a = self.sigma, np.nan_to_num(mu, nan=0.5)
+                lo, hi = ndtr(-mu_a / s), ndtr((1 - mu_a) / s)
+                q = np.clip(lo + rng.random(m) * (hi - lo), 1e-300, 1 - 1e-16)
+                x = np.clip(mu_a + s * ndtri(q), 0.0, _BELOW_ONE)
+                out[:, j] = np.where(active, x, out[:, j])
+        return out
+
+
+class TPESampler:
+    """Unit points of a study's trials from a Parzen estimator of good vs bad trials.
+
+    Parameters
+    ----------
+    space : Space
+    seed : int
+        The study seed.
+    batch_size : int, default 8
+        Trials proposed from one model; does not depend on the workers.
+    n_startup : int, default 10
+        Trials drawn at random before the model starts.
+    gamma : float, default 0.15
+        Fraction of the ranked trials taken as good.
+    n_candidates : int, default 24
+        Points drawn from the good mixture for each proposal.
+
+    See the module docstring for the method.
+    """
+
+    def __init__(self, space: Space, seed: int, batch_size: int = 8, n_startup: int = 10,
+                 gamma: float = 0.15, n_candidates: int = 24, direction: str = "maximize"):
+        self.space, self.seed = space, seed
+        self.batch_size, self.n_startup = batch_size, n_startup
+        self.gamma, self.n_candidates = gamma, n_candidates
+        self.sign = -1.0 if direction == "maximize" else 1.0
+        self.choices = [d.n if isinstance(d, Choice) else 0 for _, d in space.items()]
+        self._random = Sampler("random", seed, len(space))
+
+    def batch_start(self, number: int) -> int:
+        """The first number of ``number``'s batch (0 for start-up trials)."""
+        if number < self.n_startup:
+            return 0
+        return self.n_startup + (number - self.n_startup) // self.batch_size * self.batch_size
+
+    def batch_end(self, number: int) -> int:
+        """One past the last number of ``number``'s batch."""
+        if number < self.n_startup:
+            return self.n_startup
+        return self.batch_start(number) + self.batch_size
+
+    def _unit(self, params: dict) -> np.ndarray | None:
+        try:
+            return self.space.to_unit_point(params)
+        except ValueError:          # a trial of an earlier space
+            return None
+
+    def point(self, number: int, trials: Sequence[FrozenTrial]) -> np.ndarray:
+        """Trial ``number``'s unit point: array of shape (n_dims,).
+
+        ``trials``: the study's trials; only those numbered before the batch
+        (finished) and those of the batch before ``number`` are used.
+        """
+        start = self.batch_start(number)
+        if number < self.n_startup:
+            return self._random.raw(number)
+        seen = sorted((t for t in trials if t.number < start and t.state in _DONE),
+                      key=lambda t: rank_key(t, self.sign))
+        seen = [(t, u) for t in seen if (u := self._unit(t.params)) is not None]
+        pending = [u for t in trials if start <= t.number < number
+                   if (u := self._unit(t.params)) is not None]
+        usable = [t for t, _ in seen if t.state != TrialState.FAILED]
+        if not usable:
+            return self._random.raw(number)
+        n_good = max(1, min(len(usable), math.ceil(self.gamma * len(seen))))
+        points = np.array([u for _, u in seen])
+        good, bad = points[:n_good], points[n_good:]
+        if pending:
+            bad = np.vstack([bad.reshape(-1, len(self.space)), np.array(pending)])
+        rng = np.random.default_rng(seed_sequence(self.seed, number, 2))
+        below, above = _Mixture(good, self.choices), _Mixture(bad, self.choices)
+        cand = below.sample(rng, self.n_candidates)
+        score = below.log_pdf(cand) - above.log_pdf(cand)
+        return cand[int(np.argmax(score))]

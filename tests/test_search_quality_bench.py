@@ -1,0 +1,60 @@
+"""bench/search_quality.py (W8): Optuna draws the same space on the same scales, the chosen
+configuration of a budget is a prefix's best, and a quick run caches and reports."""
+
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from fastnn.search import default_mlp_space
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+sys.path.insert(0, BENCH)
+
+import search_quality as sq  # noqa: E402
+
+
+def test_optuna_draws_the_space_on_its_scales_with_its_conditions():
+    optuna = pytest.importorskip("optuna")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = default_mlp_space()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = []
+    for _ in range(600):
+        trial = study.ask()
+        drawn.append(sq.suggest(trial, space))
+        study.tell(trial, 0.0)
+    for params in drawn:
+        assert space.validate(params) == params          # active parameters only, in range
+    assert {p["n_layers"] for p in drawn} == {1, 2, 3}
+    lr = np.log10([p["lr"] for p in drawn])
+    assert stats.kstest(lr, stats.uniform(loc=-4, scale=3).cdf).pvalue > 0.01
+    r = np.log10([1 - p["beta1"] for p in drawn])
+    assert stats.kstest(r, stats.uniform(loc=math.log10(0.001), scale=math.log10(200)).cdf
+                        ).pvalue > 0.01
+
+
+def test_chosen_is_the_best_of_the_prefix_with_its_test_score():
+    trials = [[0.5, 0.4, 20], [None, None, 3], [0.7, 0.6, 20], [0.7, 0.1, 20], [0.9, 0.8, 20]]
+    assert sq.chosen(trials, 4) == (0.7, 0.6)            # ties: the earlier trial
+    assert sq.chosen(trials) == (0.9, 0.8)
+    assert all(math.isnan(x) for x in sq.chosen([[None, None, 1]]))
+
+
+def test_a_quick_run_caches_each_search_and_reports(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    pytest.importorskip("sklearn")
+    cache = tmp_path / "cache"
+    assert sq.main(["--quick", "--cache", str(cache)]) == 0
+    text = capsys.readouterr().out
+    files = sorted(os.listdir(cache / "quick"))
+    assert len(files) == 2 * (len(sq.METHODS) + len(sq.EARLY))
+    for m in sq.METHODS:
+        assert f"| {sq.LABELS[m]} | 6 |" in text and f"| {sq.LABELS[m]} | 12 |" in text
+    stamps = {f: os.path.getmtime(cache / "quick" / f) for f in files}
+    assert sq.main(["--quick", "--cache", str(cache)]) == 0       # all from the cache
+    assert capsys.readouterr().out == text
+    assert stamps == {f: os.path.getmtime(cache / "quick" / f) for f in files}

@@ -1,0 +1,256 @@
+"""The model-guided sampler ("tpe"): start-up draws, the model, batches, bad input, 0.1 files."""
+
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from fastnn.search import (Choice, IntLogUniform, IntUniform, LogUniform, OneMinusLogUniform,
+                           Space, Study, TrialState, Uniform, default_mlp_space)
+from fastnn.search.sampling import Sampler
+from fastnn.search.tpe import TPESampler, rank_key
+from fastnn.search.trial import FrozenTrial
+from test_search_executors import dask_client  # noqa: F401  (the module's LocalCluster)
+
+FIXTURE = Path(__file__).parent / "data" / "study-0.1.db"
+
+
+def space():
+    return Space({"x": Uniform(-5, 5), "lr": LogUniform(1e-6, 1), "k": IntUniform(1, 8),
+                  "act": Choice(["relu", "tanh", "elu"])})
+
+
+def bowl(params, trial):
+    """Maximum 0 at x = 1.3, lr = 1e-3, act = tanh, whatever k."""
+    return (-(params["x"] - 1.3) ** 2 - (math.log10(params["lr"]) + 3) ** 2
+            - 2.0 * (params["act"] != "tanh"))
+
+
+def slow_bowl(params, trial):
+    """bowl, taking a time that varies with the trial, so trials end out of order."""
+    time.sleep(0.002 * (trial.number * 7 % 5))
+    trial.report(bowl(params, trial) - 1.0, 1)
+    return bowl(params, trial)
+
+
+def trials_of(study):
+    return [(t.number, t.params, t.value) for t in study.trials]
+
+
+# ---------------------------------------------------------------- start-up and ranges
+
+def test_start_up_trials_are_the_random_samplers_draws():
+    sp = default_mlp_space()
+    tpe, rnd = TPESampler(sp, 5), Sampler("random", 5, len(sp))
+    for i in range(tpe.n_startup):
+        assert np.array_equal(tpe.point(i, []), rnd.raw(i))
+
+
+def test_first_batch_passes_the_scale_tests():
+    sp = Space({"lr": LogUniform(1e-4, 1e-1), "beta1": OneMinusLogUniform(0.9, 0.999),
+                "units": IntLogUniform(16, 512)})
+    values = [sp.from_unit_point(TPESampler(sp, seed).point(i, []))
+              for seed in range(300) for i in range(10)]
+    lr = np.log10([v["lr"] for v in values])
+    assert stats.kstest(lr, stats.uniform(loc=-4, scale=3).cdf).pvalue > 0.01
+    r = np.log10(1 - np.array([v["beta1"] for v in values]))
+    assert stats.kstest(r, stats.uniform(loc=-3, scale=2).cdf).pvalue > 0.01
+    units = np.array([v["units"] for v in values])
+    assert 0.45 < np.mean(units < 90.5) < 0.55
+
+
+def test_later_batches_stay_in_range_and_concentrate():
+    study = Study(None, space=space(), seed=3)
+    assert study.sampler == "tpe"
+    study.optimize(bowl, n_trials=50)
+    sp = space()
+    for t in study.trials:
+        assert sp.validate(t.params) == t.params
+    late = [t.params for t in study.trials[26:]]
+    early = [t.params for t in study.trials[:10]]
+    # the model sends most late trials to the good option and near the optimum
+    assert sum(p["act"] == "tanh" for p in late) / len(late) > 0.6
+    assert np.median([abs(p["x"] - 1.3) for p in late]) < \
+        0.5 * np.median([abs(p["x"] - 1.3) for p in early])
+
+
+def test_tpe_beats_random_on_average():
+    gains = []
+    for seed in range(6):
+        best = {}
+        for kind in ("tpe", "random"):
+            study = Study(None, space=space(), seed=seed, sampler=kind)
+            study.optimize(bowl, n_trials=40)
+            best[kind] = study.best.value
+        gains.append(best["tpe"] - best["random"])
+    assert np.mean(gains) > 0 and sum(g > 0 for g in gains) >= 4
+
+
+def test_conditional_parameters_learn_from_the_trials_that_have_them():
+    sp = Space({"n_layers": IntUniform(1, 2),
+                "units_2": IntLogUniform(8, 512, when={"n_layers": (2,)}),
+                "lr": LogUniform(1e-4, 1e-1)})
+
+    def objective(params, trial):
+        deep = params["n_layers"] == 2
+        units = -abs(math.log2(params["units_2"] / 256)) if deep else -3.0
+        return units - abs(math.log10(params["lr"]) + 2)
+
+    study = Study(None, space=sp, seed=1)
+    study.optimize(objective, n_trials=42)
+    late = [t.params for t in study.trials[26:]]
+    deep = [p for p in late if p["n_layers"] == 2]
+    assert len(deep) >= 0.7 * len(late)
+    assert np.median([abs(math.log2(p["units_2"] / 256)) for p in deep]) < 1.2
+    assert all("units_2" not in p for p in late if p["n_layers"] == 1)
+
+
+def test_pruned_trials_rank_after_complete_ones_and_by_the_step_they_reached():
+    def t(number, state, value, steps=()):
+        return FrozenTrial(number, state, {}, value, tuple((s, value) for s in steps))
+
+    trials = [t(0, TrialState.PRUNED, 0.9, (1,)), t(1, TrialState.COMPLETE, 0.5),
+              t(2, TrialState.FAILED, None), t(3, TrialState.PRUNED, 0.4, (1, 3)),
+              t(4, TrialState.COMPLETE, 0.7), t(5, TrialState.PRUNED, 0.95, (1,))]
+    ranked = [x.number for x in sorted(trials, key=lambda x: rank_key(x, -1.0))]
+    assert ranked == [4, 1, 3, 5, 0, 2]
+    ranked = [x.number for x in sorted(trials, key=lambda x: rank_key(x, 1.0))]
+    assert ranked == [1, 4, 3, 0, 5, 2]
+
+
+def test_a_batch_depends_only_on_the_results_before_it():
+    sp = space()
+    study = Study(None, space=sp, seed=9)
+    study.optimize(bowl, n_trials=26)
+    trials = study.trials
+    sampler = TPESampler(sp, 9)
+    assert sampler.batch_start(21) == 18 and sampler.batch_end(21) == 26
+    point = sampler.point(21, trials)
+    # later results and the values of the batch's own trials do not matter
+    changed = [FrozenTrial(t.number, t.state, t.params, -99.0 if t.number >= 18 else t.value)
+               for t in trials]
+    assert np.array_equal(point, sampler.point(21, changed))
+    # an earlier batch's results do
+    changed = [FrozenTrial(t.number, t.state, t.params, -t.value) for t in trials]
+    assert not np.array_equal(point, sampler.point(21, changed))
+    assert sp.from_unit_point(point) == trials[21].params
+
+
+# ---------------------------------------------------------------- any worker count
+
+def _reference():
+    study = Study(None, space=space(), seed=21, batch_size=4)
+    study.optimize(slow_bowl, n_trials=22)
+    return trials_of(study), study.best.number
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return _reference()
+
+
+@pytest.mark.parametrize("executor", [None, "process"])
+@pytest.mark.parametrize("n_jobs", [2, 4])
+def test_same_trials_for_any_number_of_workers(reference, executor, n_jobs):
+    study = Study(None, space=space(), seed=21, batch_size=4)
+    study.optimize(slow_bowl, n_trials=22, n_jobs=n_jobs, executor=executor)
+    assert (trials_of(study), study.best.number) == reference
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, 4])
+def test_same_trials_on_a_dask_cluster(reference, dask_client, n_jobs):  # noqa: F811
+    study = Study(None, space=space(), seed=21, batch_size=4)
+    study.optimize(slow_bowl, n_trials=22, n_jobs=n_jobs, executor=dask_client.get_executor())
+    assert (trials_of(study), study.best.number) == reference
+
+
+def test_a_study_split_over_calls_draws_the_same_trials(reference, tmp_path):
+    path = tmp_path / "study.db"
+    for n in (3, 9, 10):            # calls that end inside the start-up and inside batches
+        with Study(path, space=space(), seed=21, batch_size=4) as study:
+            study.optimize(slow_bowl, n_trials=n, n_jobs=2)
+    with Study(path) as study:
+        assert study.sampler == "tpe"
+        assert (trials_of(study), study.best.number) == reference
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_bad_input_names_the_argument(tmp_path):
+    with pytest.raises(ValueError, match="sampler must be one of.*'tpe'.*got 'bayes'"):
+        Study(None, space=space(), sampler="bayes")
+    with pytest.raises(ValueError, match="batch_size"):
+        Study(None, space=space(), batch_size=0)
+    with pytest.raises(ValueError, match="batch_size applies to sampler='tpe'"):
+        Study(None, space=space(), sampler="random", batch_size=4)
+    with pytest.raises(ValueError, match="space has a single point"):
+        Study(None, space=Space({"act": Choice(["relu"]), "bn": Choice([True])}))
+    Study(None, space=Space({"act": Choice(["relu"])}), sampler="random")   # nothing to learn
+    with pytest.raises(ValueError, match="rounds=3 zooms a box.*sampler='random'"):
+        Study(None, space=space()).optimize(bowl, n_trials=9, rounds=3)
+
+
+def test_continuing_with_another_sampler_or_batch_size_raises(tmp_path):
+    path = tmp_path / "study.db"
+    Study(path, space=space(), seed=0, batch_size=4).close()
+    with pytest.raises(ValueError, match="has sampler='tpe'; got sampler='random'"):
+        Study(path, sampler="random")
+    with pytest.raises(ValueError, match="has batch_size=4; got batch_size=8"):
+        Study(path, batch_size=8)
+    with Study(path, batch_size=4) as study:
+        assert study._sampler.batch_size == 4
+    Study(path, space=space(), seed=0, name="qmc", sampler="sobol").close()
+    with pytest.raises(ValueError, match="has sampler='sobol'; got sampler='tpe'"):
+        Study(path, name="qmc", sampler="tpe")
+
+
+def _mixed(params, trial):
+    return params["lr"] * 100 - abs(params["dropout"] - 0.2)
+
+
+def test_a_0_1_study_goes_on_with_the_model_and_its_trials_feed_it(tmp_path):
+    path = tmp_path / "study.db"
+    shutil.copy(FIXTURE, path)
+    with Study(path, name="fixture") as study:          # no sampler given: the stored one
+        assert study.sampler == "random"
+    with Study(path, name="fixture", sampler="tpe") as study:
+        assert study.sampler == "tpe" and study._sampler.n_startup == 12
+        study.optimize(_mixed, n_trials=6, n_jobs=2)
+        trials = study.trials
+    assert [t.number for t in trials] == list(range(16))
+    assert all(t.state != TrialState.WAITING for t in trials)
+    with Study(path, name="fixture") as again:          # stored: it goes on with the model
+        assert again.sampler == "tpe"
+        sampler, sp = again._sampler, again.space
+    old = [t for t in trials if t.number < 12]
+    for number in range(12, 16):
+        assert sp.from_unit_point(sampler.point(number, trials)) == trials[number].params
+        assert not np.array_equal(sampler.point(number, trials),
+                                  Sampler("random", 12, len(sp)).raw(number))
+    # the 0.1 trials are the evidence: other values for them, other proposals
+    flipped = [FrozenTrial(t.number, t.state, t.params, None if t.value is None else -t.value,
+                           t.intermediate) for t in old]
+    assert not np.array_equal(sampler.point(12, trials), sampler.point(12, flipped))
+
+
+def test_pruned_trials_steer_the_model_by_the_rung_they_reached():
+    # ASHA-like evidence: trials near x = 0.8 went on to step 9, the others were stopped at
+    # step 1 (with higher values there, as early curves often are): the model follows the
+    # rung reached, so it proposes near 0.8
+    sp = Space({"x": Uniform(0, 1), "y": Uniform(0, 1)})
+    rng = np.random.default_rng(0)
+    trials = []
+    for n, (x, y) in enumerate(rng.random((30, 2))):
+        far = abs(x - 0.8) > 0.1
+        steps = ((1, 0.6),) if far else ((1, 0.3), (3, 0.4), (9, 0.5))
+        trials.append(FrozenTrial(n, TrialState.PRUNED, sp.from_unit_point([x, y]),
+                                  steps[-1][1], steps))
+    sampler = TPESampler(sp, 0, batch_size=8, n_startup=30)
+    xs = [sp.from_unit_point(sampler.point(n, trials))["x"] for n in range(30, 38)]
+    # uniform draws would give a median distance of 0.3; the stopped trials' higher
+    # values at step 1 would pull the proposals away from 0.8
+    assert np.median(np.abs(np.array(xs) - 0.8)) < 0.2
