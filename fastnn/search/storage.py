@@ -433,12 +433,8 @@ class Storage:
                      data_fingerprint: str | None, version: str) -> int | None:
         """Add a study; return its id, or None if a study of that name exists already."""
         with self._transaction() as db:
-            cur = db.execute(
-                "INSERT INTO fastnn_studies (name, direction, seed, sampler, space, "
-                "data_fingerprint, fastnn_version, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(name) DO NOTHING",
-                (name, direction, str(seed), sampler, json.dumps(space), data_fingerprint,
-                 version, now()))
+            cur = _insert_study(db, name, direction, seed, sampler, space, data_fingerprint,
+                                version)
             return cur.lastrowid if cur.rowcount == 1 else None
 
     def update_study(self, study_id: int, **fields) -> None:
@@ -457,12 +453,8 @@ class Storage:
         """Add a study with its ``trials`` (FrozenTrial) and coarse-to-fine ``rounds``, all in
         one transaction; a study of that name already in the file is refused untouched."""
         with self._transaction() as db:
-            cur = db.execute(
-                "INSERT INTO fastnn_studies (name, direction, seed, sampler, space, "
-                "data_fingerprint, fastnn_version, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(name) DO NOTHING",
-                (name, direction, str(seed), sampler, json.dumps(space), data_fingerprint,
-                 version, now()))
+            cur = _insert_study(db, name, direction, seed, sampler, space, data_fingerprint,
+                                version)
             if cur.rowcount != 1:
                 (n,), = db.execute("SELECT COUNT(*) FROM fastnn_trials t JOIN fastnn_studies s "
                                    "ON t.study_id = s.study_id WHERE s.name = ?", (name,))
@@ -749,3 +741,12 @@ def _frozen(row) -> FrozenTrial:
     d["intermediate"] = tuple((int(s), float(v)) for s, v in json.loads(d["intermediate"]))
     d["user_attrs"] = json.loads(d["user_attrs"])
     return FrozenTrial(**d)
+
+
+def _insert_study(db, name, direction, seed, sampler, space: dict, data_fingerprint, version):
+    """Insert a study's row unless one of that name exists (the cursor's rowcount says)."""
+    return db.execute(
+        "INSERT INTO fastnn_studies (name, direction, seed, sampler, space, data_fingerprint, "
+        "fastnn_version, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+        (name, direction, str(seed), sampler, json.dumps(space), data_fingerprint, version,
+         now()))
