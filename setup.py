@@ -166,6 +166,15 @@ def _variant_source(name, isa):
     return copy
 
 
+def _dispatch(rows, number: str, body: list[str]) -> list[str]:
+    """An if/elif chain over ``number``: row k's branch is ``body`` with ``{name}`` its name."""
+    lines = []
+    for k, row in enumerate(rows):
+        lines.append(f"    {'if' if k == 0 else 'elif'} {number} == {k}:      # {row.name}")
+        lines += [line.format(name=row.name) for line in body]
+    return lines
+
+
 def kind_tables(kinds_path=Path("fastnn") / "kinds.py") -> str:
     """The text of ``_kinds.pxi``: for each activation of ``fastnn/kinds.py``, its number (its
     row) dispatched to its element functions ``<name>_forward`` and ``<name>_backward``."""
@@ -176,19 +185,16 @@ def kind_tables(kinds_path=Path("fastnn") / "kinds.py") -> str:
              "cdef inline void _forward(int act, const floating* x, floating* y, Py_ssize_t n,",
              "                          floating alpha) noexcept nogil:",
              "    cdef Py_ssize_t i"]
-    for k, row in enumerate(rows):
-        lines += [f"    {'if' if k == 0 else 'elif'} act == {k}:      # {row.name}",
-                  "        for i in range(n):",
-                  f"            y[i] = {row.name}_forward(x[i], alpha)"]
+    lines += _dispatch(rows, "act", ["        for i in range(n):",
+                                     "            y[i] = {name}_forward(x[i], alpha)"])
     lines += ["", "",
               "cdef inline void _backward(int act, const floating* dy, const floating* x,",
               "                           const floating* y, floating* dx, Py_ssize_t n,",
               "                           floating alpha) noexcept nogil:",
               "    cdef Py_ssize_t i"]
-    for k, row in enumerate(rows):
-        lines += [f"    {'if' if k == 0 else 'elif'} act == {k}:      # {row.name}",
-                  "        for i in range(n):",
-                  f"            dx[i] = {row.name}_backward(dy[i], x[i], y[i], alpha)"]
+    lines += _dispatch(rows, "act",
+                       ["        for i in range(n):",
+                        "            dx[i] = {name}_backward(dy[i], x[i], y[i], alpha)"])
     return "\n".join(lines) + "\n"
 
 
@@ -200,17 +206,14 @@ def rule_tables(kinds_path=Path("fastnn") / "kinds.py") -> str:
              "# Included by _optim.pxd: a rule's number is its row there.", "",
              "cdef enum:", f"    N_RULES = {len(rows)}", "", "",
              "cdef inline void _prepare(Update* u, double* k) noexcept nogil:"]
-    for n, row in enumerate(rows):
-        lines += [f"    {'if' if n == 0 else 'elif'} u.rule == {n}:      # {row.name}",
-                  f"        {row.name}_prepare(u, k)"]
+    lines += _dispatch(rows, "u.rule", ["        {name}_prepare(u, k)"])
     lines += ["", "",
               "cdef inline void _apply(const Update* u, floating* w, Py_ssize_t lo, Py_ssize_t hi,",
               "                        const double* k, double wd) noexcept nogil:",
               "    cdef const floating* g = <const floating*> u.g + lo",
               "    cdef floating** s = <floating**> u.s"]
-    for n, row in enumerate(rows):
-        lines += [f"    {'if' if n == 0 else 'elif'} u.rule == {n}:      # {row.name}",
-                  f"        {row.name}_apply(u, w + lo, g, s, lo, hi - lo, k, wd)"]
+    lines += _dispatch(rows, "u.rule",
+                       ["        {name}_apply(u, w + lo, g, s, lo, hi - lo, k, wd)"])
     return "\n".join(lines) + "\n"
 
 

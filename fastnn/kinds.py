@@ -105,13 +105,17 @@ ACTIVATIONS: tuple[Activation, ...] = (
 )
 
 
-def activation(name: str) -> Activation:
-    """The row of the activation called ``name``, with a clear error for any other value."""
-    for row in ACTIVATIONS:
+def _row(rows, name: str, what: str):
+    """The row of ``rows`` called ``name``; any other value is an error naming ``what``."""
+    for row in rows:
         if row.name == name:
             return row
-    raise ValueError(f"activation must be one of {sorted(a.name for a in ACTIVATIONS)}; "
-                     f"got {name!r}")
+    raise ValueError(f"{what} must be one of {sorted(r.name for r in rows)}; got {name!r}")
+
+
+def activation(name: str) -> Activation:
+    """The row of the activation called ``name``, with a clear error for any other value."""
+    return _row(ACTIVATIONS, name, "activation")
 
 
 # ---------------------------------------------------------------- optimizer rules
@@ -194,8 +198,4 @@ RULES: tuple[Rule, ...] = (
 
 def rule(name: str) -> Rule:
     """The row of the optimizer rule called ``name``."""
-    for row in RULES:
-        if row.name == name:
-            return row
-    raise ValueError(f"optimizer rule must be one of {sorted(r.name for r in RULES)}; "
-                     f"got {name!r}")
+    return _row(RULES, name, "optimizer rule")
