@@ -18,7 +18,6 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import fastnn
 from fastnn._threads import blas_held
 from gemm_limit import gemm_step

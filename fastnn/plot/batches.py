@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from fastnn.plot._mpl import blank
 from fastnn.plot.scales import position, scale_name, set_scale
 from fastnn.plot.search import check_names, check_study
