@@ -11,7 +11,7 @@ import pytest
 from fastnn.search import Study, TrialState
 from fastnn.search.storage import SCHEMA_VERSION, Storage
 
-FIXTURE = Path(__file__).parent / "data" / "study-0.1.db"
+FIXTURE = Path(__file__).parent.parent / "data" / "study-0.1.db"
 OPTUNA_TABLES = {"studies", "trials", "version_info", "alembic_version", "trial_values",
                  "trial_params", "trial_intermediate_values", "study_directions"}
 

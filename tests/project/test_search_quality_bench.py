@@ -11,7 +11,7 @@ from scipy import stats
 
 from fastnn.search import default_mlp_space
 
-BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "bench")
 sys.path.insert(0, BENCH)
 
 import search_quality as sq  # noqa: E402

@@ -111,7 +111,7 @@ def test_optimize_progress_true_writes_to_standard_output_and_checks_its_argumen
 
 def test_optimize_progress_draws_a_bar_on_a_terminal():
     code = ("import logging, sys; logging.disable(logging.WARNING)\n"
-            f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            f"sys.path.insert(0, {str(Path(__file__).parent.parent)!r})\n"
             "from _plot_study import make_study\n"
             "make_study(n_trials=6, rounds=2, progress=True)\n")
     out = _on_a_terminal(code)

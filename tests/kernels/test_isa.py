@@ -13,9 +13,9 @@ import pytest
 
 from fastnn import _kernels
 
-ROOT = Path(__file__).resolve().parent.parent
-KERNEL_TESTS = ["tests/test_ops_parity.py", "tests/test_gradients.py", "tests/test_softmax.py",
-                "tests/test_batchnorm.py", "tests/test_model_gradients.py"]
+ROOT = Path(__file__).resolve().parents[2]
+KERNEL_TESTS = ["tests/kernels/test_ops_parity.py", "tests/kernels/test_gradients.py", "tests/kernels/test_softmax.py",
+                "tests/kernels/test_batchnorm.py", "tests/model/test_model_gradients.py"]
 
 
 PYTEST = "import sys, pytest; sys.exit(pytest.main())"     # python -m pytest, in short

@@ -36,7 +36,7 @@ def test_a_misspelt_option_names_the_closest_and_the_command_help(capsys):
     err = one_line_error(status, err)
     assert err == ("fastnn search: error: unrecognized argument --trails; did you mean "
                    "--trials? (see fastnn search --help)")
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert err in " ".join(readme.replace("`", " ").split()), "the README quotes this error"
     status, _, err = run(capsys, "search", "--trails=3")
     assert "--trails=3; did you mean --trials?" in one_line_error(status, err)

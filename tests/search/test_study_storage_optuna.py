@@ -15,7 +15,7 @@ from fastnn.search import (Choice, IntLogUniform, IntUniform, LogUniform, OneMin
                            Space, Study, TrialState, Uniform)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-FIXTURE = Path(__file__).parent / "data" / "study-0.1.db"
+FIXTURE = Path(__file__).parent.parent / "data" / "study-0.1.db"
 
 
 def space():

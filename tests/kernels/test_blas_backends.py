@@ -20,7 +20,7 @@ import fastnn
 from fastnn._kernels import _backends, _blas
 from fastnn._threads import blas_held
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _mkl_installed() -> bool:
@@ -324,9 +324,9 @@ def _other_backends():
 def test_the_suite_s_parity_and_same_bits_tests_pass_on_the_other_backend(backend):
     # float64 parity with PyTorch (1e-9), same bits at 1 to 4 threads, the BLAS hold, GEMMs
     # inside OpenMP regions, gradients, the build's report: the suite's own tests, again
-    tests = ["tests/test_torch_parity.py", "tests/test_threads.py", "tests/test_gradients.py",
-             "tests/test_gemm_stress.py", "tests/test_ops_parity.py::test_dense",
-             "tests/test_build.py", "tests/test_embedding.py"]
+    tests = ["tests/model/test_torch_parity.py", "tests/kernels/test_threads.py", "tests/kernels/test_gradients.py",
+             "tests/kernels/test_gemm_stress.py", "tests/kernels/test_ops_parity.py::test_dense",
+             "tests/kernels/test_build.py", "tests/model/test_embedding.py"]
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
                            *tests], capture_output=True, text=True, cwd=ROOT,
                           env=_env(FASTNN_BLAS=backend), timeout=1200)
@@ -432,7 +432,7 @@ def test_gemm_step_makes_a_dense_network_s_products_in_its_block_scheme(batch, n
 
 def test_gemm_limit_has_a_column_per_backend(tmp_path):
     # in a process of its own: stepping through every backend loads them all, and a BLAS
-    # loaded after fastnn's hold was set up is not held (tests/test_threads.py counts them)
+    # loaded after fastnn's hold was set up is not held (tests/kernels/test_threads.py counts them)
     out = tmp_path / "gemm.md"
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "compare.py"), "--quick",
                            "--no-torch", "--workloads", "GEMM", "--out", str(out)],

@@ -16,7 +16,7 @@ from fastnn.search.tpe import TPESampler, rank_key
 from fastnn.search.trial import FrozenTrial
 from test_search_executors import dask_client  # noqa: F401  (the module's LocalCluster)
 
-FIXTURE = Path(__file__).parent / "data" / "study-0.1.db"
+FIXTURE = Path(__file__).parent.parent / "data" / "study-0.1.db"
 
 
 def space():

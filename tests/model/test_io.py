@@ -128,7 +128,7 @@ def test_a_file_written_by_fastnn_0_1_still_loads():
 
     from fastnn.datasets import load_digits
 
-    data = Path(__file__).parent / "data"
+    data = Path(__file__).parent.parent / "data"
     model = fastnn.load(data / "model-0.1.fnn")
     assert model.loss.name == "softmax_cross_entropy" and model.dropout == 0.0
     X, _ = load_digits()

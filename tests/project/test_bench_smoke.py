@@ -7,7 +7,7 @@ the session has NumPy, fastnn and PyTorch loaded already.
 
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "bench", "compare.py")
 
 

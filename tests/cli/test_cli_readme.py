@@ -5,7 +5,7 @@ from pathlib import Path
 
 from fastnn.cli import build_parser
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def _blocks(language):
