@@ -5,6 +5,8 @@ from pathlib import Path
 
 from fastnn.cli import build_parser
 
+from _readme import assert_prints, readme_examples
+
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
@@ -17,8 +19,6 @@ def test_the_search_example_runs_on_its_own_and_prints_what_the_readme_shows(tmp
     # alone, in a fresh namespace, as written (60 trials: about 25 s on 2 busy cores): it
     # defines every name it uses (X_val included), writes its own study file, and prints
     # the leaderboard and parameters the README shows
-    from test_readme import assert_prints, readme_examples
-
     monkeypatch.chdir(tmp_path)
     block, shown = next((code, out) for code, out in readme_examples() if "Study(" in code)
     assert shown is not None, "the README shows what the search example prints"
