@@ -291,7 +291,8 @@ class ThreadChooser:
                 self._timed[n_threads] = total
             if not self._queue:
                 self._choose()
-                return f"chose {self.current}, next check after {self.wait:.2f} s"
+                rates = ", ".join(f"{n}: {r:.0f}/s" for n, r in sorted(self.rates.items()))
+                return f"chose {self.current} ({rates}), next check after {self.wait:.2f} s"
             return "timing"
         others = max((r for n, r in self.rates.items() if n != self.current), default=0.0)
         drift = rate * self.DRIFT < self.chosen_rate and rate < others
@@ -301,7 +302,9 @@ class ThreadChooser:
             # the kept count's rate is the one just measured: time the others
             self._queue = [c for c in self.candidates if c != self.current]
             self._timed = {}
-            return "drift: time the others" if drift else "due: time the others"
+            why = "drift" if drift else "due"
+            return f"{why}: {n_threads} ran {rate:.0f}/s (chosen at {self.chosen_rate:.0f}/s), " \
+                   f"time the others"
         return "kept"
 
     def _choose(self) -> None:

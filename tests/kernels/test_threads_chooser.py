@@ -224,7 +224,11 @@ def test_the_decision_log(tmp_path, monkeypatch):
     assert len(lines) == 4
     assert "n=2" in lines[0] and "| timing" in lines[0]
     assert "n=1" in lines[1] and "rate=20000" in lines[1]
-    assert "| chose 2, next check after 0.80 s" in lines[2] and "| kept" in lines[3]
+    assert "| chose 2 (1: 20000/s, 2: 30000/s), next check after 0.80 s" in lines[2]
+    assert "| kept" in lines[3]
+    _run(c, {2: 10_000, 1: 20_000}, 1)              # 2 threads 3x slower: drift
+    assert "| drift: 2 ran 10000/s (chosen at 30000/s), time the others" in \
+        log.read_text().splitlines()[-1]
     monkeypatch.setenv("FASTNN_THREAD_LOG", str(tmp_path))          # a folder: not writable
     bad = ThreadChooser(2, 32)
     with pytest.warns(RuntimeWarning, match="FASTNN_THREAD_LOG=.*cannot write"):
