@@ -13,6 +13,10 @@ each figure is the median of the interleaved repeats, not the best.
 Then "after NumPy": a NumPy matmul on its own BLAS threads right before each
 fastnn epoch (OpenBLAS's threads keep spinning for a while after it),
 against the same epoch alone, interleaved.
+
+One cell alone: ``python bench/w6_shared.py --load 2 --batch 32`` (``--batch
+digits`` for the digits MLP); with ``FASTNN_THREAD_LOG=FILE`` the thread
+chooser writes each timed segment and its decision to FILE.
 """
 
 from __future__ import annotations
@@ -177,3 +181,25 @@ def run(ctx: Context) -> tuple[list[Table], list[Target]]:
         f"{ctx.repeats(2 * REPEATS)} interleaved repeats, 0.2 s pause before each.",
     ]
     return [table], targets
+
+
+def main(argv=None) -> None:
+    """One cell, printed: e.g. beside two busy processes at batch 32, with
+    ``FASTNN_THREAD_LOG=w6.log`` set to read the thread chooser's decisions there."""
+    import argparse
+
+    p = argparse.ArgumentParser(description="One W6 cell (fastnn only): default, 1 and 2 "
+                                "threads beside LOAD busy processes, medians of 9 runs")
+    p.add_argument("--load", type=int, choices=LOADS, default=2)
+    p.add_argument("--batch", choices=[str(b) for b in BATCHES] + [DIGITS], default="32")
+    p.add_argument("--quick", action="store_true", help="2 runs on a few batches")
+    args = p.parse_args(argv)
+    X, y = data(n=max(STEPS[b] * b for b in BATCHES))
+    batch = args.batch if args.batch == DIGITS else int(args.batch)
+    r = measure(Context(quick=args.quick), X, y, batch, args.load)
+    print(f"load {args.load}, batch {batch}: " + ", ".join(f"{k} {fmt_rate(v)}" for k, v in r.items())
+          + f"; default / best fixed {fmt_ratio(ratio(r[DEFAULT], max(r[ONE], r[TWO])))}")
+
+
+if __name__ == "__main__":
+    main()

@@ -21,6 +21,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
+from fastnn import _validation as V
 from fastnn._threads import max_threads
 
 __all__ = ["CONSTRAINTS", "REGRESSOR_CONSTRAINTS", "ARCHITECTURE", "check_params"]
@@ -75,6 +76,7 @@ def hidden_sizes(value) -> list[int]:
     for h in sizes:
         if isinstance(h, (bool, np.bool_)) or not isinstance(h, Integral) or h < 1:
             raise ValueError(f"hidden_layer_sizes must hold integers > 0; got {value!r}")
+        V.width(h, "each of hidden_layer_sizes")
     return [int(h) for h in sizes]
 
 

@@ -20,6 +20,7 @@ import numbers
 import os
 import sys
 import threading
+import time
 import warnings
 from contextlib import contextmanager
 
@@ -182,10 +183,16 @@ class ThreadChooser:
     ``SEGMENT_SECONDS`` at the kept count's last rate (:meth:`segment_batches`),
     so a count timed for a segment costs little, and the choice follows a
     change of load within an epoch. Each candidate (1, the default count,
-    and half of it from 4 cores up) trains one segment; the fastest is kept
-    (the first candidate timed twice: its first segment is a cold start).
+    and half of it from 4 cores up) is timed; the fastest is kept (the first
+    candidate timed twice: its first segment is a cold start).
 
-    The others are timed again (against the kept count's latest segment):
+    A rate is measured over at least ``MIN_MEASURE`` seconds of consecutive
+    segments at one count: an epoch's last segment may be one batch, and a
+    small model's epoch may last a few milliseconds, about a scheduler's time
+    slice; beside busy processes such a segment runs either untouched or
+    preempted, many times faster or slower than the count's rate.
+
+    The others are timed again (against the kept count's latest rate):
 
     - at once when the kept count's rate falls ``DRIFT`` times below the
       rate that chose it and below another count's last rate (another
@@ -193,23 +200,35 @@ class ThreadChooser:
       speed swings with the load does not time again a count measured far
       slower;
     - soon after a close call: a count kept by less than ``CLOSE`` times the
-      next one's rate was chosen on one noisy segment each (beside busy
+      next one's rate was chosen on one noisy measurement each (beside busy
       processes one segment swings by a quarter), so the others are timed
-      again after 1 kept segment, then 2, 4... up to ``PROBE_EVERY``. Such a
-      re-check costs little: the counts are close;
-    - every ``PROBE_EVERY`` segments otherwise: on a quiet machine one
-      slower segment in ``PROBE_EVERY``.
+      again after ``SEGMENT_SECONDS`` at the kept count, then 2, 4... times
+      that, up to ``PROBE_EVERY`` times;
+    - otherwise after ``PROBE_EVERY`` segments' time at the kept count, or
+      longer when the check costs more: the time the other counts lost
+      against the kept one when last timed is at most ``CHECK_BUDGET`` of the
+      time between checks (a count five times slower, as 2 threads beside
+      two busy processes on 2 cores, is timed again far less often than one
+      a little slower), and at most ``MAX_WAIT`` seconds.
 
     A chooser made for a batch size (``batch_size``) ignores segments of
     smaller batches (an epoch's short last batch timed on its own, as the
     scikit-learn estimators do): they run fewer samples a second at any
     count, and would look like drift.
+
+    With the environment variable ``FASTNN_THREAD_LOG`` naming a file when a
+    chooser is made, it appends a line there for each segment it records:
+    the time, the count, the rows, the seconds, the rate, and what it does
+    next (for reading its decisions; nothing is written without it).
     """
 
     PROBE_EVERY = 16
     DRIFT = 1.3
     CLOSE = 1.3
     SEGMENT_SECONDS = 0.05
+    MIN_MEASURE = 0.025                # seconds a rate is measured over, at least
+    CHECK_BUDGET = 0.05
+    MAX_WAIT = 2.0
     FIRST_SEGMENT_ROWS = 4096          # before any rate is known
 
     def __init__(self, n_max: int, batch_size: int | None = None):
@@ -219,12 +238,15 @@ class ThreadChooser:
         self.rates: dict[int, float] = {}
         self.current = self.candidates[0]
         self.chosen_rate = 0.0
-        self.since = 0
-        self.interval = self.PROBE_EVERY     # kept segments before the others are timed again
-        self._close_interval = 1             # the next such interval after a close call
+        self.kept = 0.0                      # seconds at the kept count since the last check
+        self.wait = self.PROBE_EVERY * self.SEGMENT_SECONDS   # ... before the next check
+        self._close_wait = self.SEGMENT_SECONDS   # the next such wait after a close call
+        self._timed: dict[int, float] = {}   # seconds each other count ran at the last check
+        self._measure = (0, 0, 0.0)          # (count, rows, seconds) of a rate being measured
         # counts to time next; the first is timed again last, as its first segment also
         # paid for what a first fit sets up (workspaces, first touches of memory)
         self._queue = [*self.candidates, self.candidates[0]] if n_max > 1 else [1]
+        self._log = os.environ.get("FASTNN_THREAD_LOG") or None
 
     def next(self) -> int:
         """The thread count for the next segment."""
@@ -242,36 +264,77 @@ class ThreadChooser:
                batch_size: int | None = None) -> None:
         """A segment of ``samples`` rows (batches of ``batch_size`` rows) took ``seconds`` on
         ``n_threads``."""
+        event = self._record(n_threads, samples, seconds, batch_size)
+        if self._log is not None:
+            self._write_log(n_threads, samples, seconds, event)
+
+    def _record(self, n_threads, samples, seconds, batch_size) -> str:
         if self.batch_size is not None and batch_size is not None and \
                 batch_size < self.batch_size:
-            return                 # not comparable; the count to time waits for a next one
-        rate = samples / max(seconds, 1e-9)
+            return "ignored: smaller batches"  # the count to time waits for a next one
+        seconds = max(seconds, 0.0)
+        count, rows, total = self._measure
+        if count != n_threads:
+            rows, total = 0, 0.0
+        rows, total = rows + samples, total + seconds
+        if not self._queue:
+            self.kept += seconds
+        if total < self.MIN_MEASURE:
+            self._measure = (n_threads, rows, total)
+            return "measuring"
+        self._measure = (0, 0, 0.0)
+        rate = rows / max(total, 1e-9)
         self.rates[n_threads] = rate
         if self._queue:
             if self._queue[0] == n_threads:
                 self._queue.pop(0)
+                self._timed[n_threads] = total
             if not self._queue:
                 self._choose()
-            return
-        self.since += 1
+                rates = ", ".join(f"{n}: {r:.0f}/s" for n, r in sorted(self.rates.items()))
+                return f"chose {self.current} ({rates}), next check after {self.wait:.2f} s"
+            return "timing"
         others = max((r for n, r in self.rates.items() if n != self.current), default=0.0)
         drift = rate * self.DRIFT < self.chosen_rate and rate < others
         if drift:
-            self._close_interval = 1         # the load changed: close calls start over
-        if drift or self.since >= self.interval:
-            # the kept count's rate is the segment just timed: time the others
+            self._close_wait = self.SEGMENT_SECONDS   # the load changed: close calls start over
+        if drift or self.kept >= self.wait:
+            # the kept count's rate is the one just measured: time the others
             self._queue = [c for c in self.candidates if c != self.current]
+            self._timed = {}
+            why = "drift" if drift else "due"
+            return f"{why}: {n_threads} ran {rate:.0f}/s (chosen at {self.chosen_rate:.0f}/s), " \
+                   f"time the others"
+        return "kept"
 
     def _choose(self) -> None:
         """Every count timed: keep the fastest, and say when to time the others again."""
         self.current = max(self.rates, key=self.rates.get)
-        self.chosen_rate, self.since = self.rates[self.current], 0
+        self.chosen_rate, self.kept = self.rates[self.current], 0.0
         runner_up = max((r for n, r in self.rates.items() if n != self.current), default=0.0)
         if runner_up * self.CLOSE > self.chosen_rate:        # a close call: check it soon
-            self.interval = self._close_interval
-            self._close_interval = min(self.PROBE_EVERY, 2 * self._close_interval)
-        else:
-            self.interval, self._close_interval = self.PROBE_EVERY, 1
+            self.wait = self._close_wait
+            self._close_wait = min(self.PROBE_EVERY * self.SEGMENT_SECONDS,
+                                   2 * self._close_wait)
+            return
+        self._close_wait = self.SEGMENT_SECONDS
+        lost = sum(seconds * (1 - self.rates[n] / self.chosen_rate)
+                   for n, seconds in self._timed.items() if n != self.current)
+        self.wait = min(self.MAX_WAIT, max(self.PROBE_EVERY * self.SEGMENT_SECONDS,
+                                           lost / self.CHECK_BUDGET))
+
+    def _write_log(self, n_threads, samples, seconds, event) -> None:
+        line = (f"{time.time():.4f} chooser={id(self):x} batch={self.batch_size} "
+                f"n={n_threads} rows={samples} seconds={seconds:.5f} "
+                f"rate={samples / max(seconds, 1e-9):.0f} current={self.current} "
+                f"next={self.next()} | {event}\n")
+        try:
+            with open(self._log, "a") as f:
+                f.write(line)
+        except OSError as e:               # a log that cannot be written stops, once
+            warnings.warn(f"FASTNN_THREAD_LOG={self._log}: cannot write the thread log ({e}); "
+                          f"logging stops", RuntimeWarning, stacklevel=3)
+            self._log = None
 
 
 _choosers: dict[tuple, ThreadChooser] = {}

@@ -12,11 +12,15 @@ import numbers
 
 import numpy as np
 
-__all__ = ["boolean", "integer", "positive_int", "seed", "real", "seconds", "array", "numeric_dtype",
+__all__ = ["boolean", "integer", "positive_int", "width", "seed", "real", "seconds", "array", "numeric_dtype",
            "float_dtype", "to_float", "disjoint", "same_buffer", "closest", "name_list",
            "unknown_name"]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+#: The widest layer (and the most features) the compiled network takes: it counts widths
+#: in C ints.
+MAX_WIDTH = 2**31 - 1
 
 
 # ---------------------------------------------------------------- scalars
@@ -55,6 +59,16 @@ def positive_int(value, name: str, allow_none: bool = False):
         accepted = "a positive integer or None" if allow_none else "a positive integer"
         raise ValueError(f"{name} must be {accepted}; got {value!r}")
     return int(value)
+
+
+def width(value, name: str, allow_none: bool = False):
+    """A layer width or feature count: an integer from 1 to :data:`MAX_WIDTH`, or None if
+    ``allow_none``."""
+    value = positive_int(value, name, allow_none)
+    if value is not None and value > MAX_WIDTH:
+        raise ValueError(f"{name} must be at most {MAX_WIDTH:,} (2**31 - 1, the widest layer "
+                         f"fastnn's compiled network takes); got {value:,}")
+    return value
 
 
 def seed(value, name: str = "seed", allow_none: bool = True, generator: bool = False):

@@ -154,6 +154,11 @@ def _hidden(text: str) -> tuple[int, ...]:
         widths = (0,)
     if any(w < 1 for w in widths):
         raise argparse.ArgumentTypeError(f"expected positive widths like 128,64, got {text!r}")
+    from fastnn._validation import MAX_WIDTH
+
+    if max(widths, default=1) > MAX_WIDTH:
+        raise argparse.ArgumentTypeError(f"expected widths of at most {MAX_WIDTH:,} (2**31 - 1, "
+                                         f"the widest layer fastnn takes), got {text!r}")
     return widths
 
 

@@ -25,6 +25,7 @@ several threads at once.
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import NamedTuple
 
@@ -80,6 +81,30 @@ def array_sizes(layers, plan) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
+def physical_memory() -> int | None:
+    """Bytes of memory this machine has, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _too_large(layers, plan, n_params: int, need: int, dtype: np.dtype) -> str:
+    """Why a model's arrays cannot be allocated, naming its largest parameter array."""
+    shapes = [(math.prod(shape), type(layer).__name__, name, shape)
+              for layer, place in zip(layers, plan)
+              for name, shape in layer.param_shapes(place).items()]
+    _, kind, name, shape = max(shapes, default=(0, "", "", ()))
+    largest = (f"; the largest, a {kind} layer's {name}, has shape "
+               f"({', '.join(f'{d:,}' for d in shape)})" if shapes else "")
+    have = physical_memory()
+    where = (f"more than this machine's {have / 2**30:,.1f} GiB of memory" if have and need > have
+             else "more than could be allocated")
+    return (f"the model has {n_params:,} parameters: with their gradients they need "
+            f"{need / 2**30:,.1f} GiB as {dtype.name}, {where}{largest}. Use narrower "
+            f"layers (hidden widths, units) or fewer features")
+
+
 class Engine:
     """The arrays and compiled network of built layers, and the calls that run them.
 
@@ -114,9 +139,15 @@ class Engine:
         self.n_threads = n_threads
         self.n_features = n_features
         n_params, n_state = array_sizes(layers, plan)
-        self.params = np.zeros(n_params, self.dtype)
-        self.grads = np.zeros(n_params, self.dtype)
-        self.state = np.zeros(n_state, self.dtype)
+        need = (2 * n_params + n_state) * self.dtype.itemsize
+        if need > (physical_memory() or need):
+            raise MemoryError(_too_large(layers, plan, n_params, need, self.dtype))
+        try:
+            self.params = np.zeros(n_params, self.dtype)
+            self.grads = np.zeros(n_params, self.dtype)
+            self.state = np.zeros(n_state, self.dtype)
+        except MemoryError:
+            raise MemoryError(_too_large(layers, plan, n_params, need, self.dtype)) from None
         decay = []
         p_at = s_at = 0
         for layer, place in zip(layers, plan):

@@ -152,8 +152,6 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-_positive_int = V.positive_int
-
 
 class Dense(Layer):
     """Fully connected layer ``y = x @ W + b``.
@@ -176,7 +174,7 @@ class Dense(Layer):
 
     def __init__(self, units: int | None, bias: bool | None = None, init: str = "auto"):
         super().__init__()
-        self.units = _positive_int(units, "units", allow_none=True)
+        self.units = V.width(units, "units", allow_none=True)
         if bias is not None and not isinstance(bias, bool):
             raise TypeError(f"bias must be True, False or None; got {bias!r}")
         if init not in ("auto", "he", "xavier"):

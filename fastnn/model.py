@@ -147,7 +147,7 @@ class Sequential:
 
     def build(self, n_features: int, n_outputs: int | None = None) -> "Sequential":
         """Create the weights for inputs of ``n_features`` (and ``n_outputs`` if the output is open)."""
-        n_features = V.positive_int(n_features, "n_features")
+        n_features = V.width(n_features, "n_features")
         self._declare(n_features, n_outputs)
         self.engine = Engine(self.layers, self.plan, n_features, self.dtype, self.loss.name,
                              self.n_threads, self.dropout_seed_ or 0)
@@ -159,11 +159,11 @@ class Sequential:
     def _declare(self, n_features: int, n_outputs: int | None = None) -> tuple[int, int]:
         """Give the layers their widths; return the (parameter, state) counts the weights
         will take. Allocates nothing."""
-        n_features = V.positive_int(n_features, "n_features")
+        n_features = V.width(n_features, "n_features")
         if n_outputs is not None:
             for layer in self.layers:
                 if isinstance(layer, L.Dense) and layer.units is None:
-                    layer.units = V.positive_int(n_outputs, "n_outputs")
+                    layer.units = V.width(n_outputs, "n_outputs")
         width = n_features
         for layer in self.layers:
             width = layer.build(width)
@@ -673,7 +673,7 @@ class MLP(Sequential):
                             "for no hidden layer; got None")
         if isinstance(hidden, numbers.Integral):
             hidden = (hidden,)
-        hidden = tuple(V.positive_int(h, "hidden layer width") for h in hidden)
+        hidden = tuple(V.width(h, "hidden layer width") for h in hidden)
         if bn_position not in ("before", "after"):
             raise ValueError(f"bn_position must be 'before' or 'after'; got {bn_position!r}")
         if not isinstance(activation, str) or activation not in L.ACTIVATIONS:
@@ -694,7 +694,7 @@ class MLP(Sequential):
                 layers += [L.Dense(width), act, L.BatchNorm(bn_momentum)]
             if dropout > 0:
                 layers.append(L.Dropout(dropout))
-        layers.append(L.Dense(V.positive_int(n_classes, "n_classes", allow_none=True)))
+        layers.append(L.Dense(V.width(n_classes, "n_classes", allow_none=True)))
         if output is not None:
             layers.append(output())
         super().__init__(layers, loss=loss, dtype=dtype, n_threads=n_threads, seed=seed)

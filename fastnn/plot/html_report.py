@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
 from fastnn._version import __version__
+from fastnn.io import replace_atomically
 
 __all__ = ["report"]
 
@@ -46,7 +47,8 @@ def report(source, path=None, *, name: str = "default", title: str | None = None
         A study, a study's SQLite file (``name`` picks the study), a
         babysitting run or its checkpoint directory.
     path : str or path-like, optional
-        Where to write the page.
+        Where to write the page (atomically: a reader sees the old file or
+        the whole page, never part of it).
     name : str, default "default"
         The study's name in its file (for a file ``source``).
     title : str, optional
@@ -61,6 +63,13 @@ def report(source, path=None, *, name: str = "default", title: str | None = None
 
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a string or None; got {title!r}")
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (a string or path-like) or None; got "
+                        f"{type(path).__name__}")
+    if path is not None and isinstance(source, (str, os.PathLike)) and os.path.isfile(source) and \
+            os.path.exists(path) and os.path.samefile(path, source):
+        raise ValueError(f"path is {os.fspath(path)}, the study file the report is about: "
+                         "writing the page there would replace the study; give another file")
     if isinstance(source, Babysitter):
         page = _babysit_page(source.dir, title)
     elif isinstance(source, Study):
@@ -77,9 +86,8 @@ def report(source, path=None, *, name: str = "default", title: str | None = None
     else:
         raise TypeError("source must be a Study, a Babysitter, a study file or a babysitting "
                         f"directory; got {type(source).__name__}")
-    if path is not None:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(page)
+    if path is not None:          # all or nothing: a crash mid-write leaves the old file
+        replace_atomically(path, lambda fh: fh.write(page.encode("utf-8")))
     return page
 
 
