@@ -682,11 +682,7 @@ def cmd_predict(args) -> int:
     proba = np.empty((len(X), 0))
     if args.proba:
         proba = _columns(model.predict_proba(X))
-        if model.loss.name == "softmax_cross_entropy":      # a column per class
-            header += [f"proba_{c}" for c in model.classes_]
-        else:                                               # a column per 0/1 label: P(1)
-            header += ["proba"] if proba.shape[1] == 1 else [
-                f"proba_{j}" for j in range(proba.shape[1])]
+        header += model.loss.proba_columns(model)
     out = open(args.out, "w", newline="") if args.out else sys.stdout
     try:
         writer = csv.writer(out)
