@@ -1,6 +1,7 @@
-"""The activations and optimizer rules fastnn computes, each declared once.
+"""The activations, optimizer rules and losses fastnn computes, each declared once.
 
-One row per activation (``ACTIVATIONS``) and per optimizer rule (``RULES``).
+One row per activation (``ACTIVATIONS``), per optimizer rule (``RULES``) and
+per loss (``LOSSES``).
 Everything else derives from the rows. For the activations:
 
 - the build (``setup.py``) reads this file and writes
@@ -26,6 +27,13 @@ kernels (twins ``<name>_update`` in ``fastnn._reference``), the command
 line its ``--optimizer`` choices; the tests compare each rule with its
 twin and with its ``torch.optim`` class.
 
+For the losses: the build writes ``fastnn/_kernels/_losses.pxd`` (row k's
+``LossKind`` from the function its ``kernel`` names); ``fastnn.losses`` makes
+the loss classes (``SoftmaxCrossEntropy``, ``Huber``...) and ``LOSSES``,
+``fastnn.ops`` the ``<name>`` kernels (twins ``<name>`` in
+``fastnn._reference``); the estimators' output activations and ONNX export's
+output maps come from the rows, and the tests are parametrized over them.
+
 This module imports nothing from fastnn (the build reads it before fastnn
 exists).
 """
@@ -35,7 +43,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 __all__ = ["Activation", "ACTIVATIONS", "activation", "Rule", "RULES", "rule",
-           "LossRow", "LOSSES", "loss", "OpKindRow", "OP_KINDS"]
+           "LossRow", "LOSSES", "loss"]
 
 
 class Activation(NamedTuple):
