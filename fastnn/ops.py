@@ -744,7 +744,6 @@ def _beta(beta, name):
 _HYPER_CHECKS = {"unit": lambda v, name: _beta(v, name),
                  "positive": lambda v, name: _scalar(v, name, lo=0, lo_open=True),
                  "nonneg": lambda v, name: _scalar(v, name, lo=0)}
-_HYPER_RANGES = {"unit": "in [0, 1)", "positive": "> 0", "nonneg": ">= 0"}
 
 
 def _step_number(step):
@@ -784,7 +783,7 @@ def _update_function(row):
     lines += ["lr : float >= 0"]
     if row.step:
         lines += ["step : int >= 1", "    The number of this step, counting from 1."]
-    lines += [f"{name} : float {_HYPER_RANGES[kind]}, default {default}"
+    lines += [f"{name} : float {V.RANGES[kind][0]}, default {default}"
               for name, default, kind in row.hyper]
     lines += [f"weight_decay : float >= 0, default {row.weight_decay}",
               "n_threads : int, optional", "", "Returns", "-------", "param"]
