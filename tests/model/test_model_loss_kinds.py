@@ -3,6 +3,8 @@ by step, save and load, ONNX export against onnxruntime, the same bits at 1 to 4
 and its settings checked. Parametrized over the declarations, so a loss added there joins
 these tests without editing a test file."""
 
+import pickle
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -89,6 +91,9 @@ def test_a_model_with_the_loss_saves_and_loads(row, tmp_path):
     assert back.get_config() == model.get_config()
     np.testing.assert_array_equal(back.predict(X), model.predict(X))
     assert back.evaluate(X, y) == model.evaluate(X, y)
+    again = pickle.loads(pickle.dumps(model))
+    assert again.loss == model.loss
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
     model.fit(X, y, epochs=1, batch_size=16, seed=1)
     back.fit(X, y, epochs=1, batch_size=16, seed=1)
     np.testing.assert_array_equal(back.get_weights()["params"], model.get_weights()["params"])
