@@ -133,6 +133,21 @@ def poisson(z, y, *, sample_weight=None, compute_grad=True):
     return loss, ((mu - y64) * (w / (total * z.shape[1]))[:, None]).astype(z.dtype)
 
 
+def huber(z, y, *, delta=1.0, sample_weight=None, compute_grad=True):
+    """PyTorch's HuberLoss(delta): e**2 / 2 within delta of the target, delta (|e| - delta / 2)
+    beyond; the mean over a row's outputs, then the weighted mean over rows."""
+    z, y = _as_2d(z, y)
+    e = z.astype(np.float64) - y.astype(np.float64)
+    inside = np.abs(e) <= delta
+    per = np.where(inside, 0.5 * e * e, delta * (np.abs(e) - 0.5 * delta))
+    w, total = _weights(sample_weight, z.shape[0])
+    loss = float(np.sum(w * per.mean(axis=1)) / total)
+    if not compute_grad:
+        return loss, None
+    g = np.where(inside, e, delta * np.sign(e))
+    return loss, (g * (w / (total * z.shape[1]))[:, None]).astype(z.dtype)
+
+
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _G1, _G2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xD1B54A32D192ED03)
 

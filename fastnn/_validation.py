@@ -98,6 +98,17 @@ def real(value, name: str, lo=None, hi=None, lo_open=False, hi_open=False) -> fl
     return value
 
 
+#: the ranges a declared setting may take (fastnn/kinds.py): its words and real()'s bounds
+RANGES = {"unit": ("in [0, 1)", {"lo": 0, "hi": 1, "hi_open": True}),
+          "positive": ("> 0", {"lo": 0, "lo_open": True}),
+          "nonneg": (">= 0", {"lo": 0})}
+
+
+def setting(value, name: str, how: str) -> float:
+    """A declared setting: a finite real number in the range called ``how`` (RANGES)."""
+    return real(value, name, **RANGES[how][1])
+
+
 def seconds(value, name: str) -> float | None:
     """None, or a positive number of seconds."""
     if value is None:

@@ -1,6 +1,6 @@
 """The ``fastnn`` command line.
 
-    fastnn train   [--data digits | --data FILE.csv --target COLUMN] [options]
+    fastnn train   [--data digits | --data FILE.csv --target COLUMN] [--loss huber --delta 2] [options]
     fastnn search  [data options] --trials 40 --jobs 2 --study study.db [--rounds 3] [--scheduler asha]
     fastnn babysit [data and model options] --epochs 30 --checkpoint-dir DIR [--resume]
     fastnn study show study.db
@@ -139,6 +139,10 @@ def _non_negative(text: str) -> float:
     return _real(text, 0, math.inf, "a number >= 0", closed_low=True)
 
 
+def _finite(text: str) -> float:
+    return _real(text, -math.inf, math.inf, "a number")
+
+
 def _fraction(text: str) -> float:
     return _real(text, 0, 1, "a number between 0 and 1 (both excluded)")
 
@@ -213,6 +217,42 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="samples per gradient step")
 
 
+def _add_loss_options(p: argparse.ArgumentParser) -> None:
+    """--loss, its choices the losses of fastnn/kinds.py, and an option per loss setting."""
+    from fastnn.kinds import LOSSES
+
+    p.add_argument("--loss", choices=tuple(row.name for row in LOSSES),
+                   default="softmax_cross_entropy",
+                   help="what to minimize: a classifier's softmax_cross_entropy, or a loss of "
+                        "values (mse, huber...) for a numeric --target")
+    settings = {}
+    for row in LOSSES:
+        for name, default, _ in row.settings:
+            settings.setdefault(name, []).append(f"{row.name}'s (default: {default})")
+    for name, which in settings.items():
+        p.add_argument("--" + name.replace("_", "-"), type=_finite, default=None,
+                       help=f"the {name} of the loss: {', '.join(which)}")
+
+
+def _loss(args):
+    """The loss --loss and its settings' options describe."""
+    from fastnn.kinds import LOSSES, loss
+    from fastnn.losses import get_loss
+
+    row = loss(args.loss)
+    given = {name: getattr(args, name) for name in {n for r in LOSSES for n, _, _ in r.settings}
+             if getattr(args, name, None) is not None}
+    for name in given:
+        if name not in [n for n, _, _ in row.settings]:
+            takes = sorted(r.name for r in LOSSES if name in [n for n, _, _ in r.settings])
+            raise UsageError(f"--{name.replace('_', '-')} applies to --loss "
+                             f"{', '.join(takes)}, not to {args.loss}")
+    try:
+        return get_loss(args.loss, given)
+    except ValueError as exc:
+        raise UsageError(f"--{str(exc).split()[0].replace('_', '-')}: {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from fastnn._version import __version__
 
@@ -223,9 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fastnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train an MLP and report its accuracy")
+    p = sub.add_parser("train", help="train an MLP and report its accuracy (or R^2)")
     _add_data_options(p)
     _add_model_options(p)
+    _add_loss_options(p)
     p.add_argument("--save", metavar="PATH", help="write the trained model here (e.g. model.fnn)")
     _add_quiet(p, "progress line or bar per epoch")
     p.set_defaults(run=cmd_train)
@@ -390,10 +431,16 @@ def make_optimizer(name: str, lr: float, beta: float | None, weight_decay: float
         raise UsageError(f"--optimizer {name}: {exc}") from None
 
 
-def _split(args):
+def _split(args, classifier: bool = True):
     from fastnn.datasets import train_test_split
 
     X, y, names = load_data(args)
+    if not classifier:
+        if y.dtype.kind not in "biuf":
+            raise UsageError(f"--loss {args.loss} fits numbers; the column {args.target!r} "
+                             "holds labels (a classifier's --loss is softmax_cross_entropy)")
+        return (*train_test_split(X, y.astype(np.float64), test_size=args.val_split,
+                                  seed=args.seed), names)
     classes, counts = np.unique(y, return_counts=True)
     if len(classes) < 2:
         raise UsageError(f"the label column {args.target!r} holds one class ({classes[0]}); "
@@ -404,7 +451,7 @@ def _split(args):
     return (*train_test_split(X, y, test_size=args.val_split, seed=args.seed), names)
 
 
-def _model(args, names, X, y):
+def _model(args, names, X, y, loss="softmax_cross_entropy"):
     """The MLP the model options describe, built for ``(X, y)``, knowing X's column names."""
     from fastnn import MLP
 
@@ -412,7 +459,7 @@ def _model(args, names, X, y):
         model = MLP(hidden=args.hidden, batch_norm=not args.no_batch_norm,
                     bn_position=args.bn_position, activation=args.activation,
                     dropout=args.dropout, dtype=args.dtype, n_threads=args.threads,
-                    seed=args.seed)
+                    seed=args.seed, loss=loss)
     except ValueError as exc:
         raise UsageError(f"--dropout: {exc}") from None
     model.prepare(X, y)
@@ -423,18 +470,21 @@ def _model(args, names, X, y):
 def cmd_train(args) -> int:
     from fastnn import InverseTimeDecay
 
-    X_tr, X_val, y_tr, y_val, names = _split(args)
-    model = _model(args, names, X_tr, y_tr)
+    loss = _loss(args)
+    X_tr, X_val, y_tr, y_val, names = _split(args, loss.classifier)
+    model = _model(args, names, X_tr, y_tr, loss)
     optimizer = make_optimizer(args.optimizer, args.lr, args.beta, args.weight_decay)
     decay = InverseTimeDecay(args.lr_decay) if args.lr_decay else None
-    print(f"training {model!r} on {X_tr.shape[0]} samples, validating on {X_val.shape[0]}, "
-          f"{len(np.union1d(y_tr, y_val))} classes", flush=True)
+    what = f", {len(np.union1d(y_tr, y_val))} classes" if model.classes_ is not None else ""
+    print(f"training {model!r} on {X_tr.shape[0]} samples, validating on {X_val.shape[0]}"
+          f"{what}", flush=True)
     model.fit(X_tr, y_tr, epochs=args.epochs, batch_size=args.batch_size, optimizer=optimizer,
               lr_decay=decay, validation_data=(X_val, y_val), seed=args.seed,
               verbose=0 if args.quiet else 1)
-    train_acc = model.evaluate(X_tr, y_tr)["accuracy"]
-    val_acc = model.evaluate(X_val, y_val)["accuracy"]
-    print(f"train accuracy {train_acc:.4f}  validation accuracy {val_acc:.4f}")
+    metric = loss.metric
+    train_score = model.evaluate(X_tr, y_tr)[metric]
+    val_score = model.evaluate(X_val, y_val)[metric]
+    print(f"train {metric} {train_score:.4f}  validation {metric} {val_score:.4f}")
     if args.save:
         model.save(args.save)
         print(f"saved {args.save}; predict with it: fastnn predict {shlex.quote(args.save)} "
@@ -687,11 +737,7 @@ def cmd_predict(args) -> int:
     proba = np.empty((len(X), 0))
     if args.proba:
         proba = _columns(model.predict_proba(X))
-        if model.loss.name == "softmax_cross_entropy":      # a column per class
-            header += [f"proba_{c}" for c in model.classes_]
-        else:                                               # a column per 0/1 label: P(1)
-            header += ["proba"] if proba.shape[1] == 1 else [
-                f"proba_{j}" for j in range(proba.shape[1])]
+        header += model.loss.proba_columns(model)
     out = open(args.out, "w", newline="") if args.out else sys.stdout
     try:
         writer = csv.writer(out)

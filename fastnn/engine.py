@@ -122,6 +122,8 @@ class Engine:
         A fixed thread count; None: fastnn's count, with training timing
         itself (see :meth:`threads_for_training`).
     dropout_seed : int, default 0
+    loss_settings : tuple of float, default ()
+        The loss's settings in its row's order (``fastnn.losses.Loss.values``).
 
     Attributes
     ----------
@@ -134,7 +136,8 @@ class Engine:
     """
 
     def __init__(self, layers, plan, n_features: int, dtype, loss: str,
-                 n_threads: int | None = None, dropout_seed: int = 0):
+                 n_threads: int | None = None, dropout_seed: int = 0,
+                 loss_settings: tuple = ()):
         self.dtype = np.dtype(dtype)
         self.n_threads = n_threads
         self.n_features = n_features
@@ -168,7 +171,8 @@ class Engine:
         specs = [layer.spec(place) for layer, place in zip(layers, plan) if not place.absorbed]
         if not specs:
             raise ValueError("the model has no layer that computes anything")
-        self._net = _kernels.network.Network(specs, n_features, self.dtype, loss, dropout_seed)
+        self._net = _kernels.network.Network(specs, n_features, self.dtype, loss, dropout_seed,
+                                             tuple(loss_settings))
         self.gemm_per_row = max((x.n_in * x.n_out for x in layers if isinstance(x, L.Dense)),
                                 default=0)
         self._workspaces: dict = {}

@@ -98,14 +98,10 @@ _ACTIVATIONS = {"identity": None, **{row.sklearn: L.ACTIVATIONS[row.name]
                                       for row in kinds.ACTIVATIONS if row.sklearn}}
 _EPS_DRIFT = 0.05         # how far Adam's epsilon may drift (relative) within one compiled run
 _CHUNK_BYTES = 8 << 20    # rows densified at a time from sparse X, and rows per L-BFGS pass
-# the network's output, fastnn's loss, and how that loss's value and gradient relate to
-# scikit-learn's for k outputs: sk_loss = f_loss * LOSS_SCALE, f_grad = sk_grad * GRAD_SCALE
-_OUTPUTS = {
-    "softmax": ("softmax_cross_entropy", lambda k: 1.0, lambda k: 1.0),
-    "logistic": ("sigmoid_cross_entropy", lambda k: float(k), lambda k: 1.0 / k),
-    "identity": ("mse", lambda k: 0.5, lambda k: 2.0 / k),
-    "exp": ("poisson", lambda k: float(k), lambda k: 1.0 / k),
-}
+# scikit-learn's output activation, fastnn's loss (its row in fastnn/kinds.py), and how that
+# loss's value and gradient relate to scikit-learn's for k outputs:
+# sk_loss = f_loss * LOSS_SCALE, f_grad = sk_grad * GRAD_SCALE
+_OUTPUTS = {row.sklearn[0]: (row.name, *row.sklearn[1:]) for row in kinds.LOSSES if row.sklearn}
 
 
 # ---------------------------------------------------------------- helpers

@@ -12,7 +12,8 @@ test-time batch norm and no dropout. It is built in two passes:
    ``dense`` is folded into its weights (``W * a``, ``b * a + shift``).
 2. :func:`to_onnx` writes each step as ONNX nodes (``Gemm``, ``Mul`` and
    ``Add``, and the nodes each activation declares in ``fastnn/kinds.py``)
-   with the ``onnx`` package's helpers, then the loss's output map.
+   with the ``onnx`` package's helpers, then the loss's output map (its
+   row's ``onnx`` in ``fastnn/kinds.py``: softmax, sigmoid, identity, exp).
 
 The graph has one input, ``X`` of shape (n_samples, n_features) in the
 model's dtype (float32 or float64), with a dynamic batch dimension, and
@@ -23,8 +24,9 @@ these outputs:
 - sigmoid cross-entropy: ``label`` (0/1, int64) and ``probabilities``,
   both in the shape of the targets the model was fitted on ((n_samples,)
   or (n_samples, n_labels));
-- mse and poisson: ``predictions`` (poisson: the means ``exp(z)``), in
-  the shape of the targets;
+- the losses of real values and counts (mse, huber, poisson...):
+  ``predictions`` (poisson: the means ``exp(z)``), in the shape of the
+  targets;
 - the scikit-learn estimators ``fastnn.MLPClassifier`` and
   ``MLPRegressor``: what their ``predict`` and ``predict_proba`` give: a
   binary classifier's ``probabilities`` are (n_samples, 2), ``[1 - p, p]``,
@@ -327,8 +329,8 @@ def _head(obj, net) -> dict:
     the ``classes`` labels come from (None: 0/1 or indices), ``flat`` (one output given as
     (n,)) and ``pair`` (a binary classifier's probabilities as [1 - p, p], scikit-learn's)."""
     if hasattr(obj, "out_activation_"):          # fastnn.MLPClassifier / MLPRegressor
-        kind = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity",
-                "exp": "exp"}.get(obj.out_activation_)
+        kind = {row.sklearn[0]: row.onnx for row in kinds.LOSSES
+                if row.sklearn}.get(obj.out_activation_)
         if kind is None:
             raise NotImplementedError(f"an output activation {obj.out_activation_!r} has no "
                                       "ONNX form yet")

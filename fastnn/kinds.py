@@ -1,6 +1,7 @@
-"""The activations and optimizer rules fastnn computes, each declared once.
+"""The activations, optimizer rules and losses fastnn computes, each declared once.
 
-One row per activation (``ACTIVATIONS``) and per optimizer rule (``RULES``).
+One row per activation (``ACTIVATIONS``), per optimizer rule (``RULES``) and
+per loss (``LOSSES``).
 Everything else derives from the rows. For the activations:
 
 - the build (``setup.py``) reads this file and writes
@@ -26,6 +27,13 @@ kernels (twins ``<name>_update`` in ``fastnn._reference``), the command
 line its ``--optimizer`` choices; the tests compare each rule with its
 twin and with its ``torch.optim`` class.
 
+For the losses: the build writes ``fastnn/_kernels/_losses.pxd`` (row k's
+``LossKind`` from the function its ``kernel`` names); ``fastnn.losses`` makes
+the loss classes (``SoftmaxCrossEntropy``, ``Huber``...) and ``LOSSES``,
+``fastnn.ops`` the ``<name>`` kernels (twins ``<name>`` in
+``fastnn._reference``); the estimators' output activations and ONNX export's
+output maps come from the rows, and the tests are parametrized over them.
+
 This module imports nothing from fastnn (the build reads it before fastnn
 exists).
 """
@@ -34,7 +42,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Activation", "ACTIVATIONS", "activation", "Rule", "RULES", "rule"]
+__all__ = ["Activation", "ACTIVATIONS", "activation", "Rule", "RULES", "rule",
+           "LossRow", "LOSSES", "loss"]
 
 
 class Activation(NamedTuple):
@@ -199,3 +208,83 @@ RULES: tuple[Rule, ...] = (
 def rule(name: str) -> Rule:
     """The row of the optimizer rule called ``name``."""
     return _row(RULES, name, "optimizer rule")
+
+
+# ---------------------------------------------------------------- losses
+
+class LossRow(NamedTuple):
+    """One loss, fused with the network's last layer in compiled code.
+
+    Attributes
+    ----------
+    name : str
+        Its name (``Sequential(loss=name)``, ``fastnn.ops.<name>``).
+    cls : str
+        Its class in ``fastnn.losses`` (``loss=fastnn.losses.Huber(delta=2.0)``).
+    kernel : str
+        ``"<module>.<function>"``: the ``.pxd`` of ``fastnn/_kernels`` that holds
+        its kernel and the function there that gives its ``LossKind``.
+    formula : str
+        Row i's loss ``l_i`` (``z``: the network's outputs, ``y``: the targets,
+        ``mean_k``: over the row's outputs), for the documentation; a batch's
+        loss is ``sum_i w_i l_i / sum_i w_i``.
+    targets : {"classes", "labels", "values", "counts"}
+        How it reads targets and what its outputs mean (``fastnn.losses``):
+        class labels and class probabilities (its outputs are softmax logits);
+        0/1 labels, one per output (logits of each label); real values (the
+        outputs are the predictions); counts or rates >= 0 (the outputs are the
+        logs of the predicted means).
+    output : str or None
+        The last layer of a model that the loss absorbs (``Softmax``, ``Sigmoid``).
+    onnx : {"softmax", "sigmoid", "identity", "exp"}
+        The map from the network's outputs to predictions or probabilities,
+        in the compiled inference and in the ONNX export.
+    settings : tuple of (name, default, range)
+        Its settings, in the kernel's order (``Ctx.loss_v``); range ``"unit"`` is
+        [0, 1), ``"positive"`` (0, inf), ``"nonneg"`` [0, inf).
+    torch : (str, dict) or None
+        The ``torch.nn`` loss it equals, and that class's arguments
+        (``{torch's name: our setting's name, or a constant}``).
+    sklearn : (str, callable, callable) or None
+        scikit-learn's output activation (``out_activation_``) that the
+        estimators train with this loss, and for k outputs the factors
+        ``sk_loss = loss * loss_scale(k)`` and ``grad = sk_grad * grad_scale(k)``.
+    """
+
+    name: str
+    cls: str
+    kernel: str
+    formula: str
+    targets: str
+    output: str | None
+    onnx: str
+    settings: tuple = ()
+    torch: tuple | None = None
+    sklearn: tuple | None = None
+
+
+LOSSES: tuple[LossRow, ...] = (
+    LossRow("softmax_cross_entropy", "SoftmaxCrossEntropy", "_softmax.softmax_xent_kind",
+            "logsumexp(z) - z[y]", "classes", "Softmax", "softmax",
+            torch=("CrossEntropyLoss", {}), sklearn=("softmax", lambda k: 1.0, lambda k: 1.0)),
+    LossRow("mse", "MeanSquaredError", "_mse.mse_kind", "mean_k (z - y)**2", "values", None,
+            "identity", torch=("MSELoss", {}),
+            sklearn=("identity", lambda k: 0.5, lambda k: 2.0 / k)),
+    LossRow("sigmoid_cross_entropy", "SigmoidCrossEntropy", "_sigmoid.sigmoid_xent_kind",
+            "mean_k max(z, 0) - z * y + log(1 + exp(-|z|))", "labels", "Sigmoid", "sigmoid",
+            torch=("BCEWithLogitsLoss", {}),
+            sklearn=("logistic", lambda k: float(k), lambda k: 1.0 / k)),
+    LossRow("poisson", "Poisson", "_poisson.poisson_kind", "mean_k exp(z) - y * z", "counts",
+            None, "exp", torch=("PoissonNLLLoss", {"log_input": True}),
+            sklearn=("exp", lambda k: float(k), lambda k: 1.0 / k)),
+    # torch.nn.HuberLoss(delta=...): quadratic within delta of the target, linear beyond
+    LossRow("huber", "Huber", "_huber.huber_kind",
+            "mean_k (0.5 * e**2 if |e| <= delta else delta * (|e| - 0.5 * delta)), e = z - y",
+            "values", None, "identity", (("delta", 1.0, "positive"),),
+            torch=("HuberLoss", {"delta": "delta"})),
+)
+
+
+def loss(name: str) -> LossRow:
+    """The row of the loss called ``name``."""
+    return _row(LOSSES, name, "loss")

@@ -1,39 +1,37 @@
 """Losses: what a model is trained to minimize, and what its outputs mean.
 
-Each loss is fused with the network's last layer in compiled code
-(``fastnn/_kernels/_softmax.pxd``, ``_sigmoid.pxd``, ``_mse.pxd``,
-``_poisson.pxd``) and is
-the weighted mean over rows ``sum_i w_i l_i / sum_i w_i`` (the plain mean
-without sample weights):
+Each loss is declared once, as a row of ``fastnn/kinds.py`` (``LOSSES``):
+its name, class, compiled kernel, formula, how it reads targets, the last
+layer it absorbs, its output map, its settings and the PyTorch loss it
+equals. This module makes one class per row (``SoftmaxCrossEntropy``,
+``Huber``...); ``LOSSES`` maps names to them. A model's loss is an instance,
+given by name (``loss="huber"``: the default settings) or as one
+(``loss=Huber(delta=2.0)``). Each is fused with the network's last layer in
+compiled code and is the weighted mean over rows ``sum_i w_i l_i / sum_i
+w_i`` (the plain mean without sample weights).
 
-- ``"softmax_cross_entropy"`` (classification; the model ends in
-  ``Softmax``): ``l_i = logsumexp(z_i) - z_i[y_i]``. Targets: class labels
-  of any sortable type, shape (n,). ``predict`` gives the most probable
-  class, ``predict_proba`` the class probabilities. Metric: accuracy.
-- ``"sigmoid_cross_entropy"`` (binary and multi-label; the model ends in
-  ``Sigmoid``, or a linear layer): each output is the logit of its own
-  label, ``l_i = mean_k [max(z, 0) - z y + log(1 + exp(-|z|))]``, PyTorch's
-  ``BCEWithLogitsLoss``. Targets: 0/1 of shape (n,) or (n, k).
-  ``predict`` gives 0/1 of the targets' shape, ``predict_proba`` each
-  label's probability. Metric: accuracy (a row counts when every label is
-  right, as scikit-learn counts multi-label accuracy).
-- ``"mse"`` (regression; the model ends in a linear layer):
-  ``l_i = mean_k (z_ik - y_ik)^2``, PyTorch's ``MSELoss``. Targets: real
+How a loss reads its targets and what its outputs mean comes from its
+row's ``targets``:
+
+- ``"classes"`` (``softmax_cross_entropy``; the model ends in ``Softmax``):
+  class labels of any sortable type, shape (n,). ``predict`` gives the most
+  probable class, ``predict_proba`` the class probabilities. Metric:
+  accuracy.
+- ``"labels"`` (``sigmoid_cross_entropy``; the model ends in ``Sigmoid``, or
+  a linear layer): each output is the logit of its own 0/1 label. Targets:
+  0/1 of shape (n,) or (n, k). ``predict`` gives 0/1 of the targets' shape,
+  ``predict_proba`` each label's probability. Metric: accuracy (a row
+  counts when every label is right, as scikit-learn counts multi-label
+  accuracy).
+- ``"values"`` (``mse``, ``huber``; the model ends in a linear layer): real
   values of shape (n,) or (n, k); ``predict`` gives values of that shape.
   Metric: R^2 (scikit-learn's ``r2_score``, averaged over outputs).
-- ``"poisson"`` (counts and rates; the model ends in a linear layer whose
-  output ``z`` is the log of the predicted mean ``exp(z)``):
-  ``l_i = mean_k exp(z_ik) - y_ik z_ik``, half the Poisson deviance less
-  terms free of ``z`` (scikit-learn's ``HalfPoissonLoss``, PyTorch's
-  ``PoissonNLLLoss``). Targets: values >= 0 of shape (n,) or (n, k);
-  ``predict`` gives the means ``exp(z)``. Metric: R^2 of the means.
+- ``"counts"`` (``poisson``; the output ``z`` is the log of the predicted
+  mean ``exp(z)``): values >= 0 of shape (n,) or (n, k); ``predict`` gives
+  the means ``exp(z)``. Metric: R^2 of the means.
 
 The width of the output layer comes from the targets at the first fit: one
 unit per class, per label, or per target column.
-
-Adding a loss: its kernel and LossKind in a new ``.pxd``, one line in
-LOSSES of ``fastnn/_kernels/_network.pyx``, a twin in ``fastnn._reference``
-and a :class:`Loss` here.
 """
 
 from __future__ import annotations
@@ -43,9 +41,11 @@ from typing import NamedTuple
 import numpy as np
 
 from fastnn import _validation as V
+from fastnn import kinds
 from fastnn import layers as L
 
-__all__ = ["Loss", "LOSSES", "get_loss", "Targets"]
+__all__ = ["Loss", "LOSSES", "get_loss", "Targets",
+           *(row.cls for row in kinds.LOSSES)]
 
 
 class Targets(NamedTuple):
@@ -73,13 +73,49 @@ def fitted_targets(model) -> Targets:
 
 
 class Loss:
-    """How one loss reads targets and shapes predictions. Subclasses name a kernel."""
+    """A loss with its settings: how it reads targets and shapes predictions.
 
+    The classes of :data:`LOSSES` (one per row of ``fastnn/kinds.py``) take the
+    row's settings as keyword arguments (``Huber(delta=2.0)``).
+    """
+
+    row: kinds.LossRow | None = None    # its declaration
     name = ""
     output_layer: type | None = None    # the last layer the loss absorbs, if any
     metric = "accuracy"
     classifier = True
     output_map = True      # predictions go through the kernel's output map (softmax, exp...)
+
+    def __init__(self, **settings):
+        if self.row is None:
+            raise TypeError("Loss is abstract: use a class of fastnn.losses.LOSSES")
+        known = [name for name, _, _ in self.row.settings]
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise TypeError(f"loss {self.name!r} takes "
+                            f"{'the settings ' + ', '.join(known) if known else 'no settings'}; "
+                            f"got {', '.join(unknown)}")
+        self.settings = {name: V.setting(settings.get(name, default), name, how)
+                         for name, default, how in self.row.settings}
+
+    @property
+    def values(self) -> tuple:
+        """Its settings in its row's order: what the compiled loss reads."""
+        return tuple(float(v) for v in self.settings.values())
+
+    def get_config(self) -> dict:
+        """Its settings (JSON-serializable)."""
+        return dict(self.settings)
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other.settings == self.settings
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.values))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.settings.items())
+        return f"{type(self).__name__}({inner})"
 
     # -- targets
     def outputs_for(self, y: np.ndarray) -> int:
@@ -119,6 +155,11 @@ class Loss:
         the scale against which training detects an exploding loss."""
         raise NotImplementedError
 
+    def proba_columns(self, model) -> list[str]:
+        """Names of ``predict_proba``'s columns (a CSV's header): P(1) of each label."""
+        return ["proba"] if model.n_outputs == 1 else [
+            f"proba_{j}" for j in range(model.n_outputs)]
+
     # -- export
     onnx_map = ""          # the output map in ONNX (fastnn.export): softmax, sigmoid, identity, exp
 
@@ -154,9 +195,8 @@ def _reshape_like(model, values: np.ndarray) -> np.ndarray:
     return values[:, 0] if model.y_ndim_ == 1 else values
 
 
-class SoftmaxCrossEntropy(Loss):
-    name = "softmax_cross_entropy"
-    output_layer = L.Softmax
+class _Classes(Loss):
+    """Class labels; the outputs are softmax logits."""
 
     def outputs_for(self, y):
         return None                      # the model's classes decide (classes_for)
@@ -165,7 +205,7 @@ class SoftmaxCrossEntropy(Loss):
         arr = label_array(V.array(y, name))
         if arr.ndim != 1:
             raise ValueError(f"{name} must have shape ({n_samples},) for "
-                             f"loss='softmax_cross_entropy'; got {arr.shape} (for several "
+                             f"loss={self.name!r}; got {arr.shape} (for several "
                              "0/1 labels per row use loss='sigmoid_cross_entropy')")
         check_labels(arr, name)
         classes = classes_for(arr, model.n_outputs)
@@ -205,16 +245,16 @@ class SoftmaxCrossEntropy(Loss):
         k = model.n_outputs
         return float(np.log(k)), f"a uniform prediction over the {k} classes"
 
-    onnx_map = "softmax"
-
     def onnx_head(self, model):
         classes = np.arange(model.n_outputs) if model.classes_ is None else model.classes_
-        return {"kind": "softmax", "classes": classes, "flat": True, "pair": False}
+        return {"kind": self.onnx_map, "classes": classes, "flat": True, "pair": False}
+
+    def proba_columns(self, model) -> list[str]:
+        return [f"proba_{c}" for c in model.classes_]
 
 
-class SigmoidCrossEntropy(Loss):
-    name = "sigmoid_cross_entropy"
-    output_layer = L.Sigmoid
+class _Labels(Loss):
+    """0/1 labels, one per output; the outputs are their logits."""
 
     def outputs_for(self, y):
         arr = np.asarray(y)
@@ -224,7 +264,7 @@ class SigmoidCrossEntropy(Loss):
         out = _as_2d(model, y, n_samples, name, "0 or 1 per label", fitted)
         if not np.isin(out, (0, 1)).all():
             raise ValueError(f"{name} must hold 0 or 1 (one column per label) for "
-                             "loss='sigmoid_cross_entropy'")
+                             f"loss={self.name!r}")
         return out
 
     def predict(self, model, out):
@@ -240,16 +280,12 @@ class SigmoidCrossEntropy(Loss):
     def reference(self, model, targets, weight):
         return float(np.log(2.0)), "predicting 0.5 for every label"
 
-    onnx_map = "sigmoid"
 
+class _Values(Loss):
+    """Real values; the outputs are the predictions."""
 
-class MeanSquaredError(Loss):
-    name = "mse"
-    output_layer = None
     metric = "r2"
     classifier = False
-    output_map = False
-    onnx_map = "identity"
 
     def outputs_for(self, y):
         arr = np.asarray(y)
@@ -277,17 +313,13 @@ class MeanSquaredError(Loss):
         return max(float(sq), 1.0), "predicting 0 (or 1 per target, if larger)"
 
 
-class Poisson(MeanSquaredError):
-    """Regression of counts and rates: the outputs are log-means, predictions exp(z)."""
-
-    name = "poisson"
-    output_map = True
-    onnx_map = "exp"         # the outputs are log-means
+class _Counts(_Values):
+    """Counts and rates >= 0: the outputs are log-means, predictions exp(z)."""
 
     def targets(self, model, y, n_samples, name="y", fitted=None):
         out = _as_2d(model, y, n_samples, name, "counts or rates >= 0", fitted)
         if np.any(out < 0):
-            raise ValueError(f"{name} must be >= 0 for loss='poisson' (counts or rates)")
+            raise ValueError(f"{name} must be >= 0 for loss={self.name!r} (counts or rates)")
         return out
 
     def reference(self, model, targets, weight):
@@ -297,16 +329,39 @@ class Poisson(MeanSquaredError):
             "predicting the mean of each target"
 
 
-#: the losses by name
-LOSSES = {cls.name: cls() for cls in (SoftmaxCrossEntropy, SigmoidCrossEntropy,
-                                      MeanSquaredError, Poisson)}
+_BY_TARGETS = {"classes": _Classes, "labels": _Labels, "values": _Values, "counts": _Counts}
 
 
-def get_loss(name) -> Loss:
-    """The loss called ``name``, with a clear error for any other value."""
-    if not isinstance(name, str) or name not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}; got {name!r}")
-    return LOSSES[name]
+def _loss_class(row: kinds.LossRow) -> type:
+    """The class of one declared loss."""
+    settings = "".join(f"\n    {name} : float, default {default}" for name, default, _
+                       in row.settings)
+    doc = (f"The {row.name!r} loss: ``l_i = {row.formula}``"
+           + (f" (PyTorch's ``{row.torch[0]}``)" if row.torch else "") + ".\n"
+           + (f"\n    Parameters\n    ----------{settings}\n" if settings else ""))
+    return type(row.cls, (_BY_TARGETS[row.targets],), {
+        "__doc__": doc, "__module__": __name__, "row": row, "name": row.name,
+        "output_layer": getattr(L, row.output) if row.output else None,
+        "output_map": row.onnx != "identity", "onnx_map": row.onnx})
+
+
+#: the loss classes by name, one per row of fastnn/kinds.py
+LOSSES: dict[str, type] = {row.name: _loss_class(row) for row in kinds.LOSSES}
+globals().update({cls.__name__: cls for cls in LOSSES.values()})
+
+
+def get_loss(loss, settings: dict | None = None) -> Loss:
+    """A model's loss from ``loss``: a name of :data:`LOSSES` (with ``settings``, its
+    settings by name; default: the row's defaults) or a :class:`Loss`; a clear error for
+    any other value."""
+    if isinstance(loss, Loss):
+        if settings:
+            raise TypeError("settings go with a loss's name; a Loss instance has its own")
+        return loss
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)} or a fastnn.losses.Loss; "
+                         f"got {loss!r}")
+    return LOSSES[loss](**(settings or {}))
 
 
 def label_array(y) -> np.ndarray:

@@ -44,14 +44,17 @@ class Sequential:
     Parameters
     ----------
     layers : list of Layer
-        For ``loss="softmax_cross_entropy"`` (the default: a classifier) the
-        last one must be ``Softmax``; for ``"sigmoid_cross_entropy"`` it may
-        be ``Sigmoid`` (fused with the loss); for ``"mse"`` it is the
-        prediction itself (usually a ``Dense``). A ``Dense(None)`` output
-        layer takes its width (classes, labels or target columns) when the
-        model first sees its targets.
-    loss : {"softmax_cross_entropy", "sigmoid_cross_entropy", "mse"}
-        See :mod:`fastnn.losses`.
+        The last one is the layer the loss absorbs (``Softmax`` for
+        ``loss="softmax_cross_entropy"``, the default: a classifier;
+        ``Sigmoid``, optional, for ``"sigmoid_cross_entropy"``), or for the
+        other losses the output itself (usually a ``Dense``). A
+        ``Dense(None)`` output layer takes its width (classes, labels or
+        target columns) when the model first sees its targets.
+    loss : str or fastnn.losses.Loss, default "softmax_cross_entropy"
+        A name of ``fastnn.losses.LOSSES`` (one per row of ``fastnn/kinds.py``:
+        "softmax_cross_entropy", "sigmoid_cross_entropy", "mse", "poisson",
+        "huber"...), with its default settings, or a loss with its own
+        (``fastnn.losses.Huber(delta=2.0)``). See :mod:`fastnn.losses`.
     dtype : {"float32", "float64"}, default "float32"
         Precision of parameters and computation.
     n_threads : int, optional
@@ -83,7 +86,7 @@ class Sequential:
         The flat arrays, compiled network and training calls (None until built).
     """
 
-    def __init__(self, layers, *, loss: str = "softmax_cross_entropy", dtype="float32",
+    def __init__(self, layers, *, loss="softmax_cross_entropy", dtype="float32",
                  n_threads: int | None = None, seed: int | None = None):
         layers = list(layers)
         if not layers or not all(isinstance(layer, L.Layer) for layer in layers):
@@ -150,7 +153,7 @@ class Sequential:
         n_features = V.width(n_features, "n_features")
         self._declare(n_features, n_outputs)
         self.engine = Engine(self.layers, self.plan, n_features, self.dtype, self.loss.name,
-                             self.n_threads, self.dropout_seed_ or 0)
+                             self.n_threads, self.dropout_seed_ or 0, self.loss.values)
         for layer, place in zip(self.layers, self.plan):
             layer.initialize(layer.params, layer.state, self._rng, place)
         self.n_features_in_ = n_features
@@ -394,6 +397,7 @@ class Sequential:
         return {
             "layers": [{"class": type(x).__name__, "config": x.get_config()} for x in self.layers],
             "loss": self.loss.name,
+            **({"loss_settings": self.loss.get_config()} if self.loss.settings else {}),
             "dtype": self.dtype.name,
             "n_threads": self.n_threads,
             "seed": self.seed,
@@ -404,7 +408,8 @@ class Sequential:
         """Rebuild a model (without weights) from :meth:`get_config` output."""
         common = {"dtype": config["dtype"], "n_threads": config.get("n_threads"),
                   "seed": config.get("seed"),
-                  "loss": config.get("loss", "softmax_cross_entropy")}
+                  "loss": get_loss(config.get("loss", "softmax_cross_entropy"),
+                                   config.get("loss_settings"))}
         if "mlp" in config:
             return MLP(**config["mlp"], **common)
         return Sequential([L.layer_from_config(c) for c in config["layers"]], **common)
@@ -427,7 +432,7 @@ class Sequential:
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(x) for x in self.layers)
-        return (f"{type(self).__name__}([{inner}], loss={self.loss.name!r}, "
+        return (f"{type(self).__name__}([{inner}], loss={_loss_repr(self.loss)}, "
                 f"dtype={self.dtype.name!r})")
 
     # ------------------------------------------------------------ files
@@ -636,9 +641,10 @@ class MLP(Sequential):
     Each hidden layer is ``Dense -> BatchNorm -> activation`` (batch norm
     before the activation, the default) or ``Dense -> activation ->
     BatchNorm``, then ``Dropout(dropout)`` if ``dropout > 0``; then the
-    output layer ``Dense(n_outputs)``, followed by ``Softmax`` (the
-    default loss), ``Sigmoid`` (``loss="sigmoid_cross_entropy"``) or
-    nothing (``loss="mse"``: regression).
+    output layer ``Dense(n_outputs)``, followed by the layer the loss
+    absorbs: ``Softmax`` (the default loss), ``Sigmoid``
+    (``loss="sigmoid_cross_entropy"``) or nothing (``loss="mse"``,
+    ``"huber"``, ``"poisson"``: regression).
 
     Parameters
     ----------
@@ -648,8 +654,8 @@ class MLP(Sequential):
     n_classes : int, optional
         Output width (classes, labels or target columns); default: from the
         targets of the first ``fit``.
-    loss : {"softmax_cross_entropy", "sigmoid_cross_entropy", "mse"}
-        See :mod:`fastnn.losses`.
+    loss : str or fastnn.losses.Loss, default "softmax_cross_entropy"
+        As for :class:`Sequential`.
     batch_norm : bool, default True
     bn_position : {"before", "after"}, default "before"
         Normalize each layer's pre-activation ``z`` ("before") or its activation ("after").
@@ -664,7 +670,7 @@ class MLP(Sequential):
     """
 
     def __init__(self, hidden=(128, 64), n_classes: int | None = None, *,
-                 loss: str = "softmax_cross_entropy", batch_norm: bool = True,
+                 loss="softmax_cross_entropy", batch_norm: bool = True,
                  bn_position: str = "before", activation: str = "relu", bn_momentum: float = 0.9,
                  dropout: float = 0.0, dtype="float32", n_threads: int | None = None,
                  seed: int | None = None):
@@ -679,7 +685,8 @@ class MLP(Sequential):
         if not isinstance(activation, str) or activation not in L.ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(L.ACTIVATIONS)}; "
                              f"got {activation!r}")
-        output = get_loss(loss).output_layer
+        loss = get_loss(loss)
+        output = loss.output_layer
         batch_norm = V.boolean(batch_norm, "batch_norm")
         dropout = V.real(dropout, "dropout", lo=0, hi=1, hi_open=True)
         bn_momentum = V.real(bn_momentum, "bn_momentum", lo=0, hi=1)
@@ -709,7 +716,8 @@ class MLP(Sequential):
                         "dropout": self.dropout}}
 
     def __repr__(self) -> str:
-        return (f"MLP(hidden={self.hidden}, n_classes={self.n_classes}, loss={self.loss.name!r}, "
+        return (f"MLP(hidden={self.hidden}, n_classes={self.n_classes}, "
+                f"loss={_loss_repr(self.loss)}, "
                 f"batch_norm={self.batch_norm}, bn_position={self.bn_position!r}, "
                 f"activation={self.activation!r}, dropout={self.dropout}, "
                 f"dtype={self.dtype.name!r})")
@@ -722,11 +730,15 @@ def _check_output_layer(layers, loss) -> None:
         raise ValueError("Softmax can only be the last layer")
     if loss.output_layer is L.Softmax:
         if not isinstance(last, L.Softmax):
-            raise ValueError("with loss='softmax_cross_entropy' (a classifier) the last layer "
+            raise ValueError(f"with loss={loss.name!r} (a classifier) the last layer "
                              "must be Softmax")
         if len(layers) < 2:
             raise ValueError("a Sequential model needs at least one layer before its Softmax")
     elif isinstance(last, L.Softmax):
         raise ValueError(f"a Softmax output does not go with loss={loss.name!r}; "
-                         "end the model in a Dense layer (or Sigmoid for "
-                         "sigmoid_cross_entropy)")
+                         "end the model in a Dense layer (or the layer its loss absorbs)")
+
+
+def _loss_repr(loss) -> str:
+    """A model's loss as its repr shows it: the name, or the loss with its settings."""
+    return repr(loss) if loss.settings else repr(loss.name)

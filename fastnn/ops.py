@@ -33,9 +33,8 @@ from fastnn._threads import blas_held, resolve_n_threads
 __all__ = [
     "dense_forward", "dense_backward",
     "batchnorm_forward", "batchnorm_inference", "batchnorm_backward", "batchnorm_fold",
-    "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy", "mse", "poisson",
-    "dropout", "dropout_backward", "check_sample_weight",
-]              # and each activation's and each optimizer rule's functions (fastnn/kinds.py)
+    "softmax", "log_softmax", "dropout", "dropout_backward", "check_sample_weight",
+]   # and each loss's, each activation's and each optimizer rule's functions (fastnn/kinds.py)
 
 # ---------------------------------------------------------------- checks
 
@@ -463,47 +462,49 @@ def _sample_weight(sample_weight, n):
     return w, float(n) if w is None else float(w.sum())
 
 
-def softmax_cross_entropy(z, labels, *, sample_weight=None, compute_grad=True, out=None,
-                          n_threads=None):
-    """Softmax cross-entropy loss and its gradient, fused.
+# ---------------------------------------------------------------- losses
+# One function per row of fastnn/kinds.py (LOSSES), made here: the loss and its gradient,
+# fused, through the compiled loss table.
 
-    ``loss = sum_i w_i (logsumexp(z[i]) - z[i, labels[i]]) / sum_i w_i`` and
-    ``dz = w_i (softmax(z) - onehot(labels)) / sum_i w_i`` (``w_i = 1``
-    without sample weights: the mean over rows).
+#: what a loss's targets must be, by its row's ``targets`` (classes: integer labels)
+_TARGETS = {"labels": ("lie in [0, 1]", lambda y: np.all((y >= 0) & (y <= 1))),
+            "values": None,
+            "counts": ("be >= 0 (counts or rates)", lambda y: np.all(y >= 0))}
+
+_LOSS_DOC = """{title}, and its gradient, fused.
+
+    Per row ``l_i = {formula}``; the loss is ``sum_i w_i l_i / sum_i w_i``
+    (``w_i = 1`` without sample weights: the mean over rows){torch}, and ``dz`` its
+    gradient with respect to ``z``.
 
     Parameters
     ----------
-    z : array of shape (n_samples, n_classes)
-        Logits.
-    labels : integer array of shape (n_samples,)
-        Class indices in ``[0, n_classes)``.
+    z : array of shape {z_shape}
+        {z_what}
+    {y_name} : {y_shape}
+        {y_what}{settings}
     sample_weight : array of shape (n_samples,), optional
         Finite weights >= 0 with a positive sum.
     compute_grad : bool, default True
-    out : array of shape (n_samples, n_classes), optional
+    out : array of z's shape (as 2-D), optional
         Buffer for ``dz``.
     n_threads : int, optional
 
     Returns
     -------
     loss : float
-    dz : array of shape (n_samples, n_classes), or None if not ``compute_grad``
+    dz : array of z's shape (as 2-D), or None if not ``compute_grad``
     """
-    z = _nonempty(check_floats(z, "z", 2), "z")
-    labels = _labels(labels, *z.shape)
-    w, total = _sample_weight(sample_weight, z.shape[0])
-    dz = (_out(out, "out", z.shape, z.dtype, {"z": z, "sample_weight": w})
-          if V.boolean(compute_grad, "compute_grad") else None)
-    loss, _ = _kernels.ops.softmax_cross_entropy(z, labels, w, total, dz,
-                                                 resolve_n_threads(n_threads))
-    return loss, dz
+
+_Z_WHAT = {"classes": "Logits.", "labels": "Logits, one per label.",
+           "values": "Predictions.", "counts": "Logs of the predicted means."}
 
 
-def _float_loss(kernel, z, y, sample_weight, compute_grad, out, n_threads, targets=None):
-    """A loss on float targets of z's shape: (loss, dz or None).
-
-    ``targets``: "unit" (targets in [0, 1]), "nonnegative", or None (any finite value).
-    """
+def _loss_targets(row, z, y):
+    """``z`` as 2-D and ``y`` in the kernel's form for loss ``row``, checked."""
+    if row.targets == "classes":
+        z = _nonempty(check_floats(z, "z", 2), "z")
+        return z, _labels(y, *z.shape)
     z = _nonempty(check_floats(z, "z", None), "z")
     if z.ndim == 1:
         z = z.reshape(-1, 1)
@@ -514,99 +515,61 @@ def _float_loss(kernel, z, y, sample_weight, compute_grad, out, n_threads, targe
     y = np.ascontiguousarray(check_floats(y, "y", None, z.dtype, "z").reshape(z.shape))
     if not np.isfinite(y).all():
         raise ValueError("y contains NaN or infinite values")
-    if targets == "unit" and np.any((y < 0) | (y > 1)):
-        raise ValueError("y must lie in [0, 1]")
-    if targets == "nonnegative" and np.any(y < 0):
-        raise ValueError("y must be >= 0 (counts or rates)")
-    w, total = _sample_weight(sample_weight, z.shape[0])
-    dz = (_out(out, "out", z.shape, z.dtype, {"z": z, "y": y, "sample_weight": w})
-          if V.boolean(compute_grad, "compute_grad") else None)
-    result = kernel(z, y, w, total, dz, resolve_n_threads(n_threads))
-    return (result[0] if isinstance(result, tuple) else result), dz
+    check = _TARGETS[row.targets]
+    if check is not None and not check[1](y):
+        raise ValueError(f"y must {check[0]} for {row.name}")
+    return z, y
 
 
-def sigmoid_cross_entropy(z, y, *, sample_weight=None, compute_grad=True, out=None,
-                          n_threads=None):
-    """Sigmoid (binary) cross-entropy from logits, stable, and its gradient, fused.
+def _loss_function(row):
+    """The public kernel ``<name>(z, y, *, <settings>, sample_weight, compute_grad, out,
+    n_threads)`` of loss ``row`` of fastnn/kinds.py."""
+    P = inspect.Parameter
+    y_name = "labels" if row.targets == "classes" else "y"
+    params = [P("z", P.POSITIONAL_OR_KEYWORD), P(y_name, P.POSITIONAL_OR_KEYWORD)]
+    params += [P(name, P.KEYWORD_ONLY, default=default) for name, default, _ in row.settings]
+    params += [P("sample_weight", P.KEYWORD_ONLY, default=None),
+               P("compute_grad", P.KEYWORD_ONLY, default=True),
+               P("out", P.KEYWORD_ONLY, default=None),
+               P("n_threads", P.KEYWORD_ONLY, default=None)]
+    signature = inspect.Signature(params)
 
-    Per element ``l = max(z, 0) - z * y + log(1 + exp(-|z|))`` (never
-    ``log(sigmoid(z))``); the loss is the mean over each row's labels, then
-    the weighted mean over rows (PyTorch's ``BCEWithLogitsLoss``);
-    ``dz = w_i (sigmoid(z) - y) / (n_labels * sum_i w_i)``.
+    def loss(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        settings = tuple(V.setting(a[name], name, how) for name, _, how in row.settings)
+        z, y = _loss_targets(row, a["z"], a[y_name])
+        w, total = _sample_weight(a["sample_weight"], z.shape[0])
+        inputs = {"z": z, "sample_weight": w, **({} if y.dtype == np.int64 else {"y": y})}
+        dz = (_out(a["out"], "out", z.shape, z.dtype, inputs)
+              if V.boolean(a["compute_grad"], "compute_grad") else None)
+        value, _ = _kernels.network.loss(row.name, z, y, w, total, dz, settings,
+                                         resolve_n_threads(a["n_threads"]))
+        return value, dz
 
-    Parameters
-    ----------
-    z : array of shape (n_samples,) or (n_samples, n_labels)
-        Logits.
-    y : array of z's shape
-        Targets in [0, 1] (0 or 1 for labels).
-    sample_weight : array of shape (n_samples,), optional
-    compute_grad : bool, default True
-    out : array of z's shape (as 2-D), optional
-    n_threads : int, optional
-
-    Returns
-    -------
-    loss : float
-    dz : array of shape (n_samples, n_labels), or None
-    """
-    return _float_loss(_kernels.ops.sigmoid_cross_entropy, z, y, sample_weight, compute_grad,
-                       out, n_threads, targets="unit")
-
-
-def mse(z, y, *, sample_weight=None, compute_grad=True, out=None, n_threads=None):
-    """Mean squared error and its gradient, fused.
-
-    ``loss = sum_i w_i mean_k (z[i, k] - y[i, k])**2 / sum_i w_i`` (PyTorch's
-    ``MSELoss`` without weights); ``dz = 2 w_i (z - y) / (n_outputs * sum_i w_i)``.
-
-    Parameters
-    ----------
-    z : array of shape (n_samples,) or (n_samples, n_outputs)
-        Predictions.
-    y : array of z's shape
-        Targets.
-    sample_weight : array of shape (n_samples,), optional
-    compute_grad : bool, default True
-    out : array of z's shape (as 2-D), optional
-    n_threads : int, optional
-
-    Returns
-    -------
-    loss : float
-    dz : array of shape (n_samples, n_outputs), or None
-    """
-    return _float_loss(_kernels.ops.mse, z, y, sample_weight, compute_grad, out, n_threads)
+    loss.__signature__ = signature
+    loss.__name__ = loss.__qualname__ = row.name
+    loss.__module__ = __name__
+    settings = "".join(f"\n    {name} : float {V.RANGES[how][0]}, default {default}"
+                       for name, default, how in row.settings)
+    classes = row.targets == "classes"
+    loss.__doc__ = _LOSS_DOC.format(
+        title=f"The {row.name} loss", formula=row.formula,
+        torch=f" (PyTorch's ``{row.torch[0]}``)" if row.torch else "",
+        z_shape="(n_samples, n_classes)" if classes else "(n_samples,) or (n_samples, n_outputs)",
+        z_what=_Z_WHAT[row.targets], y_name=y_name,
+        y_shape="integer array of shape (n_samples,)" if classes else "array of z's shape",
+        y_what=("Class indices in ``[0, n_classes)``." if classes else
+                f"Targets{'' if _TARGETS[row.targets] is None else ': they must ' + _TARGETS[row.targets][0]}."),
+        settings=settings)
+    return loss
 
 
-def poisson(z, y, *, sample_weight=None, compute_grad=True, out=None, n_threads=None):
-    """Poisson loss with a log link and its gradient, fused.
-
-    ``z`` is the log of the predicted mean ``mu = exp(z)``. Per element
-    ``l = exp(z) - y * z``: half the Poisson deviance less terms free of
-    ``z`` (scikit-learn's ``HalfPoissonLoss``, PyTorch's
-    ``PoissonNLLLoss(log_input=True)``); the loss is the mean over each
-    row's outputs, then the weighted mean over rows;
-    ``dz = w_i (exp(z) - y) / (n_outputs * sum_i w_i)``.
-
-    Parameters
-    ----------
-    z : array of shape (n_samples,) or (n_samples, n_outputs)
-        Log of the predicted means.
-    y : array of z's shape
-        Targets, >= 0.
-    sample_weight : array of shape (n_samples,), optional
-    compute_grad : bool, default True
-    out : array of z's shape (as 2-D), optional
-    n_threads : int, optional
-
-    Returns
-    -------
-    loss : float
-    dz : array of shape (n_samples, n_outputs), or None
-    """
-    return _float_loss(_kernels.ops.poisson, z, y, sample_weight, compute_grad, out, n_threads,
-                       targets="nonnegative")
+for _row in kinds.LOSSES:
+    globals()[_row.name] = _loss_function(_row)
+    __all__.append(_row.name)
+del _row
 
 
 # ---------------------------------------------------------------- dropout
@@ -781,7 +744,6 @@ def _beta(beta, name):
 _HYPER_CHECKS = {"unit": lambda v, name: _beta(v, name),
                  "positive": lambda v, name: _scalar(v, name, lo=0, lo_open=True),
                  "nonneg": lambda v, name: _scalar(v, name, lo=0)}
-_HYPER_RANGES = {"unit": "in [0, 1)", "positive": "> 0", "nonneg": ">= 0"}
 
 
 def _step_number(step):
@@ -821,7 +783,7 @@ def _update_function(row):
     lines += ["lr : float >= 0"]
     if row.step:
         lines += ["step : int >= 1", "    The number of this step, counting from 1."]
-    lines += [f"{name} : float {_HYPER_RANGES[kind]}, default {default}"
+    lines += [f"{name} : float {V.RANGES[kind][0]}, default {default}"
               for name, default, kind in row.hyper]
     lines += [f"weight_decay : float >= 0, default {row.weight_decay}",
               "n_threads : int, optional", "", "Returns", "-------", "param"]

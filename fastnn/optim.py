@@ -180,9 +180,7 @@ class Optimizer:
         self.t += 1
 
 
-_RANGES = {"unit": ("in [0, 1)", {"lo": 0, "hi": 1, "hi_open": True}),
-           "positive": ("> 0", {"lo": 0, "lo_open": True}),
-           "nonneg": (">= 0", {"lo": 0})}
+_RANGES = V.RANGES
 
 
 def _optimizer_class(row: kinds.Rule, base: type) -> type:

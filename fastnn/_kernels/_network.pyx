@@ -10,9 +10,11 @@
 # pass). Inference is one call too. So a training step costs no Python at all, and trials of a search in
 # Python threads run side by side on the cores.
 #
-# The ops are looked up in KINDS and the losses in LOSSES, by the names the
-# layers give (fastnn/layers.py); each kind's functions live in its own .pxd
-# behind the interface of _op.pxd. Nothing here asks which kind an op is.
+# The ops are looked up in KINDS, by the names the layers give
+# (fastnn/layers.py), and the losses in LOSSES, numbered by their rows in
+# fastnn/kinds.py (the build writes _losses.pxd from them); each kind's
+# functions live in its own .pxd behind the interface of _op.pxd. Nothing
+# here asks which kind an op is.
 #
 # The Python model owns every array (parameters, gradients, running
 # averages, workspaces); a Network keeps pointers into them and references
@@ -34,16 +36,13 @@ import numpy as np
 
 from fastnn import kinds as _kinds
 
-from fastnn._kernels._op cimport (Ctx, LossKind, Op, OpKind, OP_ARRAYS, OP_FLAGS, OP_VALUES,
-                                  no_arrays, no_scratch)
+from fastnn._kernels._op cimport (Ctx, LossKind, Op, OpKind, LOSS_VALUES, OP_ARRAYS, OP_FLAGS,
+                                  OP_VALUES, no_arrays, no_scratch)
 from fastnn._kernels._activations cimport activation_kind
 from fastnn._kernels._batchnorm cimport batchnorm_kind
 from fastnn._kernels._dense cimport dense_kind
 from fastnn._kernels._dropout cimport dropout_kind
-from fastnn._kernels._mse cimport mse_kind
-from fastnn._kernels._poisson cimport poisson_kind
-from fastnn._kernels._sigmoid cimport sigmoid_xent_kind
-from fastnn._kernels._softmax cimport softmax_xent_kind
+from fastnn._kernels._losses cimport N_LOSSES, loss_kind
 from fastnn._kernels cimport _optim
 # (a name cimported too: the build then sees that this module depends on _optim.pxd)
 from fastnn._kernels._optim cimport N_RULES as _N_RULES
@@ -54,18 +53,24 @@ cdef enum:
     STACK_SCRATCH = 4096      # doubles of inference scratch taken from the stack, at most
 
 # ---------------------------------------------------------------- the tables
-# One line per op kind and loss; names are what layers.py and losses.py
-# give. The optimizer rules come from fastnn/kinds.py.
+# One line per op kind; names are what layers.py gives. The losses and the
+# optimizer rules come from fastnn/kinds.py.
 
 cdef OpKind KINDS[5]
 KINDS[0], KINDS[1], KINDS[2], KINDS[3], KINDS[4] = (
     dense_kind(), batchnorm_kind(), activation_kind(), dropout_kind(), python_kind())
 OP_KINDS = {"dense": 0, "batchnorm": 1, "activation": 2, "dropout": 3, "python": 4}
 
-cdef LossKind LOSSES[4]
-LOSSES[0], LOSSES[1], LOSSES[2], LOSSES[3] = (
-    softmax_xent_kind(), mse_kind(), sigmoid_xent_kind(), poisson_kind())
-LOSS_KINDS = {"softmax_cross_entropy": 0, "mse": 1, "sigmoid_cross_entropy": 2, "poisson": 3}
+# the losses: numbered by their rows in fastnn/kinds.py, as _losses.pxd numbers them
+if len(_kinds.LOSSES) != N_LOSSES:
+    raise ImportError(f"fastnn/kinds.py declares {len(_kinds.LOSSES)} losses but the "
+                      f"compiled kernels know {N_LOSSES}: rebuild fastnn (pip install -e .)")
+if any(len(row.settings) > LOSS_VALUES for row in _kinds.LOSSES):
+    raise ImportError(f"a loss of fastnn/kinds.py has more than {LOSS_VALUES} settings")
+cdef LossKind LOSSES[N_LOSSES]
+for _k in range(N_LOSSES):
+    LOSSES[_k] = loss_kind(_k)
+LOSS_KINDS = {row.name: k for k, row in enumerate(_kinds.LOSSES)}
 
 # the optimizer rules: numbered by their rows in fastnn/kinds.py, as _rules.pxi numbers them
 if len(_kinds.RULES) != _N_RULES:
@@ -281,6 +286,9 @@ cdef class Network:
         A name in LOSS_KINDS.
     seed : int
         The dropout seed.
+    loss_settings : tuple of float
+        The loss's settings, in its row's order (fastnn/kinds.py), checked by
+        the caller.
     """
 
     cdef Op* ops
@@ -290,11 +298,13 @@ cdef class Network:
     cdef readonly bint int_target
     cdef bint is_double
     cdef uint64_t seed
+    cdef double loss_v[LOSS_VALUES]
     cdef list _keep
     cdef public bint fuse_updates     # update each op's parameters right after its backward
     cdef readonly bint last_fused     # whether the last train_epoch did
 
-    def __cinit__(self, list specs, int n_in, dtype, str loss, uint64_t seed=0):
+    def __cinit__(self, list specs, int n_in, dtype, str loss, uint64_t seed=0,
+                  tuple loss_settings=()):
         self.dtype = np.dtype(dtype)
         self.is_double = self.dtype == np.float64
         if self.dtype not in (np.float32, np.float64):
@@ -305,6 +315,7 @@ cdef class Network:
             raise ValueError("a network needs at least one op")
         self.loss = &LOSSES[LOSS_KINDS[loss]]
         self.int_target = self.loss.int_target
+        _set_loss_values(self.loss_v, loss, loss_settings)
         self.seed = seed
         self.fuse_updates = True
         self.n_ops, self.n_in = len(specs), n_in
@@ -412,6 +423,7 @@ cdef class Network:
         cdef Ctx c
         c.n, c.is_double, c.scratch, c.n_threads = ws.n, self.is_double, ws.scratch, n_threads
         c.seed, c.step, c.error = self.seed, step, error
+        c.loss_v = self.loss_v
         return c
 
     def _raise_op_error(self):
@@ -539,6 +551,7 @@ cdef class Network:
             raise MemoryError()
         c.n, c.is_double, c.scratch, c.n_threads, c.seed, c.step, c.error = (
             n, self.is_double, scratch, n_threads, 0, 0, NULL)
+        c.loss_v = self.loss_v
         try:
             with nogil:
                 value = self.loss.loss(zp, tp, wp, total_weight, NULL, C, &hits, &c)
@@ -591,6 +604,7 @@ cdef class Network:
         cdef int error = 0
         c.is_double, c.scratch, c.n_threads, c.seed, c.step = self.is_double, scratch, n_threads, 0, 0
         c.error = &error
+        c.loss_v = self.loss_v
         try:
             with nogil:
                 _infer(self.ops, self.n_ops, self.loss if output else NULL, x, y, n, self.n_in,
@@ -601,6 +615,47 @@ cdef class Network:
         if error:
             self._raise_op_error()
         return True
+
+
+cdef _set_loss_values(double* v, str loss, tuple settings):
+    """v = the settings of the loss called ``loss`` (checked by the caller), zeros after."""
+    if len(settings) != len(_kinds.LOSSES[LOSS_KINDS[loss]].settings):
+        raise ValueError(f"loss {loss!r} takes {len(_kinds.LOSSES[LOSS_KINDS[loss]].settings)} "
+                         f"settings; got {len(settings)}")
+    for k in range(LOSS_VALUES):
+        v[k] = settings[k] if k < len(settings) else 0.0
+
+
+def loss(str name, z, target, weight, double total_weight, dz, tuple settings, int n_threads):
+    """The loss called ``name`` (a name in LOSS_KINDS) of outputs ``z`` (n, C) on
+    ``target`` (int64 labels (n,), or z's dtype and shape), and its gradient into ``dz``
+    (z's dtype and shape, or None): the kernel behind ``fastnn.ops.<name>``. Returns
+    (weighted mean loss, weighted count of rows predicted right). The caller checks."""
+    if name not in LOSS_KINDS:
+        raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSS_KINDS)}")
+    cdef const LossKind* kind = &LOSSES[LOSS_KINDS[name]]
+    cdef Py_ssize_t n = z.shape[0], C = z.shape[1]
+    cdef bint is_double = z.dtype == np.float64
+    cdef double hits = 0, value
+    cdef Ctx c
+    cdef char* zp = _ptr(z, z.dtype, n * C, "z", False)
+    cdef char* tp = (_ptr(target, np.dtype(np.int64), n, "target", False) if kind.int_target
+                     else _ptr(target, z.dtype, n * C, "target", False))
+    cdef char* dp = NULL if dz is None else _ptr(dz, z.dtype, n * C, "dz")
+    cdef double* wp = (NULL if weight is None else
+                       <double*> _ptr(weight, np.dtype(np.float64), n, "weight", False))
+    _set_loss_values(c.loss_v, name, settings)
+    cdef double* scratch = <double*> malloc(max(1, kind.scratch(NULL, n)) * sizeof(double))
+    if scratch == NULL:
+        raise MemoryError()
+    c.n, c.is_double, c.scratch, c.n_threads, c.seed, c.step, c.error = (
+        n, is_double, scratch, n_threads, 0, 0, NULL)
+    try:
+        with nogil:
+            value = kind.loss(zp, tp, wp, total_weight, dp, C, &hits, &c)
+    finally:
+        free(scratch)
+    return value, hits
 
 
 cdef bint _all_finite(const char* x, Py_ssize_t n, bint is_double) noexcept nogil:

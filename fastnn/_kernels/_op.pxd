@@ -5,8 +5,9 @@
 # _activations.pxd, _dropout.pxd) beside its kernels, and gives one OpKind:
 # a struct of functions over raw buffers. The training step, inference and
 # workspace sizing loop over the ops through these functions and never ask
-# which kind an op is. Each loss (_softmax.pxd, _mse.pxd, _sigmoid.pxd)
-# gives one LossKind the same way.
+# which kind an op is. Each loss (its row in fastnn/kinds.py names its .pxd)
+# gives one LossKind the same way; its settings (Huber's delta) reach it in
+# Ctx.loss_v.
 #
 # An op's arrays (weights, their gradients, what the forward pass keeps for
 # the backward pass, running averages) are pointers into arrays the Python
@@ -18,8 +19,7 @@
 # A kind may also take one Python object (the spec's "object", in a[0]):
 # the Python op of _network.pyx keeps the layer it calls there.
 #
-# Adding an op kind: write its kernels and an OpKind in a new .pxd, add one
-# line to KINDS in _network.pyx, and describe it from a layer (layers.py).
+# Adding a kind: docs/ARCHITECTURE.md, "How to add a kind".
 
 from libc.stdint cimport int64_t, uint64_t
 
@@ -27,6 +27,7 @@ cdef enum:
     OP_ARRAYS = 8        # array slots of an op
     OP_VALUES = 4        # float settings of an op
     OP_FLAGS = 4         # int settings of an op
+    LOSS_VALUES = 4      # settings of a loss
 
 
 cdef struct Ctx:
@@ -38,6 +39,7 @@ cdef struct Ctx:
     uint64_t seed        # the model's dropout seed
     int64_t step         # training step number, counting from 1 (dropout's counter)
     int* error           # an op that fails sets *error to 1 (a layer written in Python)
+    double loss_v[LOSS_VALUES]   # the loss's settings, in its row's order (fastnn/kinds.py)
 
 
 cdef struct Op

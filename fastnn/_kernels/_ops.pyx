@@ -2,7 +2,8 @@
 # in, raw pointers to the cores, scratch allocated here (the reductions'
 # partial sums: a few doubles per row or column). fastnn.ops checks every
 # input before calling these; they trust what they get. Optimizer updates
-# go through fastnn._kernels._network.Update.
+# go through fastnn._kernels._network.Update, the losses through
+# _network.loss (their table, from fastnn/kinds.py).
 
 from cython cimport floating
 from libc.stdint cimport int64_t
@@ -16,10 +17,7 @@ from fastnn._kernels._batchnorm cimport bn_forward, bn_fold, bn_affine, bn_backw
 from fastnn._kernels._dense cimport dense_forward as _dense_forward
 from fastnn._kernels._dense cimport dense_backward as _dense_backward, dense_scratch
 from fastnn._kernels._dropout cimport dropout_rows
-from fastnn._kernels._mse cimport mse as _mse
-from fastnn._kernels._poisson cimport poisson as _poisson
-from fastnn._kernels._sigmoid cimport sigmoid_xent as _sigmoid_xent
-from fastnn._kernels._softmax cimport softmax_rows, softmax_xent
+from fastnn._kernels._softmax cimport softmax_rows
 
 N_ACTIVATIONS = _N_ACTIVATIONS     # the rows of fastnn/kinds.py this build dispatches
 
@@ -111,79 +109,6 @@ def softmax_forward(const floating[:, ::1] z, floating[:, ::1] out, bint log_spa
                     int n_threads):
     with nogil:
         softmax_rows(&z[0, 0], &out[0, 0], log_space, z.shape[0], z.shape[1], n_threads)
-
-
-cdef inline const double* _weights(const double[::1] w) noexcept:
-    return NULL if w is None else &w[0]
-
-
-def softmax_cross_entropy(const floating[:, ::1] z,        # IN  (n, C) logits
-                          const int64_t[::1] labels,       # IN  (n,) in [0, C)
-                          const double[::1] weight,        # IN  (n,) or None
-                          double total_weight,             # sum of weight, or n
-                          floating[:, ::1] dz,             # OUT (n, C) or None
-                          int n_threads):
-    """Return (weighted mean loss, weighted count of rows whose first argmax is the label)."""
-    cdef double hits = 0, loss
-    cdef const double* w = _weights(weight)
-    cdef double* scratch = _scratch(2 * z.shape[0])
-    try:
-        with nogil:
-            loss = softmax_xent(&z[0, 0], &labels[0], w, total_weight,
-                                NULL if dz is None else &dz[0, 0], z.shape[0], z.shape[1],
-                                scratch, &hits, n_threads)
-    finally:
-        free(scratch)
-    return loss, hits
-
-
-def mse(const floating[:, ::1] z, const floating[:, ::1] y, const double[::1] weight,
-        double total_weight, floating[:, ::1] dz, int n_threads):
-    """Return the weighted mean over rows of the mean squared error over outputs."""
-    cdef double loss
-    cdef const double* w = _weights(weight)
-    cdef double* scratch = _scratch(z.shape[0])
-    try:
-        with nogil:
-            loss = _mse(&z[0, 0], &y[0, 0], w, total_weight,
-                        NULL if dz is None else &dz[0, 0], z.shape[0], z.shape[1], scratch,
-                        n_threads)
-    finally:
-        free(scratch)
-    return loss
-
-
-def poisson(const floating[:, ::1] z, const floating[:, ::1] y, const double[::1] weight,
-            double total_weight, floating[:, ::1] dz, int n_threads):
-    """Return the weighted mean over rows of the mean Poisson loss (log link) over outputs."""
-    cdef double loss
-    cdef const double* w = _weights(weight)
-    cdef double* scratch = _scratch(z.shape[0])
-    try:
-        with nogil:
-            loss = _poisson(&z[0, 0], &y[0, 0], w, total_weight,
-                            NULL if dz is None else &dz[0, 0], z.shape[0], z.shape[1], scratch,
-                            n_threads)
-    finally:
-        free(scratch)
-    return loss
-
-
-def sigmoid_cross_entropy(const floating[:, ::1] z, const floating[:, ::1] y,
-                          const double[::1] weight, double total_weight, floating[:, ::1] dz,
-                          int n_threads):
-    """Return (weighted mean loss, weighted count of rows with every label right)."""
-    cdef double hits = 0, loss
-    cdef const double* w = _weights(weight)
-    cdef double* scratch = _scratch(2 * z.shape[0])
-    try:
-        with nogil:
-            loss = _sigmoid_xent(&z[0, 0], &y[0, 0], w, total_weight,
-                                 NULL if dz is None else &dz[0, 0], z.shape[0], z.shape[1],
-                                 scratch, &hits, n_threads)
-    finally:
-        free(scratch)
-    return loss, hits
 
 
 def dropout(const floating[:, ::1] x, floating[:, ::1] y, double rate, uint64_t seed,

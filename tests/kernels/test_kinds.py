@@ -142,6 +142,59 @@ def test_the_architecture_docs_list_the_declared_optimizer_rules():
     assert table == want
 
 
+def test_the_architecture_docs_list_the_declared_losses():
+    text = ARCHITECTURE.read_text()
+    table = text.split("<!-- losses: generated from fastnn/kinds.py -->")[1]
+    table = table.split("<!-- end of losses -->")[0].strip().splitlines()[2:]
+    want = [f"| {r.name} | `{r.cls}` | `{r.formula}` | {r.targets} | {r.output or '-'} | "
+            f"{r.onnx} | {', '.join(f'{n}={d}' for n, d, _ in r.settings) or '-'} | "
+            f"{r.torch[0] if r.torch else '-'} |" for r in kinds.LOSSES]
+    assert table == want
+
+
+def test_the_how_to_add_recipe_names_what_exists_for_every_declared_kind():
+    """Each cell of the recipe, its placeholders filled in with each declared row of its
+    kind: the files it names exist and the functions it names are in them."""
+    import re
+
+    from fastnn import _reference
+
+    recipe = ARCHITECTURE.read_text().split("<!-- recipe -->")[1]
+    lines = recipe.split("<!-- end of recipe -->")[0].strip().splitlines()
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
+    kinds_by_column = {"activation": kinds.ACTIVATIONS, "optimizer rule": kinds.RULES,
+                       "loss": kinds.LOSSES}
+    assert cells[0][1:] == list(kinds_by_column)
+    checked, missing = 0, []
+    for step in cells[2:]:
+        for kind, cell in zip(cells[0][1:], step[1:]):
+            for row in kinds_by_column[kind]:
+                module, function = row.kernel.split(".") if kind == "loss" else ("", "")
+                fill = [t.replace("<name>", row.name).replace("<module>", module)
+                        .replace("<function>", function)
+                        for t in re.findall(r"`([^`]+)`", step[0] + " " + cell)]
+                paths = [ROOT / t for t in fill if t.startswith("fastnn/")]
+                missing += [str(p) for p in paths if not p.exists()]
+                for token in fill:
+                    if token.startswith("fastnn/"):
+                        continue
+                    name = re.split(r"[(.]", token)[0] if "(" in token else token.split(".")[-1]
+                    if token.isupper():                         # a table of fastnn/kinds.py
+                        found = hasattr(kinds, token)
+                    elif "(" not in token:            # a type or a field: in the files named
+                        found = any(re.search(rf"\b{name}\b", p.read_text()) for p in paths)
+                    elif any(p.suffix == ".pxd" for p in paths):
+                        found = any(re.search(rf"cdef inline \w+\*? ?{re.escape(name)}\(",
+                                              p.read_text()) for p in paths)
+                    else:
+                        found = callable(getattr(_reference, name, None))
+                    checked += 1
+                    if not found:
+                        missing.append(f"{kind} {row.name}: {token}")
+    assert checked > 3 * (len(kinds.ACTIVATIONS) + len(kinds.RULES) + len(kinds.LOSSES))
+    assert not missing, missing
+
+
 def test_the_files_and_names_the_architecture_docs_mention_exist():
     import re
 

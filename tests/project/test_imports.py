@@ -96,7 +96,10 @@ def test_names_agree_between_the_python_registries_and_the_kernel_tables():
     assert _kernels.ops.N_ACTIVATIONS == len(names)
     for name in names:
         assert callable(getattr(ops, name)) and callable(getattr(ops, name + "_backward"))
-    assert set(LOSSES) == set(_kernels.network.LOSS_KINDS)
+    assert list(LOSSES) == [row.name for row in kinds.LOSSES]
+    assert _kernels.network.LOSS_KINDS == {row.name: k for k, row in enumerate(kinds.LOSSES)}
+    for row in kinds.LOSSES:
+        assert getattr(ops, row.name).__name__ == row.name
     assert {cls.rule for cls in OPTIMIZERS.values()} == set(_kernels.network.RULES)
     for cls in OPTIMIZERS.values():
         opt = cls(lr=0.1)
@@ -105,8 +108,8 @@ def test_names_agree_between_the_python_registries_and_the_kernel_tables():
 
 
 def test_the_compiled_dispatch_is_written_from_the_declarations():
-    """_kinds.pxi and _rules.pxi, which the build writes from fastnn/kinds.py, number the
-    activations and the optimizer rules in the rows' order (a build after editing kinds.py
+    """_kinds.pxi, _rules.pxi and _losses.pxd, which the build writes from fastnn/kinds.py,
+    number the activations, the optimizer rules and the losses in the rows' order (a build after editing kinds.py
     rewrites them)."""
     from fastnn import kinds
 
@@ -121,6 +124,13 @@ def test_the_compiled_dispatch_is_written_from_the_declarations():
         assert f"u.rule == {k}:      # {row.name}\n" in text
         assert f"{row.name}_prepare(u, k)" in text and f"{row.name}_apply(u, w + lo" in text
     assert f"N_RULES = {len(kinds.RULES)}\n" in text
+    text = (PACKAGE / "_kernels" / "_losses.pxd").read_text()
+    for k, row in enumerate(kinds.LOSSES):
+        module, function = row.kernel.split(".")
+        assert f"k == {k}:      # {row.name}\n        return {function}()\n" in text
+        assert f"from fastnn._kernels.{module} cimport {function}\n" in text
+        assert (PACKAGE / "_kernels" / f"{module}.pxd").exists()
+    assert f"N_LOSSES = {len(kinds.LOSSES)}\n" in text
 
 
 # ---------------------------------------------------------------- private attributes
