@@ -1,6 +1,7 @@
 """bench/search_quality.py (W8): Optuna draws the same space on the same scales, the chosen
 configuration of a budget is a prefix's best, and a quick run caches and reports."""
 
+import json
 import math
 import os
 import sys
@@ -58,3 +59,31 @@ def test_a_quick_run_caches_each_search_and_reports(tmp_path, capsys):
     assert sq.main(["--quick", "--cache", str(cache)]) == 0       # all from the cache
     assert capsys.readouterr().out == text
     assert stamps == {f: os.path.getmtime(cache / "quick" / f) for f in files}
+
+
+def test_a_longer_run_replays_a_shorter_cached_one_and_a_shorter_run_is_its_prefix(tmp_path):
+    pytest.importorskip("optuna")
+    pytest.importorskip("sklearn")
+    args = ["--datasets", "digits", "--seeds", "1", "--epochs", "1", "--no-early",
+            "--methods", "fastnn,optuna-tpe"]
+    grown, fresh = tmp_path / "grown", tmp_path / "fresh"
+    assert sq.main(args + ["--trials", "12", "--cache", str(grown)]) == 0
+    assert sq.main(args + ["--trials", "20", "--cache", str(grown)]) == 0    # 12 replayed
+    assert sq.main(args + ["--trials", "20", "--cache", str(fresh)]) == 0
+    for m in ("fastnn", "optuna-tpe"):
+        name = f"digits-{m}-seed0-trials20-e1.json"
+        with open(grown / name) as a, open(fresh / name) as b:
+            assert json.load(a)["trials"] == json.load(b)["trials"]     # model trials included
+    assert sq.main(args + ["--trials", "15", "--cache", str(fresh)]) == 0   # from the 20
+    assert not any("trials15" in f for f in os.listdir(fresh))
+
+
+def test_tpe_settings_are_parsed_checked_and_cached_under_their_own_names(tmp_path):
+    assert sq.parse_tpe("gamma=0.1,n_candidates=64,bandwidth=gap") == {
+        "gamma": 0.1, "n_candidates": 64, "bandwidth": "gap"}
+    assert sq.tpe_tag({"gamma": 0.1, "bandwidth": "gap"}) == "-bandwidthgap-gamma0.1"
+    for bad in ("gama=0.1", "gamma", "seed=3"):
+        with pytest.raises(ValueError, match="--tpe"):
+            sq.parse_tpe(bad)
+    with pytest.raises(SystemExit):
+        sq.main(["--methods", "fastnn,hyperopt"])

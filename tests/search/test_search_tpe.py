@@ -254,3 +254,41 @@ def test_pruned_trials_steer_the_model_by_the_rung_they_reached():
     # uniform draws would give a median distance of 0.3; the stopped trials' higher
     # values at step 1 would pull the proposals away from 0.8
     assert np.median(np.abs(np.array(xs) - 0.8)) < 0.2
+
+
+# ---------------------------------------------------------------- the bandwidth rules
+
+def test_gap_bandwidths_are_the_larger_gap_to_a_neighbour():
+    from fastnn.search.tpe import _gaps
+    mu = np.array([0.5, np.nan, 0.1, 0.3, 0.9])
+    # sorted active 0.1, 0.3, 0.5, 0.9; the ends' own gaps replace the cube's ends
+    assert np.allclose(_gaps(mu), [0.4, 1.0, 0.2, 0.2, 0.4])
+    assert np.allclose(_gaps(np.array([0.2])), [0.8])        # one point: the cube's ends count
+    assert np.allclose(_gaps(np.array([np.nan, np.nan])), [1.0, 1.0])
+
+
+@pytest.mark.parametrize("bandwidth", ["scott", "gap"])
+def test_each_mixture_is_a_density_on_the_cube_and_samples_inside_it(bandwidth):
+    from fastnn.search.tpe import _Mixture
+    rng = np.random.default_rng(0)
+    pts = np.array([[0.05], [0.5], [0.52], [0.97]])
+    mix = _Mixture(pts, [0], bandwidth)
+    grid = (np.arange(20000) + 0.5) / 20000
+    assert abs(np.exp(mix.log_pdf(grid[:, None])).mean() - 1.0) < 1e-3
+    draws = mix.sample(rng, 4000)
+    assert draws.min() >= 0.0 and draws.max() < 1.0
+    # the draws follow the density: a histogram against it, cell by cell
+    hist, edges = np.histogram(draws[:, 0], bins=10, range=(0, 1))
+    cells = [np.exp(mix.log_pdf(grid[(grid >= a) & (grid < b)][:, None])).mean() / 10
+             for a, b in zip(edges[:-1], edges[1:])]
+    assert stats.chisquare(hist, 4000 * np.array(cells) / sum(cells)).pvalue > 0.001
+
+
+def test_bad_sampler_settings_name_the_argument():
+    sp = default_mlp_space()
+    for kw, word in [({"bandwidth": "silverman"}, "bandwidth"), ({"gamma": 0.0}, "gamma"),
+                     ({"gamma": 1.5}, "gamma"), ({"n_candidates": 0}, "n_candidates"),
+                     ({"batch_size": 0}, "batch_size"), ({"n_startup": -1}, "n_startup"),
+                     ({"direction": "up"}, "direction")]:
+        with pytest.raises(ValueError, match=word):
+            TPESampler(sp, 0, **kw)
