@@ -166,6 +166,9 @@ def parse_tpe(text: str) -> dict:
         key, _, value = item.partition("=")
         if key not in known or not value:
             raise ValueError(f"--tpe: expected key=value with a key from {known}; got {item!r}")
+        if value.lower() in ("true", "false"):
+            out[key] = value.lower() == "true"
+            continue
         try:
             out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
         except ValueError:

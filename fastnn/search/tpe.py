@@ -47,7 +47,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from fastnn._validation import real
+from fastnn._validation import boolean, real
 from fastnn.search._checks import count
 from fastnn.search.distributions import Choice
 from fastnn.search.sampling import Sampler, seed_sequence
@@ -209,13 +209,18 @@ class TPESampler:
         neighbours (the rule of Optuna 5's ``TPESampler``); on MNIST-1D at
         40 trials it found worse configurations than "scott" (W8 tuning
         runs, ``bench/RESULTS.md``).
+    multivariate : bool, default True
+        True: one mixture over all parameters, so the model sees which
+        values go together. False: each parameter on its own (a mixture per
+        coordinate over the trials in which it was active, its candidates
+        drawn and ranked alone), as Optuna's ``TPESampler`` by default.
 
     See the module docstring for the method.
     """
 
     def __init__(self, space: Space, seed: int, batch_size: int = 8, n_startup: int = 10,
                  gamma: float = 0.15, n_candidates: int = 24, direction: str = "maximize",
-                 bandwidth: str = "scott"):
+                 bandwidth: str = "scott", multivariate: bool = True):
         if direction not in ("maximize", "minimize"):
             raise ValueError(f"direction must be 'maximize' or 'minimize'; got {direction!r}")
         if bandwidth not in ("scott", "gap"):
@@ -226,6 +231,7 @@ class TPESampler:
         self.gamma = real(gamma, "gamma", 0.0, 1.0, lo_open=True)
         self.n_candidates = count(n_candidates, "n_candidates")
         self.bandwidth = bandwidth
+        self.multivariate = boolean(multivariate, "multivariate")
         self.sign = -1.0 if direction == "maximize" else 1.0
         self.choices = [d.n if isinstance(d, Choice) else 0 for _, d in space.items()]
         self._random = Sampler("random", seed, len(space))
@@ -271,8 +277,21 @@ class TPESampler:
         if pending:
             bad = np.vstack([bad.reshape(-1, len(self.space)), np.array(pending)])
         rng = np.random.default_rng(seed_sequence(self.seed, number, 2))
-        below = _Mixture(good, self.choices, self.bandwidth)
-        above = _Mixture(bad, self.choices, self.bandwidth)
+        bad = bad.reshape(-1, len(self.space))
+        if not self.multivariate:
+            return np.array([self._propose(rng, good[:, [j]], bad[:, [j]], [self.choices[j]])[0]
+                             for j in range(len(self.space))])
+        return self._propose(rng, good, bad, self.choices)
+
+    def _propose(self, rng: np.random.Generator, good: np.ndarray, bad: np.ndarray,
+                 choices: list[int]) -> np.ndarray:
+        """Of ``n_candidates`` points drawn from the good trials' mixture, the one with the
+        highest l(x) / g(x). A trial that left a coordinate inactive says nothing of it: with
+        one coordinate (each parameter on its own) it is left out."""
+        if good.shape[1] == 1:
+            good, bad = good[~np.isnan(good[:, 0])], bad[~np.isnan(bad[:, 0])]
+        below = _Mixture(good, choices, self.bandwidth)
+        above = _Mixture(bad, choices, self.bandwidth)
         cand = below.sample(rng, self.n_candidates)
         score = below.log_pdf(cand) - above.log_pdf(cand)
         return cand[int(np.argmax(score))]

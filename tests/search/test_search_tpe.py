@@ -292,3 +292,32 @@ def test_bad_sampler_settings_name_the_argument():
                      ({"direction": "up"}, "direction")]:
         with pytest.raises(ValueError, match=word):
             TPESampler(sp, 0, **kw)
+    with pytest.raises(TypeError, match="multivariate"):
+        TPESampler(sp, 0, multivariate="no")
+
+
+def test_each_parameter_on_its_own_proposes_from_the_trials_that_have_it():
+    # multivariate=False: a mixture per parameter; proposals in the cube, reproducible, sent
+    # to the good options, and a conditional parameter drawn from the trials that have it
+    sp = Space({"x": Uniform(-5, 5), "lr": LogUniform(1e-6, 1),
+                "act": Choice(["relu", "tanh", "elu"]), "n_layers": IntUniform(1, 2),
+                "units_2": IntLogUniform(8, 512, when={"n_layers": (2,)})})
+
+    def objective(params, trial):
+        deep = -abs(math.log2(params["units_2"] / 256)) if params["n_layers"] == 2 else -3.0
+        return bowl(params, trial) + deep - 4.0 * (params["act"] != "tanh")
+
+    study = Study(None, space=sp, seed=4, sampler="random")
+    study.optimize(objective, n_trials=40)
+    trials = study.trials
+    sampler = TPESampler(sp, 4, multivariate=False)
+    points = np.array([sampler.point(n, trials) for n in range(40, 48)])
+    assert np.array_equal(points, np.array([sampler.point(n, trials) for n in range(40, 48)]))
+    assert np.all((points >= 0) & (points < 1))
+    proposed = [sp.from_unit_point(u) for u in points]
+    assert sum(p["act"] == "tanh" for p in proposed) >= 6
+    assert sum(p["n_layers"] == 2 for p in proposed) >= 6
+    assert all(sp.validate(p) == p and ("units_2" in p) == (p["n_layers"] == 2) for p in proposed)
+    # the joint model proposes other points from the same evidence
+    joint = np.array([TPESampler(sp, 4).point(n, trials) for n in range(40, 48)])
+    assert not np.array_equal(points, joint)
