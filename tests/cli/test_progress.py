@@ -97,7 +97,7 @@ def test_optimize_progress_prints_counts_best_and_eta_and_each_round_as_it_ends(
     assert f"(trials 0-{max(rounds[0]['trials'])}" in lines[first[0]]
     assert "its ranges: lr 0.0001..0.1, beta1 0.8..0.999" in lines[first[0]]
     failed = next(t for t in trials if t.state == TrialState.FAILED)
-    assert f"broke on purpose" in next(line for line in lines
+    assert "broke on purpose" in next(line for line in lines
                                        if line.startswith(f"trial {failed.number:>4}"))
 
 

@@ -6,7 +6,7 @@ import pytest
 import fastnn
 from fastnn import _reference as ref
 from fastnn import (MLP, SGD, Adam, BatchNorm, Dense, Dropout, ReLU, Sequential, Sigmoid,
-                    Softmax, Tanh)
+                    Softmax)
 from fastnn.datasets import load_digits, train_test_split
 from fastnn.optim import OPTIMIZERS
 from fastnn.train import batch_bounds

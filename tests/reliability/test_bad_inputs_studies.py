@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from fastnn.search import IntUniform, LogUniform, Space, Study, StudyFileError, Uniform
+from fastnn.search import IntUniform, LogUniform, Space, Study, StudyFileError
 from fastnn.search.storage import Storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn import MLP, MLPClassifier, MLPRegressor, Sequential, plot
 from fastnn._validation import MAX_WIDTH
 from fastnn.engine import physical_memory

@@ -1,6 +1,5 @@
 """The search on real models: MLPObjective and the babysitter."""
 
-import json
 import subprocess
 import sys
 
