@@ -82,6 +82,8 @@ def test_tpe_settings_are_parsed_checked_and_cached_under_their_own_names(tmp_pa
     assert sq.parse_tpe("gamma=0.1,n_candidates=64,bandwidth=gap") == {
         "gamma": 0.1, "n_candidates": 64, "bandwidth": "gap"}
     assert sq.tpe_tag({"gamma": 0.1, "bandwidth": "gap"}) == "-bandwidthgap-gamma0.1"
+    assert sq.parse_tpe("multivariate=False,batch_size=1") == {"multivariate": False,
+                                                                "batch_size": 1}
     for bad in ("gama=0.1", "gamma", "seed=3"):
         with pytest.raises(ValueError, match="--tpe"):
             sq.parse_tpe(bad)
