@@ -111,7 +111,8 @@ def _gaps(mu: np.ndarray) -> np.ndarray:
 class _Mixture:
     """Parzen mixture in the unit cube: one component per point plus a flat prior."""
 
-    def __init__(self, points: np.ndarray, choices: list[int], bandwidth: str = "scott"):
+    def __init__(self, points: np.ndarray, choices: list[int], bandwidth: str = "scott",
+                 weights: np.ndarray | None = None):
         # points: (n, d), NaN where a parameter was inactive; choices[j]: options of
         # coordinate j if it is a Choice, else 0
         n, d = points.shape
@@ -126,6 +127,10 @@ class _Mixture:
         else:       # one bandwidth for every point and coordinate
             self.sigma = float(np.clip(0.2 * max(n, 1) ** (-1.0 / (d + 4)), floor, 1.0))
         self.log_w = np.full(n + 1, -math.log(n + 1))   # equal weights, the prior last
+        self.p = None                                   # (n + 1,) when not equal
+        if weights is not None and n:                   # the points share n / (n + 1)
+            self.p = np.append(weights / weights.sum() * n / (n + 1), 1 / (n + 1))
+            self.log_w = np.log(self.p)
         self.smooth = 1.0 / max(n, 1)
 
     def _sigma(self, j: int) -> float | np.ndarray:
@@ -160,7 +165,8 @@ class _Mixture:
 
     def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
         """m points drawn from the mixture: array of shape (m, d)."""
-        which = rng.integers(0, self.n + 1, size=m)          # equal weights
+        which = (rng.integers(0, self.n + 1, size=m) if self.p is None
+                 else rng.choice(self.n + 1, size=m, p=self.p))
         out = rng.random((m, self.d))                        # the prior's draws, and flat cells
         for j in range(self.d):
             k = self.choices[j]
@@ -209,6 +215,9 @@ class TPESampler:
         neighbours (the rule of Optuna 5's ``TPESampler``); on MNIST-1D at
         40 trials it found worse configurations than "scott" (W8 tuning
         runs, ``bench/RESULTS.md``).
+    rank_weights : bool, default False
+        True: the good trials' components weigh by rank (the best
+        ``n_good``, the next ``n_good - 1``... the last 1); False: equally.
     multivariate : bool, default True
         True: one mixture over all parameters, so the model sees which
         values go together. False: each parameter on its own (a mixture per
@@ -220,7 +229,8 @@ class TPESampler:
 
     def __init__(self, space: Space, seed: int, batch_size: int = 8, n_startup: int = 10,
                  gamma: float = 0.15, n_candidates: int = 24, direction: str = "maximize",
-                 bandwidth: str = "scott", multivariate: bool = True):
+                 bandwidth: str = "scott", multivariate: bool = True,
+                 rank_weights: bool = False):
         if direction not in ("maximize", "minimize"):
             raise ValueError(f"direction must be 'maximize' or 'minimize'; got {direction!r}")
         if bandwidth not in ("scott", "gap"):
@@ -232,6 +242,7 @@ class TPESampler:
         self.n_candidates = count(n_candidates, "n_candidates")
         self.bandwidth = bandwidth
         self.multivariate = boolean(multivariate, "multivariate")
+        self.rank_weights = boolean(rank_weights, "rank_weights")
         self.sign = -1.0 if direction == "maximize" else 1.0
         self.choices = [d.n if isinstance(d, Choice) else 0 for _, d in space.items()]
         self._random = Sampler("random", seed, len(space))
@@ -278,19 +289,22 @@ class TPESampler:
             bad = np.vstack([bad.reshape(-1, len(self.space)), np.array(pending)])
         rng = np.random.default_rng(seed_sequence(self.seed, number, 2))
         bad = bad.reshape(-1, len(self.space))
+        weights = np.arange(n_good, 0, -1.0) if self.rank_weights else None
         if not self.multivariate:
-            return np.array([self._propose(rng, good[:, [j]], bad[:, [j]], [self.choices[j]])[0]
-                             for j in range(len(self.space))])
-        return self._propose(rng, good, bad, self.choices)
+            return np.array([self._propose(rng, good[:, [j]], bad[:, [j]], [self.choices[j]],
+                                           weights)[0] for j in range(len(self.space))])
+        return self._propose(rng, good, bad, self.choices, weights)
 
     def _propose(self, rng: np.random.Generator, good: np.ndarray, bad: np.ndarray,
-                 choices: list[int]) -> np.ndarray:
+                 choices: list[int], weights: np.ndarray | None = None) -> np.ndarray:
         """Of ``n_candidates`` points drawn from the good trials' mixture, the one with the
         highest l(x) / g(x). A trial that left a coordinate inactive says nothing of it: with
         one coordinate (each parameter on its own) it is left out."""
         if good.shape[1] == 1:
-            good, bad = good[~np.isnan(good[:, 0])], bad[~np.isnan(bad[:, 0])]
-        below = _Mixture(good, choices, self.bandwidth)
+            keep = ~np.isnan(good[:, 0])
+            good, bad = good[keep], bad[~np.isnan(bad[:, 0])]
+            weights = None if weights is None else weights[keep]
+        below = _Mixture(good, choices, self.bandwidth, weights)
         above = _Mixture(bad, choices, self.bandwidth)
         cand = below.sample(rng, self.n_candidates)
         score = below.log_pdf(cand) - above.log_pdf(cand)

@@ -268,13 +268,18 @@ def test_gap_bandwidths_are_the_larger_gap_to_a_neighbour():
 
 
 @pytest.mark.parametrize("bandwidth", ["scott", "gap"])
-def test_each_mixture_is_a_density_on_the_cube_and_samples_inside_it(bandwidth):
+@pytest.mark.parametrize("weights", [None, np.array([4.0, 3.0, 2.0, 1.0])])
+def test_each_mixture_is_a_density_on_the_cube_and_samples_inside_it(bandwidth, weights):
     from fastnn.search.tpe import _Mixture
     rng = np.random.default_rng(0)
     pts = np.array([[0.05], [0.5], [0.52], [0.97]])
-    mix = _Mixture(pts, [0], bandwidth)
+    mix = _Mixture(pts, [0], bandwidth, weights)
     grid = (np.arange(20000) + 0.5) / 20000
     assert abs(np.exp(mix.log_pdf(grid[:, None])).mean() - 1.0) < 1e-3
+    if weights is not None:     # the first point weighs 4 times the last: against equal
+        ends = np.array([[0.05], [0.97]])   # weights, more density at it, less at the last
+        lift = mix.log_pdf(ends) - _Mixture(pts, [0], bandwidth).log_pdf(ends)
+        assert lift[0] > 0.1 and lift[1] < -0.1
     draws = mix.sample(rng, 4000)
     assert draws.min() >= 0.0 and draws.max() < 1.0
     # the draws follow the density: a histogram against it, cell by cell
@@ -294,6 +299,8 @@ def test_bad_sampler_settings_name_the_argument():
             TPESampler(sp, 0, **kw)
     with pytest.raises(TypeError, match="multivariate"):
         TPESampler(sp, 0, multivariate="no")
+    with pytest.raises(TypeError, match="rank_weights"):
+        TPESampler(sp, 0, rank_weights=1)
 
 
 def test_each_parameter_on_its_own_proposes_from_the_trials_that_have_it():
