@@ -215,14 +215,14 @@ class TPESampler:
         neighbours (the rule of Optuna 5's ``TPESampler``); on MNIST-1D at
         40 trials it found worse configurations than "scott" (W8 tuning
         runs, ``bench/RESULTS.md``).
-    rank_weights : bool, default False
-        True: the good trials' components weigh by rank (the best
-        ``n_good``, the next ``n_good - 1``... the last 1); False: equally.
     multivariate : bool, default True
         True: one mixture over all parameters, so the model sees which
         values go together. False: each parameter on its own (a mixture per
         coordinate over the trials in which it was active, its candidates
         drawn and ranked alone), as Optuna's ``TPESampler`` by default.
+    rank_weights : bool, default False
+        True: the good trials' components weigh by rank (the best
+        ``n_good``, the next ``n_good - 1``... the last 1); False: equally.
 
     See the module docstring for the method.
     """
@@ -288,22 +288,23 @@ class TPESampler:
         if pending:
             bad = np.vstack([bad.reshape(-1, len(self.space)), np.array(pending)])
         rng = np.random.default_rng(seed_sequence(self.seed, number, 2))
-        bad = bad.reshape(-1, len(self.space))
         weights = np.arange(n_good, 0, -1.0) if self.rank_weights else None
-        if not self.multivariate:
-            return np.array([self._propose(rng, good[:, [j]], bad[:, [j]], [self.choices[j]],
-                                           weights)[0] for j in range(len(self.space))])
-        return self._propose(rng, good, bad, self.choices, weights)
+        if self.multivariate:
+            return self._propose(rng, good, bad, self.choices, weights)
+        # each parameter on its own, from the trials in which it was active (a trial that
+        # left it inactive says nothing of it)
+        out = np.empty(len(self.space))
+        for j, k in enumerate(self.choices):
+            g, b = good[:, j], bad[:, j]
+            keep = ~np.isnan(g)
+            out[j] = self._propose(rng, g[keep, None], b[~np.isnan(b), None], [k],
+                                   None if weights is None else weights[keep])[0]
+        return out
 
     def _propose(self, rng: np.random.Generator, good: np.ndarray, bad: np.ndarray,
                  choices: list[int], weights: np.ndarray | None = None) -> np.ndarray:
-        """Of ``n_candidates`` points drawn from the good trials' mixture, the one with the
-        highest l(x) / g(x). A trial that left a coordinate inactive says nothing of it: with
-        one coordinate (each parameter on its own) it is left out."""
-        if good.shape[1] == 1:
-            keep = ~np.isnan(good[:, 0])
-            good, bad = good[keep], bad[~np.isnan(bad[:, 0])]
-            weights = None if weights is None else weights[keep]
+        """Of ``n_candidates`` points drawn from the good trials' mixture (its components
+        weighted by ``weights``, or equally), the one with the highest l(x) / g(x)."""
         below = _Mixture(good, choices, self.bandwidth, weights)
         above = _Mixture(bad, choices, self.bandwidth)
         cand = below.sample(rng, self.n_candidates)
