@@ -153,15 +153,18 @@ class Trainer:
         return val, model.evaluate(self.X_test, self.y_test)["accuracy"], epoch
 
 
-def parse_tpe(text: str) -> dict:
-    """``--tpe`` settings ("gamma=0.1,n_candidates=64") as TPESampler keyword arguments."""
+def parse_tpe(text: str, sampler: str | None = None) -> dict:
+    """``--tpe`` settings ("gamma=0.1,n_candidates=64") as keyword arguments of the model
+    sampler ``sampler`` (default: the study's default)."""
     import inspect
 
-    from fastnn.search.tpe import TPESampler
+    from fastnn.search.study import DEFAULT_SAMPLER, MODEL_SAMPLERS
 
-    known = [k for k in inspect.signature(TPESampler).parameters
+    if sampler is not None and sampler not in MODEL_SAMPLERS:
+        raise ValueError(f"--sampler: choose from {tuple(MODEL_SAMPLERS)}; got {sampler!r}")
+    known = [k for k in inspect.signature(MODEL_SAMPLERS[sampler or DEFAULT_SAMPLER]).parameters
              if k not in ("space", "seed", "direction")]
-    out: dict = {}
+    out: dict = {} if sampler is None else {"sampler": sampler}
     for item in (i for i in text.split(",") if i):
         key, _, value = item.partition("=")
         if key not in known or not value:
@@ -184,12 +187,14 @@ def tpe_tag(tpe: dict) -> str:
 def run_fastnn(trainer: Trainer, method: str, seed: int, n_trials: int,
                epoch_budget: int | None, tpe: dict | None = None, prefix=()) -> list:
     from fastnn.search import ASHA, Study, default_mlp_space
-    from fastnn.search.tpe import TPESampler
+    from fastnn.search.study import MODEL_SAMPLERS
 
-    sampler = "random" if method == "fastnn-random" else None
+    settings = dict(tpe or {})
+    kind = settings.pop("sampler", None)
+    sampler = "random" if method == "fastnn-random" else kind
     study = Study(None, space=default_mlp_space(), seed=seed, sampler=sampler)
-    if tpe and sampler is None:       # the sampler's settings under study (tuning runs only)
-        study._sampler = TPESampler(study.space, seed, **tpe)
+    if settings and method != "fastnn-random":  # settings under study (tuning runs only)
+        study._sampler = MODEL_SAMPLERS[study.sampler](study.space, seed, **settings)
 
     def objective(params, trial):
         def report(val, epoch):
@@ -424,6 +429,9 @@ def main(argv=None) -> int:
     p.add_argument("--cache", default=CACHE)
     p.add_argument("--methods", default=",".join(METHODS),
                    help="full-length methods to run, comma-separated")
+    p.add_argument("--sampler", default=None,
+                   help="fastnn's model sampler for a tuning run (default: the study's "
+                        "default); cached under its own name")
     p.add_argument("--tpe", default="",
                    help="settings of fastnn's default sampler, e.g. gamma=0.1,n_candidates=64 "
                         "(tuning runs; cached under their own names)")
@@ -439,7 +447,7 @@ def main(argv=None) -> int:
     if set(args.methods.split(",")) - set(METHODS) or not methods:
         p.error(f"--methods: choose from {METHODS}")
     try:
-        tpe = parse_tpe(args.tpe)
+        tpe = parse_tpe(args.tpe, args.sampler)
     except ValueError as e:
         p.error(str(e))
     budgets = tuple(sorted(int(b) for b in args.trials.split(",")))

@@ -30,6 +30,9 @@ import numpy as np
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
 BUNDLED = ("digits",)                      # --data names that are not files
+# fastnn.search.study.SAMPLER_NAMES, written out so that building the parser imports no search
+# code (a test checks that the two agree)
+SAMPLER_CHOICES = ("tpe", "gp", "random", "sobol", "halton")
 
 
 class UsageError(Exception):
@@ -290,11 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", choices=("none", "asha", "median"), default="none",
                    help="early stopping of poor trials: asha (asynchronous successive halving), "
                         "median (below the median curve) or none")
-    p.add_argument("--sampler", choices=("tpe", "random", "sobol", "halton"), default=None,
-                   help="how trial points are drawn: tpe (random start-up, then a model of good "
-                        "vs bad trials proposes batches), random, or scrambled sobol or halton "
-                        "points (default: tpe, random with --rounds > 1; continuing a study, "
-                        "its stored sampler)")
+    p.add_argument("--sampler", choices=SAMPLER_CHOICES, default=None,
+                   help="how trial points are drawn: tpe or gp (random start-up, then a model "
+                        "proposes batches: a Parzen estimator of good vs bad trials, or a "
+                        "Gaussian process), random, or scrambled sobol or halton points "
+                        "(default: tpe, random with --rounds > 1; continuing a study, its "
+                        "stored sampler)")
     p.add_argument("--executor", choices=("thread", "process"), default="thread",
                    help="where trials run: threads (the kernels release the GIL) or processes")
     p.add_argument("--epochs", type=_positive_int, default=20, help="epochs per trial")

@@ -16,7 +16,7 @@ def batches(study, params=None):
     Parameters
     ----------
     study : fastnn.search.Study
-        A study of the "tpe" sampler (others have no batches).
+        A study of a model sampler, "tpe" or "gp" (others have no batches).
     params : list of str, optional
         Parameter names to draw; default every parameter of the space.
 
@@ -32,7 +32,7 @@ def batches(study, params=None):
     study = check_study(study)
     if study.batching is None:
         raise ValueError(f"study {study.name!r} uses sampler={study.sampler!r}, which has no "
-                         "batches; this figure is for sampler='tpe'")
+                         "batches; this figure is for the model samplers 'tpe' and 'gp'")
     names = check_names(study, params)
     trials = study.trials
     last = max((t.number for t in trials), default=0)

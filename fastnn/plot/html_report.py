@@ -264,11 +264,11 @@ def _study_figures(study) -> str:
         parts.append(_figure(edf(study), "edf",
                              f"The fraction of trials whose {metric} reached each level, of all "
                              "trials and of each round."))
-    if study.sampler == "tpe" and study.trials:
+    if study.batching is not None and study.trials:
         parts.append(_figure(batches(study), "batches",
                              f"Where the model sent each batch: every parameter by trial, "
                              f"coloured by {metric}, batch boundaries dashed."))
-    if study.rounds() and study.sampler != "tpe":
+    if study.rounds() and study.batching is None:
         parts.append(_figure(zoom(study), "zoom",
                              "The range each coarse-to-fine round sampled (shaded), trials "
                              "coloured by rank, round 1 on top."))
@@ -282,7 +282,7 @@ def _study_figures(study) -> str:
 
 def _zoom_section(study) -> str:
     rounds = study.rounds()
-    if study.sampler == "tpe":
+    if study.batching is not None:
         return ("<h2>Zoom history</h2><p>No box: the model sampler draws from the whole space "
                 "and concentrates where the good trials are (see where it sent each "
                 "batch).</p>")

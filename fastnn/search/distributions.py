@@ -41,6 +41,8 @@ import math
 import numbers
 from collections.abc import Callable, Mapping
 
+import numpy as np
+
 __all__ = ["Distribution", "Uniform", "LogUniform", "OneMinusLogUniform",
            "IntUniform", "IntLogUniform", "Choice"]
 
@@ -133,6 +135,13 @@ class Distribution:
     def snap(self, lo: float, hi: float) -> tuple[float, float]:
         """Widen a unit interval to whole cells (integers); Choice keeps all options."""
         return lo, hi
+
+    def unit_centres(self, u: np.ndarray) -> np.ndarray:
+        """Many unit coordinates at once, each moved to where its value maps back: the
+        centre of its cell for an integer or an option (``to_unit(from_unit(u))``); a
+        continuous distribution's coordinates as they are (their values round to 12
+        significant digits, a change far below any unit coordinate that matters)."""
+        return np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
 
     def real_range(self, lo: float, hi: float):
         """The values a unit interval [lo, hi] covers, as ``(low, high)``."""
@@ -352,6 +361,21 @@ class _Cells(Distribution):
     def snap(self, lo, hi):
         i, j = self._position(self._from_unit(lo)), self._position(self._from_unit(hi))
         return self._edge(i), self._edge(j + 1)
+
+    def cells(self, u: np.ndarray) -> np.ndarray:
+        """Many unit coordinates at once as the positions of their values: int array."""
+        edges = np.array([self._edge(i) for i in range(self.n + 1)])
+        return np.clip(np.searchsorted(edges, np.asarray(u, dtype=float), side="right") - 1,
+                       0, self.n - 1)
+
+    def position(self, value) -> int:
+        """The position of ``value`` among the values, in unit order (0 for the first)."""
+        return self._position(self.normalize(value))
+
+    def unit_centres(self, u):
+        edges = np.array([self._edge(i) for i in range(self.n + 1)])
+        i = self.cells(u)
+        return 0.5 * (edges[i] + edges[i + 1])
 
     def real_range(self, lo, hi):
         return self._from_unit(lo), self._from_unit(max(lo, math.nextafter(hi, 0.0)))

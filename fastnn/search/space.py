@@ -132,6 +132,42 @@ class Space:
         return np.array([self._dists[n].to_unit(params[n]) if n in params else np.nan
                          for n in self._dists])
 
+    def canonical(self, units) -> np.ndarray:
+        """Many unit points at once, each as its parameters map back: an integer or an
+        option at the centre of its cell, an inactive parameter NaN (as
+        ``to_unit_point(from_unit_point(u))`` row by row, up to the rounding of continuous
+        values to 12 significant digits).
+
+        Parameters
+        ----------
+        units : array of shape (m, n_params)
+
+        Returns
+        -------
+        array of shape (m, n_params)
+        """
+        units = np.asarray(units, dtype=float)
+        if units.ndim != 2 or units.shape[1] != len(self):
+            raise ValueError(f"units must have shape (m, {len(self)}); got {units.shape}")
+        dists = list(self._dists.values())
+        names = self.names
+        # conditions on options or integers are taken for all rows at once; any other
+        # condition (a callable, or one on a continuous value) row by row
+        if any(d.when is not None and (callable(d.when) or not all(
+                hasattr(self._dists[o], "cells") for o in d.when)) for d in dists):
+            return np.array([self.to_unit_point(self.from_unit_point(u)) for u in units])
+        out = np.empty_like(units)
+        active = np.ones(units.shape, dtype=bool)
+        cells: dict[str, np.ndarray] = {}
+        for j, (name, dist) in enumerate(self._dists.items()):
+            out[:, j] = dist.unit_centres(units[:, j])
+            if hasattr(dist, "cells"):
+                cells[name] = dist.cells(units[:, j])
+            for other, allowed in (dist.when or {}).items():
+                positions = [self._dists[other].position(v) for v in allowed]
+                active[:, j] &= active[:, names.index(other)] & np.isin(cells[other], positions)
+        return np.where(active, out, np.nan)
+
     def validate(self, params: Mapping) -> dict:
         """Check ``params`` against the space; return them as plain Python values.
 

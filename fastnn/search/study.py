@@ -35,6 +35,7 @@ from fastnn.search.schedulers import DIRECTIONS, Scheduler
 from fastnn.search.space import Space
 from fastnn.search.storage import Storage, StudyFileError, stored_study_names
 from fastnn.search.tables import format_table, format_value
+from fastnn.search.gp import GPSampler
 from fastnn.search.tpe import TPESampler
 from fastnn.search.trial import (FrozenTrial, Outcome, Trial, TrialState, future_outcome,
                                  run_trial, timed_out)
@@ -44,7 +45,10 @@ __all__ = ["Study"]
 log = logging.getLogger("fastnn.search")
 
 
-SAMPLER_NAMES = ("tpe",) + SAMPLERS
+# the model samplers: random start-up, then batches proposed by a model of the trials
+MODEL_SAMPLERS = {"tpe": TPESampler, "gp": GPSampler}
+SAMPLER_NAMES = tuple(MODEL_SAMPLERS) + SAMPLERS
+DEFAULT_SAMPLER = "tpe"
 BATCH_SIZE, N_STARTUP = 8, 10
 
 
@@ -74,16 +78,18 @@ class Study:
         random seed, stored. Re-opening with another seed raises.
     name : str, default "default"
         Studies in one file are told apart by name.
-    sampler : {"tpe", "random", "sobol", "halton"}, optional
-        A new study's default is "tpe": random start-up trials, then a
-        Parzen estimator of good vs bad trials proposes the rest in batches
-        (see :mod:`fastnn.search.tpe`). "random", "sobol" and "halton"
+    sampler : {"tpe", "gp", "random", "sobol", "halton"}, optional
+        A new study's default is "tpe". The model samplers, "tpe" and "gp",
+        draw random start-up trials, then propose the rest in batches from
+        a model of the trials: a Parzen estimator of good vs bad trials
+        (:mod:`fastnn.search.tpe`) or a Gaussian process on the trials'
+        ranks (:mod:`fastnn.search.gp`). "random", "sobol" and "halton"
         draw points of the unit cube (stretched into the coarse-to-fine box
         with ``rounds``). Re-opening with another sampler raises, except
         that a study sampled at random (fastnn 0.1's default) may go on
-        with "tpe": its trials are the model's start-up.
+        with a model sampler: its trials are the model's start-up.
     batch_size : int, optional
-        Trials the "tpe" sampler proposes from one model (default 8); the
+        Trials a model sampler proposes from one model (default 8); the
         study waits for a batch to end before the next. It does not depend
         on ``n_jobs``, so any number of workers tries the same trials.
         Re-opening with another raises.
@@ -130,7 +136,7 @@ class Study:
         if data_fingerprint is not None and not isinstance(data_fingerprint, str):
             raise TypeError(f"data_fingerprint must be a string or None; got {data_fingerprint!r}")
         space = None if space is None else Space(space)
-        self.name, self._wants_tpe = name, sampler == "tpe"
+        self.name, self._wants_model = name, sampler if sampler in MODEL_SAMPLERS else None
         if space is None and storage is not None:
             _check_exists(storage, name)     # read-only: a file to read is never written
         self._storage = Storage(storage)
@@ -162,7 +168,7 @@ class Study:
         self.space, self.data_fingerprint = space, fingerprint
         self.direction = settings["direction"] or "maximize"
         self.seed = secrets.randbits(63) if settings["seed"] is None else settings["seed"]
-        self.sampler = settings["sampler"] or "tpe"
+        self.sampler = settings["sampler"] or DEFAULT_SAMPLER
         self._id = self._storage.create_study(self.name, self.direction, self.seed, self.sampler,
                                               space.to_dict(), fingerprint, __version__)
 
@@ -171,7 +177,7 @@ class Study:
         return ("memory", id(self._storage)) if path is None else os.path.realpath(path)
 
     def _reopen(self, stored, space, settings, fingerprint, on_mismatch) -> None:
-        if settings["sampler"] == "tpe" and stored["sampler"] == "random":
+        if settings["sampler"] in MODEL_SAMPLERS and stored["sampler"] == "random":
             settings = dict(settings, sampler=None)     # upgraded in _open_sampler
         for key, given in settings.items():
             if given is not None and given != stored[key]:
@@ -226,10 +232,11 @@ class Study:
 
     def _open_sampler(self, batch_size: int | None, created: bool):
         """The sampler object; a model sampler's settings are stored with the study."""
-        upgrade = not created and self.sampler == "random" and self._wants_tpe
-        if self.sampler != "tpe" and not upgrade:
+        upgrade = not created and self.sampler == "random" and self._wants_model is not None
+        if self.sampler not in MODEL_SAMPLERS and not upgrade:
             if batch_size is not None:
-                raise ValueError(f"batch_size applies to sampler='tpe'; study {self.name!r} uses "
+                raise ValueError(f"batch_size applies to the model samplers "
+                                 f"{tuple(MODEL_SAMPLERS)}; study {self.name!r} uses "
                                  f"sampler={self.sampler!r}")
             return Sampler(self.sampler, self.seed, len(self.space))
         stored = self._storage.study_attrs(self._id).get("sampler_settings", [])
@@ -242,25 +249,29 @@ class Study:
         else:
             _check_searchable(self.space)
             first_new = max((t.number for t in self.trials), default=-1) + 1
-            settings = {"sampler": "tpe", "batch_size": batch_size or BATCH_SIZE,
+            kind = self._wants_model if upgrade else self.sampler
+            settings = {"sampler": kind, "batch_size": batch_size or BATCH_SIZE,
                         "n_startup": max(N_STARTUP, first_new)}
             self._storage.append_study_attr(self._id, "sampler_settings", settings)
             if upgrade:
-                self._storage.update_study(self._id, sampler="tpe")
-                self.sampler = "tpe"
+                self._storage.update_study(self._id, sampler=kind)
+                self.sampler = kind
                 log.info("study %r: its %d trials sampled at random are the start-up of the "
-                         "'tpe' sampler", self.name, first_new)
-        return TPESampler(self.space, self.seed, settings["batch_size"], settings["n_startup"],
-                          direction=self.direction)
+                         "%r sampler", self.name, first_new, kind)
+        return MODEL_SAMPLERS[self.sampler](self.space, self.seed, settings["batch_size"],
+                                            settings["n_startup"], direction=self.direction)
 
     @property
     def batching(self) -> tuple[int, int] | None:
-        """``(n_startup, batch_size)`` of a "tpe" study's model sampler: trials numbered
+        """``(n_startup, batch_size)`` of a model sampler ("tpe", "gp"): trials numbered
         below ``n_startup`` are its random start-up, then batches of ``batch_size``
         follow. None for the box samplers ("random", "sobol", "halton")."""
         sampler = self._sampler
-        return (sampler.n_startup, sampler.batch_size) if isinstance(sampler, TPESampler) \
-            else None
+        return (sampler.n_startup, sampler.batch_size) if self._model_guided else None
+
+    @property
+    def _model_guided(self) -> bool:
+        return self.sampler in MODEL_SAMPLERS
 
     @property
     def storage_path(self) -> str | None:
@@ -381,7 +392,7 @@ class Study:
     def _claim(self, owner, lo: np.ndarray, hi: np.ndarray) -> tuple[int, dict]:
         """This driver's next trial: a WAITING one first, else a new number (see Storage.claim)."""
         def new_params(number: int) -> dict:
-            if isinstance(self._sampler, TPESampler):   # inside claim's transaction: a snapshot
+            if self._model_guided:          # inside claim's transaction: a snapshot
                 trials = [] if number < self._sampler.n_startup else self.trials
                 start = self._sampler.batch_start(number)
                 if any(t.number < start and t.state == TrialState.RUNNING for t in trials):
@@ -476,9 +487,9 @@ class Study:
         rounds, top_k = count(rounds, "rounds"), count(top_k, "top_k")
         if rounds > n_trials:
             raise ValueError(f"rounds ({rounds}) must not exceed n_trials ({n_trials})")
-        if rounds > 1 and isinstance(self._sampler, TPESampler):
+        if rounds > 1 and self._model_guided:
             raise ValueError(f"rounds={rounds} zooms a box, which study {self.name!r}'s sampler "
-                             "'tpe' does not use (its model concentrates the trials itself); "
+                             f"{self.sampler!r} does not use (its model concentrates the trials itself); "
                              "create the study with sampler='random', 'sobol' or 'halton' for "
                              "coarse-to-fine rounds")
         if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not margin >= 0:
@@ -511,7 +522,7 @@ class Study:
         self.zoom_history, ran = [], []
         with (self._storage.driver() as owner,
               open_executor(executor, n_jobs) as (pool, in_process)):
-            if isinstance(self._sampler, TPESampler):   # one round; the model steers inside
+            if self._model_guided:          # one round; the model steers inside
                 self.zoom_history.append(self.space.real_box(lo, hi))
                 ran = self._run_batches(pool, in_process, objective, n_trials, n_jobs, owner,
                                         scheduler, deadline, n_threads)

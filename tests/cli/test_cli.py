@@ -147,3 +147,19 @@ def test_babysit_and_resume(tmp_path, cli):
     assert "resumed b at epoch 3" in proc.stdout and "epoch   5" in proc.stdout
     proc = cli("babysit", "--epochs", "2", "--checkpoint-dir", "b", cwd=tmp_path)
     assert proc.returncode == 2 and "resume" in proc.stderr
+
+
+def test_search_with_the_gp_sampler_then_its_report(tmp_path, cli):
+    from fastnn.cli import SAMPLER_CHOICES
+    from fastnn.search.study import SAMPLER_NAMES
+    assert SAMPLER_CHOICES == SAMPLER_NAMES     # the parser's list, written out, is the study's
+    proc = cli("search", "--trials", "14", "--epochs", "2", "--study", "s.db", "--sampler", "gp",
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "14/14 done" in proc.stdout
+    proc = cli("study", "show", "s.db", cwd=tmp_path)
+    assert proc.returncode == 0 and "sampler gp" in proc.stdout
+    proc = cli("study", "report", "s.db", "-o", "report.html", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert "Where the model sent each batch" in page and "No box: the model sampler" in page

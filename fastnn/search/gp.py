@@ -1,0 +1,322 @@
+"""A Gaussian-process sampler: expected improvement on the ranks of the trials.
+
+How a trial's unit point is made (``sampler="gp"``):
+
+- Start-up and batches as the Parzen sampler's (:mod:`fastnn.search.tpe`):
+  trials numbered below ``n_startup`` take the random sampler's point for
+  their number; after that, batch k's model sees only the trials numbered
+  before the batch, and each trial of the batch draws with a generator
+  seeded by (study seed, its number). 1, 2 or 50 workers try the same
+  configurations.
+- The data: each finished trial is a point of the unit cube (the
+  distributions' own scales: log for rates, 1 - beta on a log scale), a
+  Choice coordinate taken as its option, an inactive parameter (``units_3``
+  of a one-layer trial) at the middle of its range. The target is the
+  trial's rank, not its value: the trials are ranked as the Parzen
+  sampler ranks them (COMPLETE by value; then PRUNED, those that reached a
+  later step first; FAILED last, all tied) and each rank becomes its normal
+  score, ``ndtri((n - rank - 0.5) / n)``. A diverged trial or an outlier
+  therefore weighs one rank, and the model needs no assumption on the
+  scale of the metric (a Gaussian copula, as Salinas et al. 2020).
+- The model: a Gaussian process with a Matern 5/2 kernel, one length scale
+  per parameter (a Choice counts 0 for the same option, 1 for another), a
+  signal and a noise variance, fitted by maximizing the marginal
+  likelihood times weak log-normal priors (Adam steps on the logs, from
+  the same start each time: deterministic).
+- The proposal: the point of highest expected improvement over the best
+  rank, searched among random points and perturbations of the best
+  trials, then refined around the best of those. Each candidate is mapped
+  to its parameters and back (an integer to its cell, an inactive
+  coordinate to the middle) before it is scored. Trials proposed earlier
+  in the same batch join the data with the model's mean as their value
+  ("kriging believer"): the variance falls around them, so a batch spreads
+  out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from fastnn._validation import real
+from fastnn.search._checks import count
+from fastnn.search.distributions import Choice
+from fastnn.search.sampling import Sampler, seed_sequence
+from fastnn.search.space import Space
+from fastnn.search.tpe import ndtr, ndtri, rank_key
+from fastnn.search.trial import FrozenTrial, TrialState
+
+__all__ = ["GPSampler"]
+
+_BELOW_ONE = np.nextafter(1.0, 0.0)
+_DONE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+_SQRT5 = math.sqrt(5.0)
+# weak log-normal priors on the kernel's settings: (median, sd of the log)
+_PRIOR_LENGTH = (0.5, 1.0)
+_PRIOR_SIGNAL = (1.0, 1.0)
+_PRIOR_NOISE = (0.05, 1.5)
+_NOISE_FLOOR, _JITTER = 1e-4, 1e-8
+
+
+def _log_h(z: np.ndarray) -> np.ndarray:
+    """log(z * Phi(z) + phi(z)), the expected improvement of a unit normal above -z, stable
+    far in the left tail: below z = -12 (where the two terms nearly cancel) from the
+    asymptotic series phi(z) / z**2 * (1 - 3 / z**2 + 15 / z**4 - 105 / z**6), whose
+    next term is below 3e-6 of the sum there."""
+    z = np.asarray(z, dtype=float)
+    out = np.empty_like(z)
+    far = z < -12.0
+    zn = z[~far]
+    h = zn * ndtr(zn) + np.exp(-0.5 * zn * zn) / math.sqrt(2 * math.pi)
+    out[~far] = np.log(np.maximum(h, 1e-300))
+    w = 1.0 / (z[far] * z[far])
+    out[far] = (-0.5 / w - 0.5 * math.log(2 * math.pi) + np.log(w)
+                + np.log1p(w * (-3.0 + w * (15.0 - 105.0 * w))))
+    return out
+
+
+class _GP:
+    """A zero-mean Gaussian process on encoded points, its settings fitted to (x, y)."""
+
+    def __init__(self, choices: list[int]):
+        self.is_choice = np.array([k > 0 for k in choices])
+
+    def sq_dists(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Per-coordinate squared distances: array of shape (d, len(a), len(b))."""
+        diff = a.T[:, :, None] - b.T[:, None, :]
+        return np.where(self.is_choice[:, None, None], (diff != 0).astype(float), diff * diff)
+
+    @staticmethod
+    def _matern(r: np.ndarray) -> np.ndarray:
+        return (1.0 + _SQRT5 * r + 5.0 / 3.0 * r * r) * np.exp(-_SQRT5 * r)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, steps: int = 200) -> None:
+        n, d = x.shape
+        self.x, self.y = x, y
+        self.d2 = self.sq_dists(x, x)
+        # theta = (log length scales..., log signal variance, log noise variance)
+        mean = np.array([math.log(_PRIOR_LENGTH[0])] * d
+                        + [math.log(_PRIOR_SIGNAL[0]), math.log(_PRIOR_NOISE[0])])
+        sd = np.array([_PRIOR_LENGTH[1]] * d + [_PRIOR_SIGNAL[1], _PRIOR_NOISE[1]])
+        theta = mean.copy()
+        m, v = np.zeros_like(theta), np.zeros_like(theta)
+        lr, b1, b2 = 0.05, 0.9, 0.999
+        for t in range(1, steps + 1):
+            grad = self._grad(theta) - (theta - mean) / sd ** 2
+            m = b1 * m + (1 - b1) * grad
+            v = b2 * v + (1 - b2) * grad * grad
+            theta = theta + lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + 1e-8)
+            theta[-1] = max(theta[-1], math.log(_NOISE_FLOOR))
+            theta[:d] = np.clip(theta[:d], math.log(1e-2), math.log(1e2))
+        self.theta = theta
+        self._factor(x, y)
+
+    def _kernel(self, d2: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ell2 = np.exp(2.0 * theta[:-2])
+        r = np.sqrt(np.maximum(np.tensordot(1.0 / ell2, d2, axes=1), 0.0))
+        return math.exp(theta[-2]) * self._matern(r), r
+
+    def _grad(self, theta: np.ndarray) -> np.ndarray:
+        """Gradient of the log marginal likelihood in theta."""
+        n = len(self.y)
+        kmat, r = self._kernel(self.d2, theta)
+        noise = math.exp(theta[-1])
+        chol = np.linalg.cholesky(kmat + (noise + _JITTER) * np.eye(n))
+        inv_chol = np.linalg.inv(chol)
+        k_inv = inv_chol.T @ inv_chol
+        alpha = k_inv @ self.y
+        w = np.outer(alpha, alpha) - k_inv
+        signal = math.exp(theta[-2])
+        # d k / d log l_j = signal * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * d2_j / l_j^2
+        a = signal * 5.0 / 3.0 * (1.0 + _SQRT5 * r) * np.exp(-_SQRT5 * r)
+        ell2 = np.exp(2.0 * theta[:-2])
+        g_len = 0.5 * np.tensordot(self.d2, w * a, axes=([1, 2], [0, 1])) / ell2
+        g_sig = 0.5 * np.sum(w * kmat)
+        g_noise = 0.5 * noise * np.trace(w)
+        return np.concatenate([g_len, [g_sig, g_noise]])
+
+    def _factor(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Cholesky factor and weights of the data (x, y) with the fitted settings."""
+        self.x, self.y = x, y
+        kmat, _ = self._kernel(self.sq_dists(x, x), self.theta)
+        noise = math.exp(self.theta[-1])
+        self.chol = np.linalg.cholesky(kmat + (noise + _JITTER) * np.eye(len(x)))
+        self.alpha = np.linalg.solve(self.chol.T, np.linalg.solve(self.chol, y))
+
+    def with_points(self, x_new: np.ndarray) -> _GP:
+        """A copy whose data adds ``x_new`` with the model's mean there (kriging believer)."""
+        if len(x_new) == 0:
+            return self
+        out = _GP.__new__(_GP)
+        out.is_choice, out.theta = self.is_choice, self.theta
+        mean, _ = self.predict(x_new)
+        out._factor(np.vstack([self.x, x_new]), np.concatenate([self.y, mean]))
+        return out
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation of the latent function at x."""
+        ks, _ = self._kernel(self.sq_dists(self.x, x), self.theta)
+        mean = ks.T @ self.alpha
+        v = np.linalg.solve(self.chol, ks)
+        var = math.exp(self.theta[-2]) - np.sum(v * v, axis=0)
+        return mean, np.sqrt(np.maximum(var, 1e-12))
+
+
+class GPSampler:
+    """Unit points of a study's trials from a Gaussian process on the trials' ranks.
+
+    Parameters
+    ----------
+    space : Space
+    seed : int
+        The study seed.
+    batch_size : int, default 8
+        Trials proposed from one model; does not depend on the workers.
+    n_startup : int, default 10
+        Trials drawn at random before the model starts.
+    direction : {"maximize", "minimize"}, default "maximize"
+    n_candidates : int, default 1024
+        Random points scored for each proposal (besides the perturbations of
+        the best trials and the refinement around the best candidates).
+    local_scale : float, default 0.1
+        Standard deviation, in unit coordinates, of the perturbations of the
+        best trials.
+
+    See the module docstring for the method.
+    """
+
+    def __init__(self, space: Space, seed: int, batch_size: int = 8, n_startup: int = 10,
+                 direction: str = "maximize", n_candidates: int = 1024,
+                 local_scale: float = 0.1):
+        if direction not in ("maximize", "minimize"):
+            raise ValueError(f"direction must be 'maximize' or 'minimize'; got {direction!r}")
+        self.space, self.seed = space, seed
+        self.batch_size = count(batch_size, "batch_size")
+        self.n_startup = count(n_startup, "n_startup", minimum=0)
+        self.n_candidates = count(n_candidates, "n_candidates")
+        self.local_scale = real(local_scale, "local_scale", 0.0, 1.0, lo_open=True)
+        self.sign = -1.0 if direction == "maximize" else 1.0
+        self.choices = [d.n if isinstance(d, Choice) else 0 for _, d in space.items()]
+        self._random = Sampler("random", seed, len(space))
+        self._model: tuple | None = None     # (key of the data, fitted _GP, best score)
+
+    def batch_start(self, number: int) -> int:
+        """The first number of ``number``'s batch (0 for start-up trials)."""
+        if number < self.n_startup:
+            return 0
+        return self.n_startup + (number - self.n_startup) // self.batch_size * self.batch_size
+
+    def batch_end(self, number: int) -> int:
+        """One past the last number of ``number``'s batch."""
+        if number < self.n_startup:
+            return self.n_startup
+        return self.batch_start(number) + self.batch_size
+
+    # ------------------------------------------------------------ encoding
+
+    def _unit(self, params: dict) -> np.ndarray | None:
+        try:
+            return self.space.to_unit_point(params)
+        except ValueError:          # a trial of an earlier space
+            return None
+
+    def _encode(self, units: np.ndarray) -> np.ndarray:
+        """Unit points (NaN where inactive) as the model's inputs: a Choice as its option's
+        index, an inactive coordinate at 0.5."""
+        out = np.where(np.isnan(units), 0.5, units)
+        for j, k in enumerate(self.choices):
+            if k:
+                cell = np.minimum((out[:, j] * k).astype(int), k - 1)
+                out[:, j] = np.where(np.isnan(units[:, j]), -1.0, cell)
+        return out
+
+    def _canonical(self, raw: np.ndarray) -> np.ndarray:
+        """Each raw point mapped to its parameters and back: integers to their cells'
+        centres, inactive coordinates to NaN."""
+        return self.space.canonical(raw)
+
+    # ------------------------------------------------------------ the model
+
+    @staticmethod
+    def _scores(ranked: list[FrozenTrial], sign: float) -> np.ndarray:
+        """Normal scores of the ranks, best highest; ties (FAILED trials, equal values) share
+        their mean rank."""
+        n = len(ranked)
+        keys = [rank_key(t, sign)[:3] for t in ranked]
+        ranks = np.arange(n, dtype=float)
+        i = 0
+        while i < n:
+            j = i
+            while j + 1 < n and keys[j + 1] == keys[i]:
+                j += 1
+            ranks[i:j + 1] = (i + j) / 2.0
+            i = j + 1
+        return ndtri((n - ranks - 0.5) / n)
+
+    def _fit(self, seen: list[tuple[FrozenTrial, np.ndarray]]) -> tuple[_GP, float]:
+        key = tuple((t.number, *rank_key(t, self.sign)[:3]) for t, _ in seen)   # fixes x, y
+        if self._model is None or self._model[0] != key:
+            y = self._scores([t for t, _ in seen], self.sign)
+            x = self._encode(np.array([u for _, u in seen]))
+            gp = _GP(self.choices)
+            gp.fit(x, y)
+            self._model = (key, gp, float(np.max(y)))
+        return self._model[1], self._model[2]
+
+    def point(self, number: int, trials: Sequence[FrozenTrial]) -> np.ndarray:
+        """Trial ``number``'s unit point: array of shape (n_dims,).
+
+        ``trials``: the study's trials; only those numbered before the batch
+        (finished) and those of the batch before ``number`` are used.
+        """
+        if number < self.n_startup:
+            return self._random.raw(number)
+        start = self.batch_start(number)
+        seen = sorted((t for t in trials if t.number < start and t.state in _DONE),
+                      key=lambda t: rank_key(t, self.sign))
+        seen = [(t, u) for t in seen if (u := self._unit(t.params)) is not None]
+        if not any(t.state != TrialState.FAILED for t, _ in seen) or len(seen) < 2:
+            return self._random.raw(number)
+        pending = [u for t in trials if start <= t.number < number
+                   if (u := self._unit(t.params)) is not None]
+        gp, best = self._fit(seen)
+        if pending:
+            gp = gp.with_points(self._encode(np.array(pending)))
+        rng = np.random.default_rng(seed_sequence(self.seed, number, 2))
+        top = np.array([u for _, u in seen[:8]])
+        return self._maximize(rng, gp, best, top)
+
+    def _log_ei(self, gp: _GP, best: float, units: np.ndarray) -> np.ndarray:
+        mean, sd = gp.predict(self._encode(units))
+        return np.log(sd) + _log_h((mean - best) / sd)
+
+    def _perturb(self, rng: np.random.Generator, around: np.ndarray, m: int,
+                 scale: float) -> np.ndarray:
+        """m points near each row of ``around`` (NaN coordinates drawn afresh)."""
+        base = np.repeat(around, m, axis=0)
+        fresh = rng.random(base.shape)
+        out = np.where(np.isnan(base), fresh, base + scale * rng.standard_normal(base.shape))
+        for j, k in enumerate(self.choices):
+            if k:       # keep the option, or with probability 1/4 draw one afresh
+                keep = (rng.random(len(out)) >= 0.25) & ~np.isnan(base[:, j])
+                out[:, j] = np.where(keep, base[:, j], fresh[:, j])
+        return np.clip(out, 0.0, _BELOW_ONE)
+
+    def _maximize(self, rng: np.random.Generator, gp: _GP, best: float,
+                  top: np.ndarray) -> np.ndarray:
+        d = len(self.space)
+        raw = np.vstack([rng.random((self.n_candidates, d)),
+                         self._perturb(rng, top, 64, self.local_scale)])
+        cand = self._canonical(raw)
+        score = self._log_ei(gp, best, cand)
+        for scale in (self.local_scale / 2, self.local_scale / 5):
+            lead = cand[np.argsort(-score, kind="stable")[:4]]
+            more = self._canonical(self._perturb(rng, lead, 32, scale))
+            cand = np.vstack([cand, more])
+            score = np.concatenate([score, self._log_ei(gp, best, more)])
+        u = cand[int(np.argmax(score))]
+        # a point of the cube whose parameters are the chosen ones (inactive coordinates
+        # drawn at random: they map to nothing)
+        return np.where(np.isnan(u), rng.random(d), u)
