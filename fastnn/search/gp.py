@@ -42,16 +42,14 @@ import numpy as np
 
 from fastnn._validation import real
 from fastnn.search._checks import count
-from fastnn.search.distributions import Choice
-from fastnn.search.sampling import Sampler, seed_sequence
+from fastnn.search.sampling import ModelSampler, rank_key, seed_sequence
 from fastnn.search.space import Space
-from fastnn.search.tpe import ndtr, ndtri, rank_key
+from fastnn.search.tpe import ndtr, ndtri
 from fastnn.search.trial import FrozenTrial, TrialState
 
 __all__ = ["GPSampler"]
 
 _BELOW_ONE = np.nextafter(1.0, 0.0)
-_DONE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
 _SQRT5 = math.sqrt(5.0)
 # weak log-normal priors on the kernel's settings: (median, sd of the log)
 _PRIOR_LENGTH = (0.5, 1.0)
@@ -164,7 +162,7 @@ class _GP:
         return mean, np.sqrt(np.maximum(var, 1e-12))
 
 
-class GPSampler:
+class GPSampler(ModelSampler):
     """Unit points of a study's trials from a Gaussian process on the trials' ranks.
 
     Parameters
@@ -190,37 +188,12 @@ class GPSampler:
     def __init__(self, space: Space, seed: int, batch_size: int = 8, n_startup: int = 10,
                  direction: str = "maximize", n_candidates: int = 1024,
                  local_scale: float = 0.1):
-        if direction not in ("maximize", "minimize"):
-            raise ValueError(f"direction must be 'maximize' or 'minimize'; got {direction!r}")
-        self.space, self.seed = space, seed
-        self.batch_size = count(batch_size, "batch_size")
-        self.n_startup = count(n_startup, "n_startup", minimum=0)
+        super().__init__(space, seed, batch_size, n_startup, direction)
         self.n_candidates = count(n_candidates, "n_candidates")
         self.local_scale = real(local_scale, "local_scale", 0.0, 1.0, lo_open=True)
-        self.sign = -1.0 if direction == "maximize" else 1.0
-        self.choices = [d.n if isinstance(d, Choice) else 0 for _, d in space.items()]
-        self._random = Sampler("random", seed, len(space))
         self._model: tuple | None = None     # (key of the data, fitted _GP, best score)
 
-    def batch_start(self, number: int) -> int:
-        """The first number of ``number``'s batch (0 for start-up trials)."""
-        if number < self.n_startup:
-            return 0
-        return self.n_startup + (number - self.n_startup) // self.batch_size * self.batch_size
-
-    def batch_end(self, number: int) -> int:
-        """One past the last number of ``number``'s batch."""
-        if number < self.n_startup:
-            return self.n_startup
-        return self.batch_start(number) + self.batch_size
-
     # ------------------------------------------------------------ encoding
-
-    def _unit(self, params: dict) -> np.ndarray | None:
-        try:
-            return self.space.to_unit_point(params)
-        except ValueError:          # a trial of an earlier space
-            return None
 
     def _encode(self, units: np.ndarray) -> np.ndarray:
         """Unit points (NaN where inactive) as the model's inputs: a Choice as its option's
@@ -272,15 +245,10 @@ class GPSampler:
         (finished) and those of the batch before ``number`` are used.
         """
         if number < self.n_startup:
-            return self._random.raw(number)
-        start = self.batch_start(number)
-        seen = sorted((t for t in trials if t.number < start and t.state in _DONE),
-                      key=lambda t: rank_key(t, self.sign))
-        seen = [(t, u) for t in seen if (u := self._unit(t.params)) is not None]
+            return self.random.raw(number)
+        seen, pending = self.evidence(number, trials)
         if not any(t.state != TrialState.FAILED for t, _ in seen) or len(seen) < 2:
-            return self._random.raw(number)
-        pending = [u for t in trials if start <= t.number < number
-                   if (u := self._unit(t.params)) is not None]
+            return self.random.raw(number)
         gp, best = self._fit(seen)
         if pending:
             gp = gp.with_points(self._encode(np.array(pending)))

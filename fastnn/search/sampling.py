@@ -1,5 +1,8 @@
 """Where trials land in the unit cube: random or quasi-random points, in a box.
 
+(And what the model samplers of ``tpe.py`` and ``gp.py`` share:
+:class:`ModelSampler`, their random start-up, batches and evidence.)
+
 Trial ``i``'s raw point comes from (study seed, ``i``) alone, so 1, 2 or 50
 workers draw the same configurations in any order:
 
@@ -19,9 +22,12 @@ import importlib.util
 
 import numpy as np
 
+from fastnn.search._checks import count
+from fastnn.search.distributions import Choice
 from fastnn.search.space import Space
+from fastnn.search.trial import FrozenTrial, TrialState
 
-__all__ = ["SAMPLERS", "Sampler", "trial_seed", "zoom"]
+__all__ = ["SAMPLERS", "ModelSampler", "Sampler", "rank_key", "trial_seed", "zoom"]
 
 SAMPLERS = ("random", "sobol", "halton")
 _BELOW_ONE = np.nextafter(1.0, 0.0)
@@ -113,3 +119,82 @@ def zoom(space: Space, lo: np.ndarray, hi: np.ndarray, best_points: np.ndarray,
     new_hi = np.clip(pmax + margin * width, 0.0, 1.0)
     new_lo, new_hi = space.snap_box(new_lo, new_hi)
     return np.where(seen, new_lo, lo), np.where(seen, new_hi, hi)
+
+
+_DONE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+
+
+def rank_key(trial: FrozenTrial, sign: float) -> tuple:
+    """Sort key, best first: COMPLETE by value, then PRUNED by last step reached and value,
+    then FAILED. ``sign`` is -1 to maximize, +1 to minimize."""
+    if trial.state == TrialState.COMPLETE:
+        return (0, 0, sign * trial.value, trial.number)
+    if trial.state == TrialState.PRUNED and trial.value is not None:
+        last = trial.intermediate[-1][0] if trial.intermediate else 0
+        return (1, -last, sign * trial.value, trial.number)
+    return (2, 0, 0.0, trial.number)
+
+
+class ModelSampler:
+    """What a model sampler ("tpe", "gp") shares: random start-up, then batches.
+
+    Trials numbered below ``n_startup`` take the random sampler's point for
+    their number. After start-up, trials come in batches of ``batch_size``
+    numbers; batch k's model sees only the trials numbered before the batch
+    (:meth:`evidence`). Subclasses define :meth:`point`.
+
+    Parameters
+    ----------
+    space : Space
+    seed : int
+        The study seed.
+    batch_size : int
+        Trials proposed from one model; does not depend on the workers.
+    n_startup : int
+        Trials drawn at random before the model starts.
+    direction : {"maximize", "minimize"}
+    """
+
+    def __init__(self, space: Space, seed: int, batch_size: int, n_startup: int,
+                 direction: str):
+        if direction not in ("maximize", "minimize"):
+            raise ValueError(f"direction must be 'maximize' or 'minimize'; got {direction!r}")
+        self.space, self.seed = space, seed
+        self.batch_size = count(batch_size, "batch_size")
+        self.n_startup = count(n_startup, "n_startup", minimum=0)
+        self.sign = -1.0 if direction == "maximize" else 1.0
+        # options of each coordinate that is a Choice, else 0
+        self.choices = [d.n if isinstance(d, Choice) else 0 for _, d in space.items()]
+        self.random = Sampler("random", seed, len(space))
+
+    def batch_start(self, number: int) -> int:
+        """The first number of ``number``'s batch (0 for start-up trials)."""
+        if number < self.n_startup:
+            return 0
+        return self.n_startup + (number - self.n_startup) // self.batch_size * self.batch_size
+
+    def batch_end(self, number: int) -> int:
+        """One past the last number of ``number``'s batch."""
+        if number < self.n_startup:
+            return self.n_startup
+        return self.batch_start(number) + self.batch_size
+
+    def unit_point(self, params: dict) -> np.ndarray | None:
+        """A trial's unit point (NaN where inactive), None for a trial of an earlier space."""
+        try:
+            return self.space.to_unit_point(params)
+        except ValueError:
+            return None
+
+    def evidence(self, number: int, trials) -> tuple[list, list]:
+        """What trial ``number``'s proposal may use: ``(seen, pending)``. ``seen``: the
+        finished trials numbered before its batch, best first (:func:`rank_key`), as
+        (trial, unit point) pairs; ``pending``: the unit points of its batch's trials
+        numbered before it."""
+        start = self.batch_start(number)
+        seen = sorted((t for t in trials if t.number < start and t.state in _DONE),
+                      key=lambda t: rank_key(t, self.sign))
+        seen = [(t, u) for t in seen if (u := self.unit_point(t.params)) is not None]
+        pending = [u for t in trials if start <= t.number < number
+                   if (u := self.unit_point(t.params)) is not None]
+        return seen, pending

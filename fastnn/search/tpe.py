@@ -49,8 +49,7 @@ import numpy as np
 
 from fastnn._validation import boolean, real
 from fastnn.search._checks import count
-from fastnn.search.distributions import Choice
-from fastnn.search.sampling import Sampler, seed_sequence
+from fastnn.search.sampling import ModelSampler, rank_key, seed_sequence
 from fastnn.search.space import Space
 from fastnn.search.trial import FrozenTrial, TrialState
 
@@ -78,18 +77,7 @@ def logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     top = np.max(a, axis=axis, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
     return np.squeeze(top, axis=axis) + np.log(np.sum(np.exp(a - top), axis=axis))
-_DONE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
 
-
-def rank_key(trial: FrozenTrial, sign: float) -> tuple:
-    """Sort key, best first: COMPLETE by value, then PRUNED by last step reached and value,
-    then FAILED. ``sign`` is -1 to maximize, +1 to minimize."""
-    if trial.state == TrialState.COMPLETE:
-        return (0, 0, sign * trial.value, trial.number)
-    if trial.state == TrialState.PRUNED and trial.value is not None:
-        last = trial.intermediate[-1][0] if trial.intermediate else 0
-        return (1, -last, sign * trial.value, trial.number)
-    return (2, 0, 0.0, trial.number)
 
 
 def _gaps(mu: np.ndarray) -> np.ndarray:
@@ -192,7 +180,7 @@ class _Mixture:
         return out
 
 
-class TPESampler:
+class TPESampler(ModelSampler):
     """Unit points of a study's trials from a Parzen estimator of good vs bad trials.
 
     Parameters
@@ -231,39 +219,14 @@ class TPESampler:
                  gamma: float = 0.15, n_candidates: int = 24, direction: str = "maximize",
                  bandwidth: str = "scott", multivariate: bool = True,
                  rank_weights: bool = False):
-        if direction not in ("maximize", "minimize"):
-            raise ValueError(f"direction must be 'maximize' or 'minimize'; got {direction!r}")
+        super().__init__(space, seed, batch_size, n_startup, direction)
         if bandwidth not in ("scott", "gap"):
             raise ValueError(f"bandwidth must be 'scott' or 'gap'; got {bandwidth!r}")
-        self.space, self.seed = space, seed
-        self.batch_size = count(batch_size, "batch_size")
-        self.n_startup = count(n_startup, "n_startup", minimum=0)
         self.gamma = real(gamma, "gamma", 0.0, 1.0, lo_open=True)
         self.n_candidates = count(n_candidates, "n_candidates")
         self.bandwidth = bandwidth
         self.multivariate = boolean(multivariate, "multivariate")
         self.rank_weights = boolean(rank_weights, "rank_weights")
-        self.sign = -1.0 if direction == "maximize" else 1.0
-        self.choices = [d.n if isinstance(d, Choice) else 0 for _, d in space.items()]
-        self._random = Sampler("random", seed, len(space))
-
-    def batch_start(self, number: int) -> int:
-        """The first number of ``number``'s batch (0 for start-up trials)."""
-        if number < self.n_startup:
-            return 0
-        return self.n_startup + (number - self.n_startup) // self.batch_size * self.batch_size
-
-    def batch_end(self, number: int) -> int:
-        """One past the last number of ``number``'s batch."""
-        if number < self.n_startup:
-            return self.n_startup
-        return self.batch_start(number) + self.batch_size
-
-    def _unit(self, params: dict) -> np.ndarray | None:
-        try:
-            return self.space.to_unit_point(params)
-        except ValueError:          # a trial of an earlier space
-            return None
 
     def point(self, number: int, trials: Sequence[FrozenTrial]) -> np.ndarray:
         """Trial ``number``'s unit point: array of shape (n_dims,).
@@ -271,17 +234,12 @@ class TPESampler:
         ``trials``: the study's trials; only those numbered before the batch
         (finished) and those of the batch before ``number`` are used.
         """
-        start = self.batch_start(number)
         if number < self.n_startup:
-            return self._random.raw(number)
-        seen = sorted((t for t in trials if t.number < start and t.state in _DONE),
-                      key=lambda t: rank_key(t, self.sign))
-        seen = [(t, u) for t in seen if (u := self._unit(t.params)) is not None]
-        pending = [u for t in trials if start <= t.number < number
-                   if (u := self._unit(t.params)) is not None]
+            return self.random.raw(number)
+        seen, pending = self.evidence(number, trials)
         usable = [t for t, _ in seen if t.state != TrialState.FAILED]
         if not usable:
-            return self._random.raw(number)
+            return self.random.raw(number)
         n_good = max(1, min(len(usable), math.ceil(self.gamma * len(seen))))
         points = np.array([u for _, u in seen])
         good, bad = points[:n_good], points[n_good:]
