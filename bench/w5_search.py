@@ -102,6 +102,8 @@ def run(ctx: Context) -> tuple[list[Table], list[Target]]:
         import fastnn.search  # noqa: F401
     except Exception as error:  # noqa: BLE001 (a half-written module may raise anything)
         return unavailable(error)
+    from fastnn.search.study import DEFAULT_SAMPLER
+
     obj, name = objective(ctx)
     n_trials = 4 if ctx.quick else 16
     failures: list = []
@@ -116,7 +118,7 @@ def run(ctx: Context) -> tuple[list[Table], list[Target]]:
                    "vs 1 job", "workers busy"])
     for label, (n_jobs, executor, n_threads, sampler) in SETUPS.items():
         table.add(label, n_jobs, executor, n_threads or f"{max(1, cores() // n_jobs)} (default)",
-                  sampler or "tpe (default)", fmt_rate(rates[label]),
+                  sampler or f"{DEFAULT_SAMPLER} (default)", fmt_rate(rates[label]),
                   fmt_ratio(ratio(rates[label], rates["1 job"])), f"{max(busy[label]):.0%}")
     table.notes += [
         f"{n_trials} trials of default_mlp_space() (study seed 0: the same trials every run), "
@@ -135,7 +137,7 @@ def run(ctx: Context) -> tuple[list[Table], list[Target]]:
                     f">= {GOAL}x")
     tpe, rnd = max(busy["2 jobs"]), max(busy["2 jobs, random sampler"])
     barrier = ratio(tpe, rnd)
-    waiting = Target("W5 search, 2 jobs: workers busy, tpe (batches) / random",
+    waiting = Target(f"W5 search, 2 jobs: workers busy, {DEFAULT_SAMPLER} (batches) / random",
                      f"{tpe:.0%} busy", f"random sampler {rnd:.0%} busy", barrier,
                      BARRIER_GOAL, fmt_ratio(barrier), f">= {BARRIER_GOAL}x")
     return [table], [target, waiting]

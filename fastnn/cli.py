@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how trial points are drawn: tpe or gp (random start-up, then a model "
                         "proposes batches: a Parzen estimator of good vs bad trials, or a "
                         "Gaussian process), random, or scrambled sobol or halton points "
-                        "(default: tpe, random with --rounds > 1; continuing a study, its "
+                        "(default: gp, random with --rounds > 1; continuing a study, its "
                         "stored sampler)")
     p.add_argument("--executor", choices=("thread", "process"), default="thread",
                    help="where trials run: threads (the kernels release the GIL) or processes")

@@ -48,7 +48,7 @@ log = logging.getLogger("fastnn.search")
 # the model samplers: random start-up, then batches proposed by a model of the trials
 MODEL_SAMPLERS = {"tpe": TPESampler, "gp": GPSampler}
 SAMPLER_NAMES = tuple(MODEL_SAMPLERS) + SAMPLERS
-DEFAULT_SAMPLER = "tpe"
+DEFAULT_SAMPLER = "gp"
 BATCH_SIZE, N_STARTUP = 8, 10
 
 
@@ -79,7 +79,7 @@ class Study:
     name : str, default "default"
         Studies in one file are told apart by name.
     sampler : {"tpe", "gp", "random", "sobol", "halton"}, optional
-        A new study's default is "tpe". The model samplers, "tpe" and "gp",
+        A new study's default is "gp". The model samplers, "gp" and "tpe",
         draw random start-up trials, then propose the rest in batches from
         a model of the trials: a Parzen estimator of good vs bad trials
         (:mod:`fastnn.search.tpe`) or a Gaussian process on the trials'
@@ -489,7 +489,8 @@ class Study:
             raise ValueError(f"rounds ({rounds}) must not exceed n_trials ({n_trials})")
         if rounds > 1 and self._model_guided:
             raise ValueError(f"rounds={rounds} zooms a box, which study {self.name!r}'s sampler "
-                             f"{self.sampler!r} does not use (its model concentrates the trials itself); "
+                             f"{self.sampler!r} does not use (its model concentrates the trials "
+                             "itself); "
                              "create the study with sampler='random', 'sobol' or 'halton' for "
                              "coarse-to-fine rounds")
         if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not margin >= 0:

@@ -140,7 +140,7 @@ def test_search_says_where_the_best_model_went_and_speaks_cli(capsys, tmp_path, 
     assert_one_line_error(status, err, "has --seed 0; leave out --seed (or give --seed 0)",
                           "--name")
     status, _, err = run(capsys, *args, "--sampler", "sobol")
-    assert_one_line_error(status, err, "has --sampler tpe")
+    assert_one_line_error(status, err, "has --sampler gp")
     status, _, err = run(capsys, "study", "show", "s.db", "--name", "other")
     assert_one_line_error(status, err, "study 'other' does not exist in s.db",
                           "its studies: default", "--name")

@@ -60,7 +60,7 @@ def test_every_option_has_help_and_shows_its_default(capsys):
         assert f"(default: {default})" in entry, (name, option, entry)
     status, out, _ = run(capsys, "search", "--help")
     text = " ".join(out.split())
-    assert "default: tpe, random with --rounds > 1; continuing a study, its stored sampler" in text
+    assert "default: gp, random with --rounds > 1; continuing a study, its stored sampler" in text
     assert "(default: 0; continuing a study, its stored seed)" in text
 
 

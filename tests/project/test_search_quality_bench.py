@@ -54,7 +54,7 @@ def test_a_quick_run_caches_each_search_and_reports(tmp_path, capsys):
     files = sorted(os.listdir(cache / "quick"))
     assert len(files) == 2 * (len(sq.METHODS) + len(sq.EARLY))
     for m in sq.METHODS:
-        assert f"| {sq.LABELS[m]} | 6 |" in text and f"| {sq.LABELS[m]} | 12 |" in text
+        assert f"| {sq.label(m)} | 6 |" in text and f"| {sq.label(m)} | 12 |" in text
     stamps = {f: os.path.getmtime(cache / "quick" / f) for f in files}
     assert sq.main(["--quick", "--cache", str(cache)]) == 0       # all from the cache
     assert capsys.readouterr().out == text
@@ -70,8 +70,10 @@ def test_a_longer_run_replays_a_shorter_cached_one_and_a_shorter_run_is_its_pref
     assert sq.main(args + ["--trials", "12", "--cache", str(grown)]) == 0
     assert sq.main(args + ["--trials", "20", "--cache", str(grown)]) == 0    # 12 replayed
     assert sq.main(args + ["--trials", "20", "--cache", str(fresh)]) == 0
-    for m in ("fastnn", "optuna-tpe"):
-        name = f"digits-{m}-seed0-trials20-e1.json"
+    from fastnn.search.study import DEFAULT_SAMPLER
+    tag = "" if DEFAULT_SAMPLER == "tpe" else f"-sampler{DEFAULT_SAMPLER}"
+    for m, suffix in (("fastnn", tag), ("optuna-tpe", "")):
+        name = f"digits-{m}-seed0-trials20-e1{suffix}.json"
         with open(grown / name) as a, open(fresh / name) as b:
             assert json.load(a)["trials"] == json.load(b)["trials"]     # model trials included
     assert sq.main(args + ["--trials", "15", "--cache", str(fresh)]) == 0   # from the 20
@@ -79,13 +81,16 @@ def test_a_longer_run_replays_a_shorter_cached_one_and_a_shorter_run_is_its_pref
 
 
 def test_tpe_settings_are_parsed_checked_and_cached_under_their_own_names(tmp_path):
-    assert sq.parse_tpe("gamma=0.1,n_candidates=64,bandwidth=gap") == {
-        "gamma": 0.1, "n_candidates": 64, "bandwidth": "gap"}
+    assert sq.parse_tpe("gamma=0.1,n_candidates=64,bandwidth=gap", "tpe") == {
+        "sampler": "tpe", "gamma": 0.1, "n_candidates": 64, "bandwidth": "gap"}
     assert sq.tpe_tag({"gamma": 0.1, "bandwidth": "gap"}) == "-bandwidthgap-gamma0.1"
-    assert sq.parse_tpe("multivariate=False,batch_size=1") == {"multivariate": False,
-                                                                "batch_size": 1}
+    assert sq.parse_tpe("multivariate=False,batch_size=1", "tpe") == {
+        "sampler": "tpe", "multivariate": False, "batch_size": 1}
+    assert sq.parse_tpe("local_scale=0.05", "gp") == {"sampler": "gp", "local_scale": 0.05}
     for bad in ("gama=0.1", "gamma", "seed=3"):
         with pytest.raises(ValueError, match="--tpe"):
-            sq.parse_tpe(bad)
+            sq.parse_tpe(bad, "tpe")
+    with pytest.raises(ValueError, match="--sampler: choose from"):
+        sq.parse_tpe("", "bayes")
     with pytest.raises(SystemExit):
         sq.main(["--methods", "fastnn,hyperopt"])

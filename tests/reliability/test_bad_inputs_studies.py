@@ -57,7 +57,7 @@ REOPEN = [
      "another space and other data"),
     ("another direction", dict(direction="minimize"), ValueError, "has direction='maximize'; got direction='minimize'"),
     ("another seed", dict(seed=2), ValueError, "has seed=1; got seed=2"),
-    ("another sampler", dict(sampler="sobol"), ValueError, "has sampler='tpe'"),
+    ("another sampler", dict(sampler="sobol"), ValueError, "has sampler='gp'"),
     ("on_mismatch bogus", dict(on_mismatch="merge"), ValueError, "on_mismatch must be one of"),
     ("on_mismatch None", dict(on_mismatch=None), ValueError, "on_mismatch must be one of"),
     ("missing name", dict(name="nope"), ValueError, "study 'nope' does not exist .*its studies: 's'"),

@@ -63,7 +63,7 @@ def test_trial_fields_and_storage_columns(tmp_path):
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         name, direction, seed, sampler, desc = db.execute(
             "SELECT name, direction, seed, sampler, space FROM fastnn_studies").fetchone()
-        assert (name, direction, seed, sampler) == ("s", "maximize", "5", "tpe")
+        assert (name, direction, seed, sampler) == ("s", "maximize", "5", "gp")
         assert Space.from_dict(json.loads(desc)) == space()
         row = db.execute("SELECT params, value, state FROM fastnn_trials WHERE number = 0").fetchone()
         assert json.loads(row[0]) == ran[0].params and row[1] == ran[0].value
@@ -130,7 +130,7 @@ def test_reopen_continues_and_checks_settings(tmp_path):
         Study(path, name="a", direction="maximize")
     with pytest.raises(ValueError, match="has seed=9; got seed=10"):
         Study(path, name="a", seed=10)
-    with pytest.raises(ValueError, match="has sampler='tpe'"):
+    with pytest.raises(ValueError, match="has sampler='gp'"):
         Study(path, name="a", sampler="sobol")
     with pytest.raises(ValueError, match="opened with another space .* nothing was changed"):
         Study(path, name="a", space={"lr": LogUniform(1e-5, 1e-1)})

@@ -209,7 +209,7 @@ def test_bad_input_names_the_argument(tmp_path):
 
 def test_continuing_with_another_sampler_or_batch_size_raises(tmp_path):
     path = tmp_path / "study.db"
-    Study(path, space=space(), seed=0, batch_size=4).close()
+    Study(path, space=space(), seed=0, batch_size=4, sampler="tpe").close()
     with pytest.raises(ValueError, match="has sampler='tpe'; got sampler='random'"):
         Study(path, sampler="random")
     with pytest.raises(ValueError, match="has batch_size=4; got batch_size=8"):
