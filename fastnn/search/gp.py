@@ -102,6 +102,8 @@ class _GP:
         return (1.0 + _SQRT5 * r + 5.0 / 3.0 * r * r) * np.exp(-_SQRT5 * r)
 
     def fit(self, x: np.ndarray, y: np.ndarray, steps: int = 200) -> None:
+        """Fit the settings to (x, y): ``steps`` Adam steps on the log marginal likelihood
+        plus the log priors, from the priors' medians (the same start every time)."""
         n, d = x.shape
         self.x, self.y = x, y
         self.d2 = self.sq_dists(x, x)

@@ -29,13 +29,13 @@ from fastnn.search._checks import count, seconds
 from fastnn.search.distributions import Choice
 from fastnn.search.executors import (LivePruner, check_executor, check_n_jobs, open_executor,
                                      run_jobs, threads_per_trial)
+from fastnn.search.gp import GPSampler
 from fastnn.search.retest import check_retest, run_retest
 from fastnn.search.sampling import SAMPLERS, Sampler, trial_seed, zoom
 from fastnn.search.schedulers import DIRECTIONS, Scheduler
 from fastnn.search.space import Space
 from fastnn.search.storage import Storage, StudyFileError, stored_study_names
 from fastnn.search.tables import format_table, format_value
-from fastnn.search.gp import GPSampler
 from fastnn.search.tpe import TPESampler
 from fastnn.search.trial import (FrozenTrial, Outcome, Trial, TrialState, future_outcome,
                                  run_trial, timed_out)
