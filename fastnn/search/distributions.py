@@ -338,6 +338,7 @@ class _Cells(Distribution):
     """Values owning consecutive cells of [0, 1]: edges[i] <= u < edges[i + 1] maps to value i."""
 
     n: int
+    _edge_array: np.ndarray | None = None
 
     def _edge(self, i: int) -> float:
         raise NotImplementedError
@@ -362,18 +363,23 @@ class _Cells(Distribution):
         i, j = self._position(self._from_unit(lo)), self._position(self._from_unit(hi))
         return self._edge(i), self._edge(j + 1)
 
+    def _edges(self) -> np.ndarray:
+        """The n + 1 cell edges, computed once."""
+        if self._edge_array is None:
+            self._edge_array = np.array([self._edge(i) for i in range(self.n + 1)])
+        return self._edge_array
+
     def cells(self, u: np.ndarray) -> np.ndarray:
         """Many unit coordinates at once as the positions of their values: int array."""
-        edges = np.array([self._edge(i) for i in range(self.n + 1)])
-        return np.clip(np.searchsorted(edges, np.asarray(u, dtype=float), side="right") - 1,
-                       0, self.n - 1)
+        return np.clip(np.searchsorted(self._edges(), np.asarray(u, dtype=float),
+                                       side="right") - 1, 0, self.n - 1)
 
     def position(self, value) -> int:
         """The position of ``value`` among the values, in unit order (0 for the first)."""
         return self._position(self.normalize(value))
 
     def unit_centres(self, u):
-        edges = np.array([self._edge(i) for i in range(self.n + 1)])
+        edges = self._edges()
         i = self.cells(u)
         return 0.5 * (edges[i] + edges[i + 1])
 

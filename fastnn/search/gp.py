@@ -95,7 +95,9 @@ class _GP:
     def sq_dists(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Per-coordinate squared distances: array of shape (d, len(a), len(b))."""
         diff = a.T[:, :, None] - b.T[:, None, :]
-        return np.where(self.is_choice[:, None, None], (diff != 0).astype(float), diff * diff)
+        out = diff * diff
+        out[self.is_choice] = diff[self.is_choice] != 0
+        return out
 
     @staticmethod
     def _matern(r: np.ndarray) -> np.ndarray:
