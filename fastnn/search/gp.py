@@ -103,16 +103,18 @@ class _GP:
     def _matern(r: np.ndarray) -> np.ndarray:
         return (1.0 + _SQRT5 * r + 5.0 / 3.0 * r * r) * np.exp(-_SQRT5 * r)
 
-    def fit(self, x: np.ndarray, y: np.ndarray, steps: int = 200) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, steps: int = 200,
+            length_prior: tuple[float, float] = _PRIOR_LENGTH) -> None:
         """Fit the settings to (x, y): ``steps`` Adam steps on the log marginal likelihood
-        plus the log priors, from the priors' medians (the same start every time)."""
+        plus the log priors, from the priors' medians (the same start every time).
+        ``length_prior``: (median, sd of the log) of each length scale."""
         n, d = x.shape
         self.x, self.y = x, y
         self.d2 = self.sq_dists(x, x)
         # theta = (log length scales..., log signal variance, log noise variance)
-        mean = np.array([math.log(_PRIOR_LENGTH[0])] * d
+        mean = np.array([math.log(length_prior[0])] * d
                         + [math.log(_PRIOR_SIGNAL[0]), math.log(_PRIOR_NOISE[0])])
-        sd = np.array([_PRIOR_LENGTH[1]] * d + [_PRIOR_SIGNAL[1], _PRIOR_NOISE[1]])
+        sd = np.array([length_prior[1]] * d + [_PRIOR_SIGNAL[1], _PRIOR_NOISE[1]])
         theta = mean.copy()
         m, v = np.zeros_like(theta), np.zeros_like(theta)
         lr, b1, b2 = 0.05, 0.9, 0.999
@@ -196,16 +198,25 @@ class GPSampler(ModelSampler):
     local_scale : float, default 0.1
         Standard deviation, in unit coordinates, of the perturbations of the
         best trials.
+    length_prior : {"fixed", "dim"}, default "fixed"
+        The log-normal prior of each length scale: "fixed", median 0.5 and
+        1 for the deviation of its log; "dim", median ``exp(sqrt(2)) *
+        sqrt(d)`` for ``d`` parameters and ``sqrt(3)`` (Hvarfner et al.
+        2024: a smoother model while there are few trials, the more so the
+        more parameters).
 
     See the module docstring for the method.
     """
 
     def __init__(self, space: Space, seed: int, batch_size: int = 8, n_startup: int = 10,
                  direction: str = "maximize", n_candidates: int = 1024,
-                 local_scale: float = 0.1):
+                 local_scale: float = 0.1, length_prior: str = "fixed"):
         super().__init__(space, seed, batch_size, n_startup, direction)
         self.n_candidates = count(n_candidates, "n_candidates")
         self.local_scale = real(local_scale, "local_scale", 0.0, 1.0, lo_open=True)
+        if length_prior not in ("fixed", "dim"):
+            raise ValueError(f"length_prior must be 'fixed' or 'dim'; got {length_prior!r}")
+        self.length_prior = length_prior
         self._model: tuple | None = None     # (key of the data, fitted _GP, best score)
 
     # ------------------------------------------------------------ encoding
@@ -249,7 +260,9 @@ class GPSampler(ModelSampler):
             y = self._scores([t for t, _ in seen], self.sign)
             x = self._encode(np.array([u for _, u in seen]))
             gp = _GP(self.choices)
-            gp.fit(x, y)
+            d = len(self.space)
+            gp.fit(x, y, length_prior=_PRIOR_LENGTH if self.length_prior == "fixed" else
+                   (math.exp(math.sqrt(2.0) + 0.5 * math.log(d)), math.sqrt(3.0)))
             self._model = (key, gp, float(np.max(y)))
         return self._model[1], self._model[2]
 

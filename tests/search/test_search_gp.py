@@ -135,6 +135,27 @@ def test_bad_settings_name_the_argument():
     sp = default_mlp_space()
     for kw, word in [({"n_candidates": 0}, "n_candidates"), ({"batch_size": 0}, "batch_size"),
                      ({"n_startup": -1}, "n_startup"), ({"direction": "up"}, "direction"),
-                     ({"local_scale": 0.0}, "local_scale"), ({"local_scale": 2}, "local_scale")]:
+                     ({"local_scale": 0.0}, "local_scale"), ({"local_scale": 2}, "local_scale"),
+                     ({"length_prior": "huge"}, "length_prior")]:
         with pytest.raises(ValueError, match=word):
             GPSampler(sp, 0, **kw)
+
+
+def test_a_prior_that_grows_with_the_dimension_keeps_the_model_smoother():
+    # on pure noise the likelihood says little: the length scales stay near the prior's
+    # median, far longer with length_prior="dim" (median exp(sqrt 2) sqrt(d)) than "fixed"
+    rng = np.random.default_rng(4)
+    x, y = rng.random((25, 6)), rng.standard_normal(25)
+    lengths = {}
+    for prior in ((0.5, 1.0), (math.exp(math.sqrt(2)) * math.sqrt(6), math.sqrt(3))):
+        gp = _GP([0] * 6)
+        gp.fit(x, y, length_prior=prior)
+        lengths[prior[0]] = np.exp(gp.theta[:6])
+    short, long = lengths.values()
+    assert np.median(long) > 3 * np.median(short)
+    sp = default_mlp_space()
+    study = Study(None, space=sp, seed=5, sampler="random")
+    study.optimize(lambda p, t: -abs(math.log10(p["lr"]) + 2), n_trials=16)
+    u = GPSampler(sp, 5, n_startup=16, length_prior="dim").point(16, study.trials)
+    assert np.all((u >= 0) & (u < 1))
+    assert not np.array_equal(u, GPSampler(sp, 5, n_startup=16).point(16, study.trials))
