@@ -451,7 +451,8 @@ def main(argv=None) -> int:
                    help="fastnn's model sampler for a tuning run (default: the study's "
                         "default); cached under its own name")
     p.add_argument("--tpe", default="",
-                   help="settings of fastnn's default sampler, e.g. gamma=0.1,n_candidates=64 "
+                   help="settings of fastnn's model sampler (--sampler's, or the default's), "
+                        "e.g. local_scale=0.05, or gamma=0.1,n_candidates=64 with --sampler tpe "
                         "(tuning runs; cached under their own names)")
     p.add_argument("--no-early", action="store_true",
                    help="leave out the equal-epochs rows (early stopping on both sides)")
