@@ -169,3 +169,22 @@ def test_optuna_is_optional_and_imported_only_by_the_bridge(monkeypatch):
         study.to_optuna()
     with pytest.raises(ImportError, match="needs optuna"):
         Study.from_optuna(object())
+
+
+@pytest.mark.parametrize("sampler", [None, "tpe"])
+def test_a_model_sampler_study_round_trips_and_its_trials_feed_the_model(tmp_path, sampler):
+    # the default study ("gp") and a "tpe" one: the sampler travels as fastnn_sampler, and
+    # the study read back goes on with the model. In memory its batches are the default
+    # ones (start-up 10, as the original's); into a file, the imported trials are the
+    # start-up, as for a study sampled at random that goes on with a model
+    study = Study(tmp_path / "a.db", space=space(), seed=7, sampler=sampler)
+    study.optimize(lambda p, t: p["dropout"] - abs(p["lr"] - 0.01), n_trials=12)
+    opt = study.to_optuna()
+    assert opt.user_attrs["fastnn_sampler"] == study.sampler
+    for storage, batching in ((None, (10, 8)), (tmp_path / "b.db", (12, 8))):
+        back = Study.from_optuna(opt, storage=storage)
+        assert back.sampler == study.sampler and back.batching == batching
+        assert [fields(t) for t in back.trials] == [fields(t) for t in study.trials]
+        ran = back.optimize(lambda p, t: p["dropout"], n_trials=3)
+        assert [t.number for t in ran] == [12, 13, 14]
+        back.close()
