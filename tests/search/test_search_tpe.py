@@ -83,7 +83,7 @@ def test_later_batches_stay_in_range_and_concentrate(kind):
     late = [t.params for t in study.trials[26:]]
     early = [t.params for t in study.trials[:10]]
     # the model sends more than half the late trials to the good option (random: a third;
-    # 13 or more of 24 at random: p = 0.02) and near the optimum
+    # 13 or more of 24 at random: p = 0.03) and near the optimum
     assert sum(p["act"] == "tanh" for p in late) / len(late) > 0.5
     assert np.median([abs(p["x"] - 1.3) for p in late]) < \
         0.5 * np.median([abs(p["x"] - 1.3) for p in early])
