@@ -27,9 +27,12 @@ from fastnn.search.distributions import Choice
 from fastnn.search.space import Space
 from fastnn.search.trial import FrozenTrial, TrialState
 
-__all__ = ["SAMPLERS", "ModelSampler", "Sampler", "rank_key", "trial_seed", "zoom"]
+__all__ = ["MODEL_SAMPLER_NAMES", "SAMPLERS", "ModelSampler", "Sampler", "rank_key",
+           "trial_seed", "zoom"]
 
 SAMPLERS = ("random", "sobol", "halton")
+# the model samplers' names (their classes: fastnn.search.study.MODEL_SAMPLERS)
+MODEL_SAMPLER_NAMES = ("tpe", "gp")
 _BELOW_ONE = np.nextafter(1.0, 0.0)
 
 

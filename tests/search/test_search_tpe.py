@@ -50,6 +50,11 @@ def trials_of(study):
 KINDS = list(MODEL_SAMPLERS)
 
 
+def test_the_model_samplers_names_are_one_list():
+    from fastnn.search.sampling import MODEL_SAMPLER_NAMES
+    assert tuple(MODEL_SAMPLERS) == MODEL_SAMPLER_NAMES
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_start_up_trials_are_the_random_samplers_draws(kind):
     sp = default_mlp_space()
