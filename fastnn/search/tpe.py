@@ -36,9 +36,9 @@ trials and it needs no optimizer of an acquisition function; pruned and
 failed trials fit in as ranked evidence. But measured against Optuna's TPE
 on the same objective (W8, ``bench/search_quality.py``), it was level, not
 ahead, and no setting tried on MNIST-1D did better; the Gaussian-process
-sampler (:mod:`fastnn.search.gp`) found better configurations at 100
-trials on both sets it was measured on, so it is the default (figures in
-``bench/RESULTS.md``).
+sampler (:mod:`fastnn.search.gp`) found better configurations on three of
+the six W8 cells and matched it on the others, so it is the default
+(figures in ``bench/RESULTS.md``).
 """
 
 from __future__ import annotations
