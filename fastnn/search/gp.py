@@ -127,7 +127,7 @@ class _GP:
             theta[-1] = max(theta[-1], math.log(_NOISE_FLOOR))
             theta[:d] = np.clip(theta[:d], math.log(1e-2), math.log(1e2))
         self.theta = theta
-        self._factor(x, y)
+        self._factor(x, y, self.d2)
 
     def _kernel(self, d2: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ell2 = np.exp(2.0 * theta[:-2])
@@ -153,10 +153,11 @@ class _GP:
         g_noise = 0.5 * noise * np.trace(w)
         return np.concatenate([g_len, [g_sig, g_noise]])
 
-    def _factor(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Cholesky factor and weights of the data (x, y) with the fitted settings."""
+    def _factor(self, x: np.ndarray, y: np.ndarray, d2: np.ndarray | None = None) -> None:
+        """Cholesky factor and weights of the data (x, y) with the fitted settings (``d2``:
+        x's squared distances, when already known)."""
         self.x, self.y = x, y
-        kmat, _ = self._kernel(self.sq_dists(x, x), self.theta)
+        kmat, _ = self._kernel(self.sq_dists(x, x) if d2 is None else d2, self.theta)
         noise = math.exp(self.theta[-1])
         self.chol = np.linalg.cholesky(kmat + (noise + _JITTER) * np.eye(len(x)))
         self.alpha = np.linalg.solve(self.chol.T, np.linalg.solve(self.chol, y))
@@ -224,18 +225,12 @@ class GPSampler(ModelSampler):
 
     def _encode(self, units: np.ndarray) -> np.ndarray:
         """Unit points (NaN where inactive) as the model's inputs: a Choice as its option's
-        index, an inactive coordinate at 0.5."""
+        position, an inactive coordinate at 0.5 (an inactive Choice at -1)."""
         out = np.where(np.isnan(units), 0.5, units)
-        for j, k in enumerate(self.choices):
-            if k:
-                cell = np.minimum((out[:, j] * k).astype(int), k - 1)
-                out[:, j] = np.where(np.isnan(units[:, j]), -1.0, cell)
+        for j, (_, dist) in enumerate(self.space.items()):
+            if self.choices[j]:
+                out[:, j] = np.where(np.isnan(units[:, j]), -1.0, dist.cells(out[:, j]))
         return out
-
-    def _canonical(self, raw: np.ndarray) -> np.ndarray:
-        """Each raw point mapped to its parameters and back: integers to their cells'
-        centres, inactive coordinates to NaN."""
-        return self.space.canonical(raw)
 
     # ------------------------------------------------------------ the model
 
@@ -306,11 +301,11 @@ class GPSampler(ModelSampler):
         d = len(self.space)
         raw = np.vstack([rng.random((self.n_candidates, d)),
                          self._perturb(rng, top, 64, self.local_scale)])
-        cand = self._canonical(raw)
+        cand = self.space.canonical(raw)     # integers to their cells, inactive to NaN
         score = self._log_ei(gp, best, cand)
         for scale in (self.local_scale / 2, self.local_scale / 5):
             lead = cand[np.argsort(-score, kind="stable")[:4]]
-            more = self._canonical(self._perturb(rng, lead, 32, scale))
+            more = self.space.canonical(self._perturb(rng, lead, 32, scale))
             cand = np.vstack([cand, more])
             score = np.concatenate([score, self._log_ei(gp, best, more)])
         u = cand[int(np.argmax(score))]
