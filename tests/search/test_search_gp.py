@@ -159,3 +159,27 @@ def test_a_prior_that_grows_with_the_dimension_keeps_the_model_smoother():
     u = GPSampler(sp, 5, n_startup=16, length_prior="dim").point(16, study.trials)
     assert np.all((u >= 0) & (u < 1))
     assert not np.array_equal(u, GPSampler(sp, 5, n_startup=16).point(16, study.trials))
+
+
+def test_a_proposal_holds_numpys_blas_at_one_thread(monkeypatch):
+    # the model's matrices are small; a threaded BLAS beside busy workers ran a fit of 100
+    # trials many times slower than one thread
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    sp = Space({"x": Uniform(0, 1), "y": Uniform(0, 1)})
+    study = Study(None, space=sp, seed=0, sampler="random")
+    study.optimize(lambda p, t: -(p["x"] - 0.3) ** 2, n_trials=12)
+    seen = []
+    fit = _GP.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.extend(lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                    if lib["user_api"] == "blas")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(_GP, "fit", recording_fit)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        GPSampler(sp, 0, batch_size=4, n_startup=12).point(12, study.trials)
+        after = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                 if lib["user_api"] == "blas"]
+    assert seen and set(seen) == {1}
+    assert set(after) == {2}            # given back when the proposal is made
