@@ -187,14 +187,9 @@ class GPSampler(ModelSampler):
 
     Parameters
     ----------
-    space : Space
-    seed : int
-        The study seed.
-    batch_size : int, default 8
-        Trials proposed from one model; does not depend on the workers.
-    n_startup : int, default 10
-        Trials drawn at random before the model starts.
-    direction : {"maximize", "minimize"}, default "maximize"
+    space, seed, batch_size, n_startup, direction
+        As :class:`fastnn.search.sampling.ModelSampler`'s (defaults: batches
+        of 8, 10 start-up trials, "maximize").
     n_candidates : int, default 1024
         Random points scored for each proposal (besides the perturbations of
         the best trials and the refinement around the best candidates).

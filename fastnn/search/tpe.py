@@ -187,18 +187,13 @@ class TPESampler(ModelSampler):
 
     Parameters
     ----------
-    space : Space
-    seed : int
-        The study seed.
-    batch_size : int, default 8
-        Trials proposed from one model; does not depend on the workers.
-    n_startup : int, default 10
-        Trials drawn at random before the model starts.
+    space, seed, batch_size, n_startup, direction
+        As :class:`fastnn.search.sampling.ModelSampler`'s (defaults: batches
+        of 8, 10 start-up trials, "maximize").
     gamma : float, default 0.15
         Fraction of the ranked trials taken as good.
     n_candidates : int, default 24
         Points drawn from the good mixture for each proposal.
-    direction : {"maximize", "minimize"}, default "maximize"
     bandwidth : {"scott", "gap"}, default "scott"
         "scott": one bandwidth per mixture, ``0.2 * n ** (-1 / (d + 4))``.
         "gap": each point's own in each coordinate, the larger gap to its
