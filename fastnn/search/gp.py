@@ -33,11 +33,13 @@ How a trial's unit point is made (``sampler="gp"``):
   out.
 
 Why it is the default: on the W8 benchmark (``bench/search_quality.py``,
-figures in ``bench/RESULTS.md``) it found better configurations than the
-Parzen sampler (:mod:`fastnn.search.tpe`) and than Optuna's TPE on
-MNIST-1D at 40 and 100 trials and on MADELON-style data at 100, and was
-level with both on the digits; its settings were fixed before its first
-run and not tuned. It costs more per proposal (about 0.1
+figures in ``bench/RESULTS.md``, 10 seeds) it found better configurations
+than the Parzen sampler (:mod:`fastnn.search.tpe`) on MNIST-1D at 40 and
+100 trials and on MADELON-style data at 100, and was level with it
+elsewhere; its settings were fixed before its first run and not tuned.
+Against Optuna's TPE over 20 seeds it is ahead on MNIST-1D, level on
+MADELON-style data at 100 trials and on the digits, and behind on
+MADELON-style data at 40 trials. It costs more per proposal (about 0.1
 s at 100 trials, against a few milliseconds), little beside trials that
 train a network. Conditional parameters enter as described above, which
 a GP takes less naturally than a Parzen estimator: an inactive
