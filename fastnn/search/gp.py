@@ -272,7 +272,7 @@ class GPSampler(ModelSampler):
         if not any(t.state != TrialState.FAILED for t, _ in seen) or len(seen) < 2:
             return self.random.raw(number)
         # NumPy's BLAS at one thread: these matrices are small, and a threaded BLAS beside
-        # busy workers (trials in processes, other programs) ran a fit of 100 trials 5 to 60
+        # busy workers (trials in processes, other programs) ran a fit of 100 trials 5 to 30
         # times slower than one thread did
         with blas_held:
             gp, best = self._fit(seen)

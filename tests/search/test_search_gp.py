@@ -164,7 +164,8 @@ def test_a_prior_that_grows_with_the_dimension_keeps_the_model_smoother():
 def test_a_proposal_holds_numpys_blas_at_one_thread(monkeypatch):
     # the model's matrices are small; a threaded BLAS beside busy workers ran a fit of 100
     # trials many times slower than one thread
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl             # a runtime dependency of fastnn
+
     sp = Space({"x": Uniform(0, 1), "y": Uniform(0, 1)})
     study = Study(None, space=sp, seed=0, sampler="random")
     study.optimize(lambda p, t: -(p["x"] - 0.3) ** 2, n_trials=12)
