@@ -136,7 +136,9 @@ def test_bad_settings_name_the_argument():
     for kw, word in [({"n_candidates": 0}, "n_candidates"), ({"batch_size": 0}, "batch_size"),
                      ({"n_startup": -1}, "n_startup"), ({"direction": "up"}, "direction"),
                      ({"local_scale": 0.0}, "local_scale"), ({"local_scale": 2}, "local_scale"),
-                     ({"length_prior": "huge"}, "length_prior")]:
+                     ({"length_prior": "huge"}, "length_prior"),
+                     ({"noise_prior": 0.0}, "noise_prior"), ({"noise_prior": 1e9}, "noise_prior"),
+                     ({"noise_prior": float("nan")}, "noise_prior")]:
         with pytest.raises(ValueError, match=word):
             GPSampler(sp, 0, **kw)
 
