@@ -209,9 +209,9 @@ class GPSampler(ModelSampler):
     noise_prior : float, default 0.05
         Median of the log-normal prior of the noise variance, as a share of
         the signal's (the scores have variance 1); larger smooths over
-        near-ties among the best trials. 0.2 was the best setting on
-        MNIST-1D at 40 trials and is not measured at 100 yet
-        (``bench/RESULTS.md``).
+        near-ties among the best trials. 0.2 was the best setting tried on
+        MNIST-1D at 40 and 100 trials (``bench/RESULTS.md``); the default
+        stays until the held-out data sets are measured at 100 trials.
 
     See the module docstring for the method.
     """
