@@ -27,7 +27,7 @@ from fastnn.search._checks import count
 
 from fastnn.search.distributions import (Choice, IntLogUniform, IntUniform, LogUniform,
                                          OneMinusLogUniform, Uniform)
-from fastnn.search.sampling import MODEL_SAMPLER_NAMES, SAMPLERS, trial_seed
+from fastnn.search.sampling import SAMPLER_NAMES, trial_seed
 from fastnn.search.space import Space
 from fastnn.search.storage import Storage, StudyFileError
 from fastnn.search.trial import FrozenTrial, TrialState
@@ -193,9 +193,9 @@ def from_optuna(study_class, optuna_study, storage=None, name: str | None = None
     direction = ("maximize" if optuna_study.direction == optuna.study.StudyDirection.MAXIMIZE
                  else "minimize")
     sampler = attrs.get("fastnn_sampler") or "random"
-    if sampler not in MODEL_SAMPLER_NAMES + SAMPLERS:
+    if sampler not in SAMPLER_NAMES:
         raise ValueError(f"the Optuna study's fastnn_sampler is {sampler!r}; fastnn knows "
-                         f"{MODEL_SAMPLER_NAMES + SAMPLERS}")
+                         f"{SAMPLER_NAMES}")
     name = name or optuna_study.study_name
     frozen = _frozen_trials(optuna, trials, seed)
     rounds = list(attrs.get("fastnn_rounds", []))

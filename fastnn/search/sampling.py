@@ -27,12 +27,13 @@ from fastnn.search.distributions import Choice
 from fastnn.search.space import Space
 from fastnn.search.trial import FrozenTrial, TrialState
 
-__all__ = ["MODEL_SAMPLER_NAMES", "SAMPLERS", "ModelSampler", "Sampler", "rank_key",
-           "trial_seed", "zoom"]
+__all__ = ["MODEL_SAMPLER_NAMES", "SAMPLERS", "SAMPLER_NAMES", "ModelSampler", "Sampler",
+           "rank_key", "trial_seed", "zoom"]
 
 SAMPLERS = ("random", "sobol", "halton")
 # the model samplers' names (their classes: fastnn.search.study.MODEL_SAMPLERS)
 MODEL_SAMPLER_NAMES = ("tpe", "gp")
+SAMPLER_NAMES = MODEL_SAMPLER_NAMES + SAMPLERS       # every name Study(sampler=) takes
 _BELOW_ONE = np.nextafter(1.0, 0.0)
 
 

@@ -31,7 +31,7 @@ from fastnn.search.executors import (LivePruner, check_executor, check_n_jobs, o
                                      run_jobs, threads_per_trial)
 from fastnn.search.gp import GPSampler
 from fastnn.search.retest import check_retest, run_retest
-from fastnn.search.sampling import MODEL_SAMPLER_NAMES, SAMPLERS, Sampler, trial_seed, zoom
+from fastnn.search.sampling import SAMPLER_NAMES, Sampler, trial_seed, zoom
 from fastnn.search.schedulers import DIRECTIONS, Scheduler
 from fastnn.search.space import Space
 from fastnn.search.storage import Storage, StudyFileError, stored_study_names
@@ -47,7 +47,6 @@ log = logging.getLogger("fastnn.search")
 
 # the model samplers: random start-up, then batches proposed by a model of the trials
 MODEL_SAMPLERS = {"tpe": TPESampler, "gp": GPSampler}     # in MODEL_SAMPLER_NAMES' order
-SAMPLER_NAMES = MODEL_SAMPLER_NAMES + SAMPLERS
 DEFAULT_SAMPLER = "gp"
 BATCH_SIZE, N_STARTUP = 8, 10
 
