@@ -171,18 +171,18 @@ def test_a_proposal_holds_numpys_blas_at_one_thread(monkeypatch):
     sp = Space({"x": Uniform(0, 1), "y": Uniform(0, 1)})
     study = Study(None, space=sp, seed=0, sampler="random")
     study.optimize(lambda p, t: -(p["x"] - 0.3) ** 2, n_trials=12)
+    def counts():
+        return [(lib["filepath"], lib["num_threads"]) for lib in threadpoolctl.threadpool_info()
+                if lib["user_api"] == "blas"]
+
     seen = []
     fit = _GP.fit
 
     def recording_fit(self, *args, **kwargs):
-        seen.extend(lib["num_threads"] for lib in threadpoolctl.threadpool_info()
-                    if lib["user_api"] == "blas")
+        seen.extend(n for _, n in counts())
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(_GP, "fit", recording_fit)
-    def counts():
-        return [(lib["filepath"], lib["num_threads"]) for lib in threadpoolctl.threadpool_info()
-                if lib["user_api"] == "blas"]
 
     # 2 threads where a BLAS takes them (a sequential one, as MKL's layer here, stays at 1)
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
