@@ -70,8 +70,7 @@ def test_a_longer_run_replays_a_shorter_cached_one_and_a_shorter_run_is_its_pref
     assert sq.main(args + ["--trials", "12", "--cache", str(grown)]) == 0
     assert sq.main(args + ["--trials", "20", "--cache", str(grown)]) == 0    # 12 replayed
     assert sq.main(args + ["--trials", "20", "--cache", str(fresh)]) == 0
-    from fastnn.search.study import DEFAULT_SAMPLER
-    tag = "" if DEFAULT_SAMPLER == "tpe" else f"-sampler{DEFAULT_SAMPLER}"
+    tag = sq.tpe_tag(sq.fastnn_settings(None))
     for m, suffix in (("fastnn", tag), ("optuna-tpe", "")):
         name = f"digits-{m}-seed0-trials20-e1{suffix}.json"
         with open(grown / name) as a, open(fresh / name) as b:
@@ -94,3 +93,16 @@ def test_tpe_settings_are_parsed_checked_and_cached_under_their_own_names(tmp_pa
         sq.parse_tpe("", "bayes")
     with pytest.raises(SystemExit):
         sq.main(["--methods", "fastnn,hyperopt"])
+
+
+def test_a_default_run_is_named_by_the_settings_whose_default_changed():
+    from fastnn.search.gp import GPSampler
+    from fastnn.search.study import DEFAULT_SAMPLER
+
+    assert DEFAULT_SAMPLER == "gp"
+    default = sq.fastnn_settings(None)
+    assert default == {"sampler": "gp", "noise_prior": GPSampler(
+        default_mlp_space(), 0).noise_prior}
+    assert sq.fastnn_settings({"noise_prior": default["noise_prior"]}) == default
+    assert sq.tpe_tag(sq.fastnn_settings({"noise_prior": 0.05})) != sq.tpe_tag(default)
+    assert sq.fastnn_settings({"sampler": "tpe", "gamma": 0.1}) == {"gamma": 0.1}
