@@ -69,6 +69,7 @@ configuration, and on how many seeds fastnn's default beat Optuna's TPE.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -167,8 +168,6 @@ class Trainer:
 def parse_tpe(text: str, sampler: str | None = None) -> dict:
     """``--tpe`` settings ("gamma=0.1,n_candidates=64") as keyword arguments of the model
     sampler ``sampler`` (default: the study's default)."""
-    import inspect
-
     from fastnn.search.study import DEFAULT_SAMPLER, MODEL_SAMPLERS
 
     if sampler is not None and sampler not in MODEL_SAMPLERS:
@@ -199,8 +198,6 @@ def fastnn_settings(tpe: dict | None) -> dict:
     """The settings that name a fastnn run in the cache: ``--tpe``'s, the sampler (left out
     for "tpe", whose runs keep the names they had before "gp"), and the current default of
     each ``KEYED`` setting not given."""
-    import inspect
-
     from fastnn.search.study import DEFAULT_SAMPLER, MODEL_SAMPLERS
 
     out = {"sampler": DEFAULT_SAMPLER, **(tpe or {})}
@@ -216,8 +213,6 @@ def run_fastnn(trainer: Trainer, method: str, seed: int, n_trials: int,
                epoch_budget: int | None, tpe: dict | None = None, prefix=()) -> list:
     from fastnn.search import ASHA, Study, default_mlp_space
     from fastnn.search.study import MODEL_SAMPLERS
-
-    import inspect
 
     settings = dict(tpe or {})
     kind = settings.pop("sampler", "tpe")       # run_one names every other model sampler
