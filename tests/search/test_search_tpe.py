@@ -79,19 +79,24 @@ def test_first_batch_passes_the_scale_tests(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_later_batches_stay_in_range_and_concentrate(kind):
-    study = Study(None, space=space(), seed=3, sampler=kind)
-    assert study.sampler == kind
-    study.optimize(bowl, n_trials=50)
     sp = space()
-    for t in study.trials:
-        assert sp.validate(t.params) == t.params
-    late = [t.params for t in study.trials[26:]]
-    early = [t.params for t in study.trials[:10]]
-    # the model sends more than half the late trials to the good option (random: a third;
-    # 13 or more of 24 at random: p = 0.03) and near the optimum
-    assert sum(p["act"] == "tanh" for p in late) / len(late) > 0.5
-    assert np.median([abs(p["x"] - 1.3) for p in late]) < \
-        0.5 * np.median([abs(p["x"] - 1.3) for p in early])
+    good, ratios = 0, []
+    for seed in range(6):
+        study = Study(None, space=space(), seed=seed, sampler=kind)
+        assert study.sampler == kind
+        study.optimize(bowl, n_trials=50)
+        for t in study.trials:
+            assert sp.validate(t.params) == t.params
+        late = [t.params for t in study.trials[26:]]
+        early = [t.params for t in study.trials[:10]]
+        good += sum(p["act"] == "tanh" for p in late)
+        ratios.append(np.median([abs(p["x"] - 1.3) for p in late])
+                      / np.median([abs(p["x"] - 1.3) for p in early]))
+    # over 6 studies the model sends more than half the late trials to the good option
+    # (random: a third; more than 72 of 144 at random: p < 1e-4) and, in the median study,
+    # its late trials lie less than half as far from the optimum as the random start-up's
+    assert good / (6 * 24) > 0.5
+    assert np.median(ratios) < 0.5
 
 
 @pytest.mark.parametrize("kind", KINDS)
