@@ -406,25 +406,38 @@ def label(method: str) -> str:
     return LABELS[method].replace("fastnn default", f"fastnn default ({DEFAULT_SAMPLER})")
 
 
+def paired(runs, ref) -> str:
+    """Mean ± s.e. over seeds of runs' minus ref's best validation, then test of chosen."""
+    parts = []
+    for k in (0, 1):
+        m, se = mean_se([a[k] - r[k] for a, r in zip(runs, ref)])
+        parts.append(f"{m:+.3f} ± {se:.3f}" if not math.isnan(se) else f"{m:+.3f}")
+    return " / ".join(parts)
+
+
 def tables(out, datasets, seeds, budgets, epochs, command: str, early=EARLY,
            methods=METHODS) -> tuple[list[Table], list[Target]]:
     result, targets = [], []
     for ds in datasets:
         t = Table(f"W8: search quality on {ds} ({len(seeds)} seeds, {epochs} epochs a trial)",
                   ["method", "trials", "best validation (mean ± s.e.)", "test of chosen",
-                   "fastnn default ahead of Optuna TPE (seeds)"])
+                   "fastnn default ahead of Optuna TPE (seeds)",
+                   "fastnn default minus this method, validation / test (paired)"])
         for b in budgets:
             for m in methods:
                 runs = out[(ds, m, b)]
-                wins = ""
+                wins = gaps = ""
                 if m == "fastnn" and "optuna-tpe" in methods:
                     ref = out[(ds, "optuna-tpe", b)]
                     wins = f"{sum(a[0] > r[0] for a, r in zip(runs, ref))} of {len(runs)}"
-                t.add(label(m), b, fmt([r[0] for r in runs]), fmt([r[1] for r in runs]), wins)
+                if m != "fastnn" and "fastnn" in methods:
+                    gaps = paired(out[(ds, "fastnn", b)], runs)
+                t.add(label(m), b, fmt([r[0] for r in runs]), fmt([r[1] for r in runs]), wins,
+                      gaps)
         for m in early:
             runs, n = out[(ds, m, "epochs")], out[(ds, m, "n_trials")]
             t.add(label(m), f"{np.mean(n):.0f} (= {budgets[0] * epochs} epochs)",
-                  fmt([r[0] for r in runs]), fmt([r[1] for r in runs]), "")
+                  fmt([r[0] for r in runs]), fmt([r[1] for r in runs]), "", "")
         t.notes.append(f"Command: `{command}`." + "".join(
             f" The {b}-trial rows are the first {b} trials of the {max(budgets)}-trial runs."
             for b in budgets[:-1]))

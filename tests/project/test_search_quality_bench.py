@@ -55,6 +55,8 @@ def test_a_quick_run_caches_each_search_and_reports(tmp_path, capsys):
     assert len(files) == 2 * (len(sq.METHODS) + len(sq.EARLY))
     for m in sq.METHODS:
         assert f"| {sq.label(m)} | 6 |" in text and f"| {sq.label(m)} | 12 |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| Optuna TPESampler | 6 |"))
+    assert row.count(" / ") == 1 and row.count(" ± ") == 4   # the paired gaps, val and test
     stamps = {f: os.path.getmtime(cache / "quick" / f) for f in files}
     assert sq.main(["--quick", "--cache", str(cache)]) == 0       # all from the cache
     assert capsys.readouterr().out == text
@@ -106,3 +108,10 @@ def test_a_default_run_is_named_by_the_settings_whose_default_changed():
     assert sq.fastnn_settings({"noise_prior": default["noise_prior"]}) == default
     assert sq.tpe_tag(sq.fastnn_settings({"noise_prior": 0.05})) != sq.tpe_tag(default)
     assert sq.fastnn_settings({"sampler": "tpe", "gamma": 0.1}) == {"gamma": 0.1}
+
+
+def test_paired_gaps_are_means_of_the_per_seed_differences():
+    runs, ref = [(0.8, 0.7), (0.6, 0.5)], [(0.7, 0.7), (0.6, 0.4)]
+    assert sq.paired(runs, ref) == "+0.050 ± 0.050 / +0.050 ± 0.050"
+    assert sq.paired(ref, runs) == "-0.050 ± 0.050 / -0.050 ± 0.050"
+    assert sq.paired([(0.5, 0.4)], [(0.6, 0.4)]) == "-0.100 / +0.000"
