@@ -165,6 +165,14 @@ class Trainer:
         return val, model.evaluate(self.X_test, self.y_test)["accuracy"], epoch
 
 
+def sampler_defaults(kind: str) -> dict:
+    """The settings ``--tpe`` may give the model sampler ``kind``, with their defaults."""
+    from fastnn.search.study import MODEL_SAMPLERS
+
+    return {k: p.default for k, p in inspect.signature(MODEL_SAMPLERS[kind]).parameters.items()
+            if k not in ("space", "seed", "direction")}
+
+
 def parse_tpe(text: str, sampler: str | None = None) -> dict:
     """``--tpe`` settings ("gamma=0.1,n_candidates=64") as keyword arguments of the model
     sampler ``sampler`` (default: the study's default)."""
@@ -172,8 +180,7 @@ def parse_tpe(text: str, sampler: str | None = None) -> dict:
 
     if sampler is not None and sampler not in MODEL_SAMPLERS:
         raise ValueError(f"--sampler: choose from {tuple(MODEL_SAMPLERS)}; got {sampler!r}")
-    known = [k for k in inspect.signature(MODEL_SAMPLERS[sampler or DEFAULT_SAMPLER]).parameters
-             if k not in ("space", "seed", "direction")]
+    known = list(sampler_defaults(sampler or DEFAULT_SAMPLER))
     out: dict = {} if sampler is None else {"sampler": sampler}
     for item in (i for i in text.split(",") if i):
         key, _, value = item.partition("=")
@@ -198,12 +205,11 @@ def fastnn_settings(tpe: dict | None) -> dict:
     """The settings that name a fastnn run in the cache: ``--tpe``'s, the sampler (left out
     for "tpe", whose runs keep the names they had before "gp"), and the current default of
     each ``KEYED`` setting not given."""
-    from fastnn.search.study import DEFAULT_SAMPLER, MODEL_SAMPLERS
+    from fastnn.search.study import DEFAULT_SAMPLER
 
     out = {"sampler": DEFAULT_SAMPLER, **(tpe or {})}
     for name in KEYED.get(out["sampler"], ()):
-        out.setdefault(name, inspect.signature(MODEL_SAMPLERS[out["sampler"]])
-                       .parameters[name].default)
+        out.setdefault(name, sampler_defaults(out["sampler"])[name])
     if out["sampler"] == "tpe":
         del out["sampler"]
     return out
@@ -217,8 +223,8 @@ def run_fastnn(trainer: Trainer, method: str, seed: int, n_trials: int,
     settings = dict(tpe or {})
     kind = settings.pop("sampler", "tpe")       # run_one names every other model sampler
     sampler = "random" if method == "fastnn-random" else kind
-    defaults = inspect.signature(MODEL_SAMPLERS[kind]).parameters
-    settings = {k: v for k, v in settings.items() if v != defaults[k].default}
+    defaults = sampler_defaults(kind)
+    settings = {k: v for k, v in settings.items() if v != defaults[k]}
     study = Study(None, space=default_mlp_space(), seed=seed, sampler=sampler)
     if settings and method != "fastnn-random":  # settings under study (tuning runs only)
         study._sampler = MODEL_SAMPLERS[study.sampler](study.space, seed, **settings)
