@@ -371,17 +371,20 @@ class _Cells(Distribution):
 
     def cells(self, u: np.ndarray) -> np.ndarray:
         """Many unit coordinates at once as the positions of their values: int array."""
-        return np.clip(np.searchsorted(self._edges(), np.asarray(u, dtype=float),
-                                       side="right") - 1, 0, self.n - 1)
+        i = np.searchsorted(self._edges(), np.asarray(u, dtype=float), side="right") - 1
+        return np.minimum(np.maximum(i, 0), self.n - 1)     # np.clip, without its overhead
+
+    def centres(self, i: np.ndarray) -> np.ndarray:
+        """The unit centres of the cells at positions ``i`` (as :meth:`cells` gives)."""
+        edges = self._edges()
+        return 0.5 * (edges[i] + edges[i + 1])
 
     def position(self, value) -> int:
         """The position of ``value`` among the values, in unit order (0 for the first)."""
         return self._position(self.normalize(value))
 
     def unit_centres(self, u):
-        edges = self._edges()
-        i = self.cells(u)
-        return 0.5 * (edges[i] + edges[i + 1])
+        return self.centres(self.cells(u))
 
     def real_range(self, lo, hi):
         return self._from_unit(lo), self._from_unit(max(lo, math.nextafter(hi, 0.0)))

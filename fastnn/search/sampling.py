@@ -170,6 +170,7 @@ class ModelSampler:
         # options of each coordinate that is a Choice, else 0
         self.choices = [d.n if isinstance(d, Choice) else 0 for _, d in space.items()]
         self.random = Sampler("random", seed, len(space))
+        self._units: dict[int, np.ndarray | None] = {}    # trial number: its unit point
 
     def batch_start(self, number: int) -> int:
         """The first number of ``number``'s batch (0 for start-up trials)."""
@@ -198,7 +199,14 @@ class ModelSampler:
         start = self.batch_start(number)
         seen = sorted((t for t in trials if t.number < start and t.state in _DONE),
                       key=lambda t: rank_key(t, self.sign))
-        seen = [(t, u) for t in seen if (u := self.unit_point(t.params)) is not None]
+        seen = [(t, u) for t in seen if (u := self._unit_point_of(t)) is not None]
         pending = [u for t in trials if start <= t.number < number
-                   if (u := self.unit_point(t.params)) is not None]
+                   if (u := self._unit_point_of(t)) is not None]
         return seen, pending
+
+    def _unit_point_of(self, trial) -> np.ndarray | None:
+        """:meth:`unit_point` of a trial's params, kept by its number (a trial's params
+        never change)."""
+        if trial.number not in self._units:
+            self._units[trial.number] = self.unit_point(trial.params)
+        return self._units[trial.number]

@@ -160,9 +160,11 @@ class Space:
         active = np.ones(units.shape, dtype=bool)
         cells: dict[str, np.ndarray] = {}
         for j, (name, dist) in enumerate(self._dists.items()):
-            out[:, j] = dist.unit_centres(units[:, j])
             if hasattr(dist, "cells"):
                 cells[name] = dist.cells(units[:, j])
+                out[:, j] = dist.centres(cells[name])
+            else:
+                out[:, j] = dist.unit_centres(units[:, j])
             for other, allowed in (dist.when or {}).items():
                 positions = [self._dists[other].position(v) for v in allowed]
                 active[:, j] &= active[:, names.index(other)] & np.isin(cells[other], positions)

@@ -16,7 +16,7 @@ from fastnn.search.trial import FrozenTrial
 
 
 def _lml(gp, theta):
-    kmat, _ = gp._kernel(gp.d2, theta)
+    kmat = gp._kernel(gp.d2, theta)[0]
     kmat = kmat + (math.exp(theta[-1]) + 1e-8) * np.eye(len(gp.y))
     chol = np.linalg.cholesky(kmat)
     return -0.5 * gp.y @ np.linalg.solve(kmat, gp.y) - np.sum(np.log(np.diag(chol)))
