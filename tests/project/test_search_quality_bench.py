@@ -115,3 +115,14 @@ def test_paired_gaps_are_means_of_the_per_seed_differences():
     assert sq.paired(runs, ref) == "+0.050 ± 0.050 / +0.050 ± 0.050"
     assert sq.paired(ref, runs) == "-0.050 ± 0.050 / -0.050 ± 0.050"
     assert sq.paired([(0.5, 0.4)], [(0.6, 0.4)]) == "-0.100 / +0.000"
+
+
+@pytest.mark.parametrize("name", sq.DATASETS)
+def test_each_data_set_splits_into_standardized_parts_with_every_class(name):
+    X_tr, y_tr, X_val, y_val, X_te, y_te = sq.load(name)
+    assert X_tr.dtype == np.float32 and X_tr.shape[1] == X_val.shape[1] == X_te.shape[1]
+    assert len(X_tr) == len(y_tr) and len(X_val) == len(y_val) and len(X_te) == len(y_te)
+    np.testing.assert_allclose(X_tr.mean(axis=0), 0.0, atol=1e-4)
+    classes = np.unique(y_tr)
+    assert len(classes) >= 2 and all(set(np.unique(y)) == set(classes) for y in (y_val, y_te))
+    assert classes.tolist() == list(range(len(classes)))     # labels 0..k-1, as the MLP's
