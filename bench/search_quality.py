@@ -182,7 +182,7 @@ def sampler_defaults(kind: str) -> dict:
     from fastnn.search.study import MODEL_SAMPLERS
 
     return {k: p.default for k, p in inspect.signature(MODEL_SAMPLERS[kind]).parameters.items()
-            if k not in ("space", "seed", "direction")}
+            if k not in ("space", "seed", "direction", "n_startup")}
 
 
 def parse_tpe(text: str, sampler: str | None = None) -> dict:
@@ -230,16 +230,17 @@ def fastnn_settings(tpe: dict | None) -> dict:
 def run_fastnn(trainer: Trainer, method: str, seed: int, n_trials: int,
                epoch_budget: int | None, tpe: dict | None = None, prefix=()) -> list:
     from fastnn.search import ASHA, Study, default_mlp_space
-    from fastnn.search.study import MODEL_SAMPLERS
 
     settings = dict(tpe or {})
     kind = settings.pop("sampler", "tpe")       # run_one names every other model sampler
     sampler = "random" if method == "fastnn-random" else kind
     defaults = sampler_defaults(kind)
     settings = {k: v for k, v in settings.items() if v != defaults[k]}
-    study = Study(None, space=default_mlp_space(), seed=seed, sampler=sampler)
-    if settings and method != "fastnn-random":  # settings under study (tuning runs only)
-        study._sampler = MODEL_SAMPLERS[study.sampler](study.space, seed, **settings)
+    batch_size = settings.pop("batch_size", None)
+    options = settings if settings and method != "fastnn-random" else None  # tuning runs
+    study = Study(None, space=default_mlp_space(), seed=seed, sampler=sampler,
+                  sampler_options=options,
+                  batch_size=batch_size if method != "fastnn-random" else None)
 
     def objective(params, trial):
         def report(val, epoch):

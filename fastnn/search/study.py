@@ -10,6 +10,7 @@ RUNNING run again with the same number and parameters.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import logging
 import numbers
@@ -92,6 +93,17 @@ class Study:
         study waits for a batch to end before the next. It does not depend
         on ``n_jobs``, so any number of workers tries the same trials.
         Re-opening with another raises.
+    sampler_options : dict, optional
+        Settings of a model sampler besides its batches, by name: for "gp"
+        ``n_candidates``, ``local_scale``, ``length_prior``,
+        ``noise_prior`` (:class:`fastnn.search.gp.GPSampler`), for "tpe"
+        ``gamma``, ``n_candidates``, ``bandwidth``, ``multivariate``,
+        ``rank_weights`` (:class:`fastnn.search.tpe.TPESampler`); those not
+        given take their defaults. All of them are stored with the study, so
+        a study re-opened by a later fastnn whose defaults changed proposes
+        its next batches as it began (a study stored without them goes on
+        with this version's defaults, stored from then on). Re-opening with
+        other values raises.
     data_fingerprint : str, optional
         E.g. :func:`fastnn.search.fingerprint` of the training data; stored
         with the study and each trial. Re-opening with another is a mismatch
@@ -119,7 +131,7 @@ class Study:
                  space: Space | Mapping | None = None, direction: str | None = None,
                  seed: int | None = None, name: str = "default", sampler: str | None = None,
                  data_fingerprint: str | None = None, on_mismatch: str = "raise",
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, sampler_options: Mapping | None = None):
         if on_mismatch not in ON_MISMATCH:
             raise ValueError(f"on_mismatch must be one of {ON_MISMATCH}; got {on_mismatch!r}")
         if not isinstance(name, str) or not name:
@@ -132,10 +144,18 @@ class Study:
             raise ValueError(f"sampler must be one of {SAMPLER_NAMES}; got {sampler!r}")
         if batch_size is not None:
             batch_size = count(batch_size, "batch_size")
+        if sampler_options is not None:
+            if not isinstance(sampler_options, Mapping) or not all(
+                    isinstance(k, str) for k in sampler_options):
+                raise TypeError("sampler_options must be a dict of setting names to values; "
+                                f"got {sampler_options!r}")
+            sampler_options = dict(sampler_options)
         if data_fingerprint is not None and not isinstance(data_fingerprint, str):
             raise TypeError(f"data_fingerprint must be a string or None; got {data_fingerprint!r}")
         space = None if space is None else Space(space)
         self.name, self._wants_model = name, sampler if sampler in MODEL_SAMPLERS else None
+        self._unstored_settings: dict | None = None
+        self._options, self._batch_size = sampler_options, batch_size
         if space is None and storage is not None:
             _check_exists(storage, name)     # read-only: a file to read is never written
         self._storage = Storage(storage)
@@ -148,7 +168,7 @@ class Study:
                 stored = None if self._id is not None else self._storage.load_study(name)
             if stored is not None:      # an existing study (or one another driver just created)
                 self._reopen(stored, space, settings, data_fingerprint, on_mismatch)
-            self._sampler = self._open_sampler(batch_size, stored is None)
+            self._sampler = self._open_sampler(batch_size, sampler_options, stored is None)
         except BaseException:
             self._storage.close()
             raise
@@ -168,6 +188,15 @@ class Study:
         self.direction = settings["direction"] or "maximize"
         self.seed = secrets.randbits(63) if settings["seed"] is None else settings["seed"]
         self.sampler = settings["sampler"] or DEFAULT_SAMPLER
+        if self.sampler in MODEL_SAMPLERS:      # bad sampler_options raise before any write
+            MODEL_SAMPLERS[self.sampler](space, self.seed, direction=self.direction,
+                                         **_sampler_options(self.sampler, self._options))
+        else:
+            for arg, given in (("batch_size", self._batch_size), ("sampler_options",
+                                                                   self._options)):
+                if given is not None:
+                    raise ValueError(f"{arg} applies to the model samplers "
+                                     f"{tuple(MODEL_SAMPLERS)}; got sampler={self.sampler!r}")
         self._id = self._storage.create_study(self.name, self.direction, self.seed, self.sampler,
                                               space.to_dict(), fingerprint, __version__)
 
@@ -229,36 +258,51 @@ class Study:
         self.space = Space.from_dict(stored["space"]) if space is None else space
         self.data_fingerprint = stored["data_fingerprint"]
 
-    def _open_sampler(self, batch_size: int | None, created: bool):
+    def _open_sampler(self, batch_size: int | None, options: dict | None, created: bool):
         """The sampler object; a model sampler's settings are stored with the study."""
         upgrade = not created and self.sampler == "random" and self._wants_model is not None
         if self.sampler not in MODEL_SAMPLERS and not upgrade:
-            if batch_size is not None:
-                raise ValueError(f"batch_size applies to the model samplers "
-                                 f"{tuple(MODEL_SAMPLERS)}; study {self.name!r} uses "
-                                 f"sampler={self.sampler!r}")
+            for arg, given in (("batch_size", batch_size), ("sampler_options", options)):
+                if given is not None:
+                    raise ValueError(f"{arg} applies to the model samplers "
+                                     f"{tuple(MODEL_SAMPLERS)}; study {self.name!r} uses "
+                                     f"sampler={self.sampler!r}")
             return Sampler(self.sampler, self.seed, len(self.space))
         stored = self._storage.study_attrs(self._id).get("sampler_settings", [])
+        kind = self._wants_model if upgrade else self.sampler
         if stored and not upgrade:
             settings = stored[-1]
             if batch_size is not None and batch_size != settings["batch_size"]:
                 raise ValueError(f"study {self.name!r} in {self.storage_path!r} has batch_size="
                                  f"{settings['batch_size']}; got batch_size={batch_size}. Leave "
                                  "batch_size out (or pass the stored value) to continue it")
+            if "options" in settings:
+                differ = {k: v for k, v in (options or {}).items()
+                          if k not in settings["options"] or settings["options"][k] != v}
+                if differ:
+                    _sampler_options(kind, differ)      # an unknown name says so first
+                    raise ValueError(
+                        f"study {self.name!r} in {self.storage_path!r} has sampler_options "
+                        f"{settings['options']}; got {differ}. Leave sampler_options out (or "
+                        "pass the stored values) to continue it")
+            else:           # stored by an earlier fastnn: this version's defaults from now on
+                settings = {**settings, "options": _sampler_options(kind, options)}
+                self._unstored_settings = settings      # stored when it next runs trials
         else:
             _check_searchable(self.space)
             first_new = max((t.number for t in self.trials), default=-1) + 1
-            kind = self._wants_model if upgrade else self.sampler
             settings = {"sampler": kind, "batch_size": batch_size or BATCH_SIZE,
-                        "n_startup": max(N_STARTUP, first_new)}
+                        "n_startup": max(N_STARTUP, first_new),
+                        "options": _sampler_options(kind, options)}
+            sampler = _model_sampler(self, settings)      # checks the values before storing
             self._storage.append_study_attr(self._id, "sampler_settings", settings)
             if upgrade:
                 self._storage.update_study(self._id, sampler=kind)
                 self.sampler = kind
                 log.info("study %r: its %d trials sampled at random are the start-up of the "
                          "%r sampler", self.name, first_new, kind)
-        return MODEL_SAMPLERS[self.sampler](self.space, self.seed, settings["batch_size"],
-                                            settings["n_startup"], direction=self.direction)
+            return sampler
+        return _model_sampler(self, settings)
 
     @property
     def batching(self) -> tuple[int, int] | None:
@@ -520,6 +564,12 @@ class Study:
                   top_k, margin, n_threads) -> list[FrozenTrial]:
         lo, hi = np.zeros(len(self.space)), np.ones(len(self.space))
         self.zoom_history, ran = [], []
+        settings, self._unstored_settings = self._unstored_settings, None
+        if settings is not None:
+            self._storage.append_study_attr(self._id, "sampler_settings", settings)
+            log.info("study %r: its %r sampler's settings were not stored (an earlier fastnn); "
+                     "it goes on with %s, stored now", self.name, self.sampler,
+                     settings["options"])
         with (self._storage.driver() as owner,
               open_executor(executor, n_jobs) as (pool, in_process)):
             if self._model_guided:          # one round; the model steers inside
@@ -806,6 +856,25 @@ class Study:
 ON_MISMATCH = ("raise", "new_study", "continue")
 _LIVE: dict = {}              # (file, study name) -> Study objects of this process holding it
 _LIVE_LOCK = threading.Lock()
+
+
+def _sampler_options(kind: str, given: dict | None) -> dict:
+    """The settings of model sampler ``kind`` besides its batches, defaults filled in from
+    its signature; ValueError naming an unknown one."""
+    known = {k: p.default for k, p in inspect.signature(MODEL_SAMPLERS[kind]).parameters.items()
+             if k not in ("space", "seed", "batch_size", "n_startup", "direction")}
+    unknown = sorted(set(given or ()) - set(known))
+    if unknown:
+        raise ValueError(f"sampler_options: {unknown} are not settings of the {kind!r} "
+                         f"sampler; it has {sorted(known)}")
+    return {**known, **(given or {})}
+
+
+def _model_sampler(study: Study, settings: dict):
+    """The model sampler of stored (or about to be stored) ``settings``."""
+    return MODEL_SAMPLERS[settings["sampler"]](
+        study.space, study.seed, settings["batch_size"], settings["n_startup"],
+        direction=study.direction, **settings["options"])
 
 
 def _check_exists(storage, name: str) -> None:

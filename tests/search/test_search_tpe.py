@@ -14,7 +14,9 @@ from scipy import stats
 
 from fastnn.search import (Choice, IntLogUniform, IntUniform, LogUniform, OneMinusLogUniform,
                            Space, Study, TrialState, Uniform, default_mlp_space)
+from fastnn.search.gp import GPSampler
 from fastnn.search.sampling import Sampler
+from fastnn.search.storage import stored_study_names
 from fastnn.search.study import MODEL_SAMPLERS
 from fastnn.search.tpe import TPESampler, rank_key
 from fastnn.search.trial import FrozenTrial
@@ -231,6 +233,71 @@ def test_continuing_with_another_sampler_or_batch_size_raises(tmp_path):
     Study(path, space=space(), seed=0, name="qmc", sampler="sobol").close()
     with pytest.raises(ValueError, match="has sampler='sobol'; got sampler='tpe'"):
         Study(path, name="qmc", sampler="tpe")
+
+
+@pytest.mark.parametrize("kind, options", [("gp", {"noise_prior": 0.2, "n_candidates": 256}),
+                                           ("tpe", {"gamma": 0.3, "multivariate": False})])
+def test_sampler_options_are_stored_and_a_resumed_study_keeps_them(tmp_path, kind, options):
+    path = tmp_path / "study.db"
+    with Study(path, space=space(), seed=3, sampler=kind, sampler_options=options) as study:
+        study.optimize(bowl, n_trials=18)
+    assert all(getattr(study._sampler, k) == v for k, v in options.items())
+    with Study(path) as resumed:        # no options given: the stored ones, not the defaults
+        assert all(getattr(resumed._sampler, k) == v for k, v in options.items())
+        resumed.optimize(bowl, n_trials=8)
+        split = trials_of(resumed)
+    with Study(None, space=space(), seed=3, sampler=kind, sampler_options=options) as whole:
+        whole.optimize(bowl, n_trials=26)
+        assert trials_of(whole) == split
+    with Study(None, space=space(), seed=3, sampler=kind) as default:
+        default.optimize(bowl, n_trials=26)
+        assert trials_of(default)[18:] != split[18:]        # the options matter
+    with Study(path, sampler_options=dict(options)):        # the stored values: accepted
+        pass
+    key = next(iter(options))
+    other = {key: not options[key] if isinstance(options[key], bool) else 2 * options[key]}
+    with pytest.raises(ValueError, match=f"has sampler_options .*got {{'{key}'"):
+        Study(path, sampler_options=other)
+
+
+def test_bad_sampler_options_name_the_setting_and_write_nothing(tmp_path):
+    path = tmp_path / "study.db"
+    with pytest.raises(ValueError, match=r"\['gamma'\] are not settings of the 'gp' sampler; "
+                                         r"it has \['length_prior'"):
+        Study(path, space=space(), sampler_options={"gamma": 0.2})
+    with pytest.raises(ValueError, match="noise_prior must be"):
+        Study(path, space=space(), sampler_options={"noise_prior": -1.0})
+    with pytest.raises(TypeError, match="sampler_options must be a dict"):
+        Study(path, space=space(), sampler_options=[("noise_prior", 0.2)])
+    with pytest.raises(ValueError, match="sampler_options applies to the model samplers"):
+        Study(path, space=space(), sampler="random", sampler_options={})
+    with pytest.raises(ValueError, match="batch_size applies to the model samplers"):
+        Study(path, space=space(), sampler="sobol", batch_size=4)
+    assert stored_study_names(path) == []           # no refused call left a study behind
+    Study(path, space=space(), sampler="tpe").close()
+    with pytest.raises(ValueError, match=r"\['noise_prior'\] are not settings of the 'tpe'"):
+        Study(path, sampler_options={"noise_prior": 0.2})
+
+
+def test_a_study_stored_without_its_samplers_options_goes_on_with_the_defaults(tmp_path):
+    # as an earlier fastnn stored it: batch size and start-up, not the model's own settings
+    path = tmp_path / "study.db"
+    with Study(path, space=space(), seed=5, sampler="gp") as study:
+        study.optimize(bowl, n_trials=12)
+        reference = Study(None, space=space(), seed=5, sampler="gp")
+        reference.optimize(bowl, n_trials=20)
+        study._storage._run("UPDATE fastnn_study_attrs SET value = ? WHERE key = ?",
+                            ('[{"sampler": "gp", "batch_size": 8, "n_startup": 10}]',
+                             "sampler_settings"))
+    with Study(path) as old:
+        attrs = old._storage.study_attrs(old._id)["sampler_settings"]
+        assert attrs == [{"sampler": "gp", "batch_size": 8, "n_startup": 10}]  # opening: no write
+        old.optimize(bowl, n_trials=8)
+        assert trials_of(old) == trials_of(reference)
+        stored = old._storage.study_attrs(old._id)["sampler_settings"]
+    assert stored[-1]["options"] == {"n_candidates": 1024, "local_scale": 0.1,
+                                     "length_prior": "fixed",
+                                     "noise_prior": GPSampler(space(), 0).noise_prior}
 
 
 def _mixed(params, trial):
