@@ -160,8 +160,8 @@ def run(ctx: Context) -> tuple[list[Table], list[Target]]:
         f"objective {name} on digits; best of {ctx.repeats(REPEATS)} interleaved repeats. "
         "The target compares the first two rows (the study's defaults); the process row "
         "includes starting the workers and pickling the data for each trial.",
-        "Workers busy: the sum of the trials' durations over n_jobs x the wall time (best "
-        "repeat). The random sampler's row trains its own trials, not the default's: the "
+        "Workers busy: the sum of the trials' durations over n_jobs x the wall time (the "
+        "highest share of the repeats). The random sampler's row trains its own trials, not the default's: the "
         "waiting the default's batches cost is measured on the same trials (the next table).",
     ]
     target = Target("W5 search, 2 jobs vs 1", f"{fmt_rate(rates['2 jobs'])} trials/min",
@@ -196,9 +196,9 @@ def wait_cost(ctx: Context, obj, failures: list) -> tuple[Table, Target]:
     table.notes += [
         f"The same {n_trials} configurations on both rows (the default's, recorded by its "
         "first run; checked on every run), objective as above, "
-        f"{ctx.repeats(REPEATS)} interleaved repeats; trials/min and workers busy from "
-        "the best repeat. The second row queues them into a random-sampler study, which "
-        "neither waits nor proposes.",
+        f"{ctx.repeats(REPEATS)} interleaved repeats; trials/min from the fastest repeat, "
+        "workers busy the highest share of the repeats. The second row queues them into a "
+        "random-sampler study, which neither waits nor proposes.",
         "Target: the first row's busy share over the second's, what waiting at the batch "
         f"boundaries costs. The wall times' ratio (best of each), which adds the proposals' "
         f"own time and the machine's noise: {fmt_ratio(wall)}.",
