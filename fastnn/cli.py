@@ -119,6 +119,22 @@ def _positive_int(text: str) -> int:
     return _whole(text, 1, "a positive whole number")
 
 
+def _setting(text: str) -> tuple[str, object]:
+    """NAME=VALUE, the value as a number, true/false or a word."""
+    name, _, value = text.partition("=")
+    if not name.isidentifier() or not value:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. noise_prior=0.2), "
+                                         f"got {text!r}")
+    if value.lower() in ("true", "false"):
+        return name, value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return name, kind(value)
+        except ValueError:
+            pass
+    return name, value
+
+
 def _thread_count(text: str) -> int:
     from fastnn._threads import max_threads
 
@@ -299,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "Gaussian process), random, or scrambled sobol or halton points "
                         "(default: gp, random with --rounds > 1; continuing a study, its "
                         "stored sampler)")
+    p.add_argument("--sampler-option", type=_setting, action="append", default=None,
+                   metavar="NAME=VALUE", dest="sampler_options",
+                   help="a setting of the model sampler, repeatable (gp: noise_prior, "
+                        "n_candidates, local_scale, length_prior; tpe: gamma, n_candidates, "
+                        "bandwidth, multivariate, rank_weights); stored with the study, which "
+                        "goes on with it when continued")
     p.add_argument("--executor", choices=("thread", "process"), default="thread",
                    help="where trials run: threads (the kernels release the GIL) or processes")
     p.add_argument("--epochs", type=_positive_int, default=20, help="epochs per trial")
@@ -511,8 +533,14 @@ def cmd_search(args) -> int:
     try:
         study = Study(args.study, space=default_mlp_space(), direction="maximize",
                       seed=args.seed, name=args.name, sampler=args.sampler,
-                      data_fingerprint=objective.fingerprint(), on_mismatch=args.on_mismatch)
+                      data_fingerprint=objective.fingerprint(), on_mismatch=args.on_mismatch,
+                      sampler_options=dict(args.sampler_options or ()) or None)
     except ValueError as exc:
+        if "sampler_options" in str(exc):
+            raise UsageError(str(exc).replace("Leave sampler_options out (or pass the stored "
+                                              "values)", "Leave out --sampler-option (or give "
+                                              "the stored values)")
+                             .replace("sampler_options", "--sampler-option")) from None
         if "was opened with" not in str(exc):
             raise
         raise UsageError(f"study {args.name!r} in {args.study} ran on other data (or another "

@@ -207,3 +207,28 @@ def test_predict_proba_of_a_binary_sigmoid_model(capsys, tmp_path):
     assert lines[0] == "prediction,proba" and len(lines) == 5      # P(label 1), one column
     np.testing.assert_allclose([float(line.split(",")[1]) for line in lines[1:]],
                                model.predict_proba(X[:4]), rtol=1e-5)
+
+
+def test_search_takes_sampler_options_stores_them_and_refuses_others(capsys, tmp_path,
+                                                                     monkeypatch):
+    from fastnn.search import Study
+
+    monkeypatch.chdir(tmp_path)
+    args = ["search", "--trials", "1", "--epochs", "1", "--study", "s.db", "--quiet"]
+    status, _, err = run(capsys, *args, "--sampler-option", "noise_prior=0.2",
+                         "--sampler-option", "n_candidates=256")
+    assert status == 0, err
+    with Study("s.db") as study:
+        assert (study._sampler.noise_prior, study._sampler.n_candidates) == (0.2, 256)
+    status, _, err = run(capsys, *args)                 # continued: the stored options
+    assert status == 0, err
+    before = (tmp_path / "s.db").read_bytes()
+    status, _, err = run(capsys, *args, "--sampler-option", "noise_prior=0.3")
+    assert_one_line_error(status, err, "has --sampler-option", "got {'noise_prior': 0.3}",
+                          "Leave out --sampler-option (or give the stored values)")
+    status, _, err = run(capsys, *args, "--sampler-option", "gamma=0.3")
+    assert_one_line_error(status, err, "--sampler-option: ['gamma'] are not settings of the "
+                          "'gp' sampler")
+    assert (tmp_path / "s.db").read_bytes() == before
+    status, _, err = run(capsys, *args, "--sampler-option", "noise_prior")
+    assert_one_line_error(status, err, "--sampler-option: expected NAME=VALUE")
