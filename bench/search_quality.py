@@ -76,7 +76,6 @@ configuration, and on how many seeds fastnn's default beat Optuna's TPE.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import os
@@ -178,11 +177,11 @@ class Trainer:
 
 
 def sampler_defaults(kind: str) -> dict:
-    """The settings ``--tpe`` may give the model sampler ``kind``, with their defaults."""
-    from fastnn.search.study import MODEL_SAMPLERS
+    """The settings ``--tpe`` may give the model sampler ``kind``, with their defaults: the
+    study's batch size and the sampler's own options."""
+    from fastnn.search.study import BATCH_SIZE, model_sampler_options
 
-    return {k: p.default for k, p in inspect.signature(MODEL_SAMPLERS[kind]).parameters.items()
-            if k not in ("space", "seed", "direction", "n_startup")}
+    return {"batch_size": BATCH_SIZE, **model_sampler_options(kind)}
 
 
 def parse_tpe(text: str, sampler: str | None = None) -> dict:

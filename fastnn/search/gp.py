@@ -40,12 +40,12 @@ elsewhere; its settings were fixed before its first run, and one was
 tuned since on MNIST-1D alone (the noise prior: 0.05, 0.2, then 0.5).
 Against Optuna's TPE over 20 seeds it is ahead on MNIST-1D and level on
 MADELON-style data, the digits and Hastie's example 10.2 (at 40 trials on
-MADELON-style data its chosen configuration tests a little lower). It costs more per proposal
-(about 0.1 s at 100 trials, against a few milliseconds), little beside
-trials that train a network. Conditional parameters enter as described
-above, which a GP takes less naturally than a Parzen estimator: an
-inactive coordinate sits at the middle of its range, and the parameter
-that switches it (``n_layers``) is in the data too.
+MADELON-style data its chosen configuration tests a little lower). It
+costs more per proposal (about 0.1 s at 100 trials, against a few
+milliseconds), little beside trials that train a network. Conditional
+parameters enter as described above, which a GP takes less naturally than
+a Parzen estimator: an inactive coordinate sits at the middle of its range,
+and the parameter that switches it (``n_layers``) is in the data too.
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ class Study:
                 stored = None if self._id is not None else self._storage.load_study(name)
             if stored is not None:      # an existing study (or one another driver just created)
                 self._reopen(stored, space, settings, data_fingerprint, on_mismatch)
-            self._sampler = self._open_sampler(batch_size, sampler_options, stored is None)
+            self._sampler = self._open_sampler(stored is None)
         except BaseException:
             self._storage.close()
             raise
@@ -190,13 +190,9 @@ class Study:
         self.sampler = settings["sampler"] or DEFAULT_SAMPLER
         if self.sampler in MODEL_SAMPLERS:      # bad sampler_options raise before any write
             MODEL_SAMPLERS[self.sampler](space, self.seed, direction=self.direction,
-                                         **_sampler_options(self.sampler, self._options))
+                                         **model_sampler_options(self.sampler, self._options))
         else:
-            for arg, given in (("batch_size", self._batch_size), ("sampler_options",
-                                                                   self._options)):
-                if given is not None:
-                    raise ValueError(f"{arg} applies to the model samplers "
-                                     f"{tuple(MODEL_SAMPLERS)}; got sampler={self.sampler!r}")
+            self._refuse_model_settings()
         self._id = self._storage.create_study(self.name, self.direction, self.seed, self.sampler,
                                               space.to_dict(), fingerprint, __version__)
 
@@ -258,15 +254,19 @@ class Study:
         self.space = Space.from_dict(stored["space"]) if space is None else space
         self.data_fingerprint = stored["data_fingerprint"]
 
-    def _open_sampler(self, batch_size: int | None, options: dict | None, created: bool):
+    def _refuse_model_settings(self) -> None:
+        """A box sampler's study: batch_size and sampler_options given are refused."""
+        for arg, given in (("batch_size", self._batch_size), ("sampler_options", self._options)):
+            if given is not None:
+                raise ValueError(f"{arg} applies to the model samplers {tuple(MODEL_SAMPLERS)}; "
+                                 f"study {self.name!r} uses sampler={self.sampler!r}")
+
+    def _open_sampler(self, created: bool):
         """The sampler object; a model sampler's settings are stored with the study."""
+        batch_size, options = self._batch_size, self._options
         upgrade = not created and self.sampler == "random" and self._wants_model is not None
         if self.sampler not in MODEL_SAMPLERS and not upgrade:
-            for arg, given in (("batch_size", batch_size), ("sampler_options", options)):
-                if given is not None:
-                    raise ValueError(f"{arg} applies to the model samplers "
-                                     f"{tuple(MODEL_SAMPLERS)}; study {self.name!r} uses "
-                                     f"sampler={self.sampler!r}")
+            self._refuse_model_settings()
             return Sampler(self.sampler, self.seed, len(self.space))
         stored = self._storage.study_attrs(self._id).get("sampler_settings", [])
         kind = self._wants_model if upgrade else self.sampler
@@ -280,20 +280,20 @@ class Study:
                 differ = {k: v for k, v in (options or {}).items()
                           if k not in settings["options"] or settings["options"][k] != v}
                 if differ:
-                    _sampler_options(kind, differ)      # an unknown name says so first
+                    model_sampler_options(kind, differ)     # an unknown name says so first
                     raise ValueError(
                         f"study {self.name!r} in {self.storage_path!r} has sampler_options "
                         f"{settings['options']}; got {differ}. Leave sampler_options out (or "
                         "pass the stored values) to continue it")
             else:           # stored by an earlier fastnn: this version's defaults from now on
-                settings = {**settings, "options": _sampler_options(kind, options)}
+                settings = {**settings, "options": model_sampler_options(kind, options)}
                 self._unstored_settings = settings      # stored when it next runs trials
         else:
             _check_searchable(self.space)
             first_new = max((t.number for t in self.trials), default=-1) + 1
             settings = {"sampler": kind, "batch_size": batch_size or BATCH_SIZE,
                         "n_startup": max(N_STARTUP, first_new),
-                        "options": _sampler_options(kind, options)}
+                        "options": model_sampler_options(kind, options)}
             sampler = _model_sampler(self, settings)      # checks the values before storing
             self._storage.append_study_attr(self._id, "sampler_settings", settings)
             if upgrade:
@@ -858,9 +858,10 @@ _LIVE: dict = {}              # (file, study name) -> Study objects of this proc
 _LIVE_LOCK = threading.Lock()
 
 
-def _sampler_options(kind: str, given: dict | None) -> dict:
-    """The settings of model sampler ``kind`` besides its batches, defaults filled in from
-    its signature; ValueError naming an unknown one."""
+def model_sampler_options(kind: str, given: Mapping | None = None) -> dict:
+    """The settings of model sampler ``kind`` besides its batches (what ``sampler_options``
+    may set), ``given`` ones over the defaults of its signature; ValueError naming an
+    unknown one."""
     known = {k: p.default for k, p in inspect.signature(MODEL_SAMPLERS[kind]).parameters.items()
              if k not in ("space", "seed", "batch_size", "n_startup", "direction")}
     unknown = sorted(set(given or ()) - set(known))
